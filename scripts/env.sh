@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Source me: puts the venv first on PATH and points ansible at this checkout's collection.
 _root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export PATH="$_root/.venv/bin:$PATH"

@@ -7,12 +7,13 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 cd "$ROOT"
 
-PKGS="iproute2 nftables iputils-ping traceroute tcpdump iperf3 ethtool procps util-linux python3-venv git"
-missing=$(for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
-if [ -n "$missing" ]; then
-  echo "setup: installing Debian packages: $missing"
+PKGS=(iproute2 nftables iputils-ping traceroute tcpdump iperf3 ethtool procps util-linux python3-venv git shellcheck)
+missing=()
+for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 # The venv uses Debian's own interpreter: interpreter discovery on this machine finds a pyenv

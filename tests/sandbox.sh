@@ -5,6 +5,7 @@
 # also when it fails or is killed: the root namespace is never touched.
 set -euo pipefail
 if [ "${LINUXNET_SANDBOX:-}" = 1 ]; then exec "$@"; fi
+# shellcheck disable=SC2016  # the inner script expands its own "$@"
 exec unshare --net --mount --uts --pid --fork --kill-child --mount-proc --propagation private -- \
   /bin/sh -ec '
     mkdir -p /run/netns

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# scripts/molecule.sh SCENARIO -- `molecule test -s SCENARIO`; the simulated-host scenario runs in
+# a throwaway sandbox (tests/sandbox.sh). Exit 77 (skipped) when the scenario does not exist yet
+# or the machine cannot run it (the scenario's own check prints the reason).
+set -uo pipefail
+ROOT=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
+cd "$ROOT"
+# shellcheck source=scripts/env.sh
+source scripts/env.sh
+s=${1:-default}
+[ -f "molecule/$s/molecule.yml" ] || { echo "molecule scenario $s does not exist yet"; exit 77; }
+if [ -x "molecule/$s/can-run" ]; then
+  why=$("molecule/$s/can-run") || { echo "skipping molecule scenario $s: $why"; exit 77; }
+fi
+if [ "$s" = default ]; then
+  exec tests/sandbox.sh molecule test -s "$s"
+fi
+exec molecule test -s "$s"
