@@ -569,3 +569,25 @@ def create_vxlan(home, target, target_netns, name, attrs, master=None, up=True, 
             for idx in ipr.link_lookup(ifname=current):
                 ipr.link('del', index=idx)
         raise
+
+
+# ---------------------------------------------------------------------------------------------
+# Module glue
+
+def run_or_fail(module, func, what):
+    """Run ``func(module)``; turn user-facing and netlink errors into ``fail_json``."""
+    try:
+        return func(module)
+    except (ValueError, LinkError, _netns.NetnsError) as exc:
+        module.fail_json(msg=str(exc))
+    except NetlinkError as exc:
+        module.fail_json(msg=netlink_message(what, exc))
+    return None  # not reached: fail_json exits
+
+
+def diff_view(state, **identity):
+    """One side of a diff: the object's state plus ``exists``, or just its identity and
+    ``exists: false`` when there is no such object."""
+    if state is None:
+        return dict(identity, exists=False)
+    return dict(state, exists=True)
