@@ -1,0 +1,452 @@
+# -*- coding: utf-8 -*-
+# Copyright: linuxnet.overlay contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Peer entries (VXLAN FDB and neighbour entries): validation, normalisation and planning.
+
+Private to the collection, pure (no kernel, no root): the modules read the kernel with
+``_nlbatch``, call these functions to compute what to add, replace and delete, and hand the
+resulting operations back to ``_nlbatch``. Unit tests: tests/unit/test_entries.py.
+
+Entry shapes:
+
+* desired FDB entry: ``{'mac', 'dst', 'vni', 'port'}`` (MAC lower-case with colons, IPs in
+  Python's compressed form, vni/port None when not given).
+* current FDB entry (``_nlbatch.fdb_dump``): ``{'mac', 'dst', 'port', 'vni', 'via', 'state',
+  'self', 'master'}``; port/vni None when the kernel omitted them because they equal the device's.
+* device: ``{'name', 'mac', 'vxlan': {'vni', 'port', 'group', 'family'}}``.
+* desired neighbour: ``{'ip', 'mac'}``; current neighbour: ``{'ip', 'mac', 'state', 'flags'}``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+ZERO_MAC = '00:00:00:00:00:00'
+VNI_MAX = (1 << 24) - 1
+
+# Neighbour states (include/uapi/linux/neighbour.h); repeated here so this file stays pure.
+NUD_INCOMPLETE = 0x01
+NUD_REACHABLE = 0x02
+NUD_STALE = 0x04
+NUD_DELAY = 0x08
+NUD_PROBE = 0x10
+NUD_FAILED = 0x20
+NUD_NOARP = 0x40
+NUD_PERMANENT = 0x80
+NUD_VALID_DYNAMIC = NUD_REACHABLE | NUD_STALE | NUD_DELAY | NUD_PROBE
+
+_MAC_RE = re.compile(r'^[0-9a-f]{2}([:-])[0-9a-f]{2}(?:\1[0-9a-f]{2}){4}$')
+MAX_REPORTED_ERRORS = 20
+
+
+# ----------------------------------------------------------------------------------------------
+# Values
+
+def normalize_mac(value):
+    """'02-42-0A-00-00-04' -> '02:42:0a:00:00:04'; ValueError naming the value otherwise."""
+    text = str(value).strip().lower() if value is not None else ''
+    if not _MAC_RE.match(text):
+        raise ValueError('mac %r is not a MAC address (expected six hex pairs like 02:42:0a:00:00:04)' % (value,))
+    return text.replace('-', ':')
+
+
+def normalize_ip(value, what='dst'):
+    """An IPv4 or IPv6 address in compressed form; ValueError naming the value otherwise."""
+    try:
+        addr = ipaddress.ip_address(str(value).strip() if value is not None else '')
+    except ValueError:
+        raise ValueError('%s %r is not an IPv4 or IPv6 address' % (what, value)) from None
+    if addr.is_unspecified:
+        raise ValueError('%s %r is the unspecified address' % (what, value))
+    return addr.compressed
+
+
+def ip_family(ip):
+    return 6 if ':' in ip else 4
+
+
+def is_multi_mac(mac):
+    """True for the all-zero MAC and multicast MACs: the kernel keeps a list of destinations
+    for those (``bridge fdb append``) and refuses to ``replace`` them; a unicast MAC has
+    exactly one destination."""
+    return mac == ZERO_MAC or bool(int(mac[:2], 16) & 1)
+
+
+def _int_in(value, low, high, what):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        try:
+            value = int(str(value), 10)
+        except ValueError:
+            raise ValueError('%s %r is not an integer' % (what, value)) from None
+    if not low <= value <= high:
+        raise ValueError('%s %d is out of range (%d-%d)' % (what, value, low, high))
+    return value
+
+
+def error_summary(errors, what='entries'):
+    """One message for a list of per-entry problems (the first few, then a count)."""
+    shown = errors[:MAX_REPORTED_ERRORS]
+    more = len(errors) - len(shown)
+    text = 'invalid %s, nothing was changed: %s' % (what, '; '.join(shown))
+    if more:
+        text += '; and %d more' % more
+    return text
+
+
+# ----------------------------------------------------------------------------------------------
+# FDB
+
+def validate_fdb(raw_entries, state='present'):
+    """Normalise the ``entries`` option of the fdb module.
+
+    Returns (entries, errors). Exact duplicates are merged; a unicast MAC listed with two
+    different destinations, or a (MAC, dst) pair of a multi-destination MAC listed with two
+    different vni/port, is an error. ``dst`` is required with state=present.
+    """
+    entries, errors = [], []
+    seen = {}
+    for index, raw in enumerate(raw_entries or []):
+        where = 'entries[%d]' % index
+        if not isinstance(raw, dict):
+            errors.append('%s: %r is not a dict with mac and dst' % (where, raw))
+            continue
+        try:
+            mac = normalize_mac(raw.get('mac'))
+            dst = raw.get('dst')
+            if dst is None or dst == '':
+                if state == 'present':
+                    raise ValueError('dst (the remote VTEP address) is required with state=present')
+                dst = None
+            else:
+                dst = normalize_ip(dst)
+            entry = {
+                'mac': mac,
+                'dst': dst,
+                'vni': _int_in(raw.get('vni'), 0, VNI_MAX, 'vni'),
+                'port': _int_in(raw.get('port'), 1, 65535, 'port'),
+            }
+        except ValueError as exc:
+            errors.append('%s: %s' % (where, exc))
+            continue
+        key = (mac, dst) if (is_multi_mac(mac) or state != 'present') else (mac,)
+        if key in seen:
+            first_index, first = seen[key]
+            if first != entry:
+                if len(key) == 1:
+                    errors.append('%s: mac %s is already listed in entries[%d] with %s; a unicast MAC has one '
+                                  'destination' % (where, mac, first_index, fdb_line(first)))
+                else:
+                    errors.append('%s: %s is already listed in entries[%d] with %s'
+                                  % (where, fdb_line(entry), first_index, fdb_line(first)))
+            continue
+        seen[key] = (index, entry)
+        entries.append(entry)
+    return entries, errors
+
+
+def check_fdb_device(entries, device, state='present'):
+    """Problems that depend on the device (list of messages); the kernel would refuse these."""
+    errors = []
+    vx = device['vxlan']
+    family = vx['family']
+    for entry in entries:
+        where = 'entry %s' % fdb_line(entry)
+        if entry['mac'] == device.get('mac'):
+            errors.append('%s: %s is the MAC address of device %s itself' % (where, entry['mac'], device['name']))
+        if entry['dst'] and ip_family(entry['dst']) != family:
+            errors.append('%s: dst %s is IPv%d but device %s uses IPv%d (set by its local/remote address)'
+                          % (where, entry['dst'], ip_family(entry['dst']), device['name'], family))
+        if state == 'absent' and entry['mac'] == ZERO_MAC and entry['dst'] and entry['dst'] == vx.get('group'):
+            errors.append('%s: this is the default destination of device %s (its remote/group); change it on '
+                          'the device (linuxnet.overlay.vxlan), not here' % (where, device['name']))
+    return errors
+
+
+def _current_fdb(current, device):
+    """The device's own-table (NTF_SELF) entries that have a destination, normalised, each
+    with ``protected`` set for entries this module never removes."""
+    vx = device['vxlan']
+    out = []
+    for c in current:
+        if not c.get('self') or c.get('master') or not c.get('mac') or not c.get('dst'):
+            continue
+        entry = {
+            'mac': c['mac'],
+            'dst': c['dst'],
+            'vni': c['vni'] if c.get('vni') is not None else vx['vni'],
+            'port': c['port'] if c.get('port') is not None else vx['port'],
+            'via': c.get('via') or 0,
+            'permanent': bool(c.get('state', 0) & NUD_PERMANENT),
+        }
+        entry['protected'] = (c['mac'] == device.get('mac')
+                              or (c['mac'] == ZERO_MAC and c['dst'] == vx.get('group')))
+        out.append(entry)
+    return out
+
+
+def _same_fdb(current, wanted):
+    return (current['dst'] == wanted['dst'] and current['vni'] == wanted['vni']
+            and current['port'] == wanted['port'] and not current['via'])
+
+
+def _public(entry):
+    return {'mac': entry['mac'], 'dst': entry['dst'], 'vni': entry['vni'], 'port': entry['port']}
+
+
+def fdb_line(entry, device=None):
+    """A ``bridge fdb show``-like line; with ``device``, port/vni are shown only when they differ."""
+    vx = device['vxlan'] if device else {}
+    text = '%s dst %s' % (entry['mac'], entry['dst'] if entry.get('dst') else '(any)')
+    if entry.get('port') is not None and entry['port'] != vx.get('port'):
+        text += ' port %d' % entry['port']
+    if entry.get('vni') is not None and entry['vni'] != vx.get('vni'):
+        text += ' vni %d' % entry['vni']
+    if entry.get('via'):
+        text += ' via ifindex %d' % entry['via']
+    if 'permanent' in entry and not entry['permanent']:
+        text += ' (not permanent)'
+    if entry.get('protected'):
+        text += ' (device default)'
+    return text
+
+
+def plan_fdb(desired, current, device, state='present', exclusive=False):
+    """Compute the operations that bring the device's FDB to the desired state.
+
+    ``desired``: entries from ``validate_fdb``; ``current``: ``_nlbatch.fdb_dump`` output;
+    ``device``: the VXLAN link. Returns a dict:
+
+    * ``ops``: [(op, entry), ...] with op 'delete' (entry carries the current port/vni/via),
+      'replace' (unicast MAC: create or move) or 'append' (all-zero/multicast MAC); deletes first.
+    * ``added``, ``replaced`` ([{'before', 'after'}]), ``removed``: what changes, for the report.
+    * ``before``/``after``: sorted ``fdb_line`` lists of the entries with a destination.
+    """
+    vx = device['vxlan']
+    cur = _current_fdb(current, device)
+    by_mac = {}
+    for c in cur:
+        by_mac.setdefault(c['mac'], []).append(c)
+
+    deletes, sets = [], []
+    added, replaced = [], []
+    gone = set()         # ids of current entries that the plan deletes
+    claimed = set()      # ids of current entries that a desired entry accounts for
+    rewritten = set()    # ids of current entries whose replacement is listed in ``replaced``
+
+    def delete(c):
+        if id(c) not in gone:
+            gone.add(id(c))
+            deletes.append(('delete', c))
+
+    if state == 'present':
+        for d in desired:
+            want = dict(d)
+            if want['vni'] is None:
+                want['vni'] = vx['vni']
+            if want['port'] is None:
+                want['port'] = vx['port']
+            existing = by_mac.get(want['mac'], [])
+            if not is_multi_mac(want['mac']):
+                claimed.update(id(c) for c in existing)
+                if len(existing) == 1 and _same_fdb(existing[0], want) and existing[0]['permanent']:
+                    continue
+                if len(existing) > 1:
+                    # The kernel keeps one destination per unicast MAC; more means something
+                    # unusual made them: start over.
+                    for c in existing:
+                        delete(c)
+                sets.append(('replace', want))
+                if existing:
+                    rewritten.add(id(existing[0]))
+                    replaced.append({'before': _public(existing[0]), 'after': _public(want)})
+                else:
+                    added.append(_public(want))
+            else:
+                same_dst = [c for c in existing if c['dst'] == want['dst']]
+                exact = [c for c in same_dst if _same_fdb(c, want) and c['permanent']]
+                claimed.update(id(c) for c in same_dst)
+                exact_ids = {id(c) for c in exact}
+                for c in same_dst:
+                    if id(c) not in exact_ids and not c['protected']:
+                        delete(c)
+                if exact:
+                    continue
+                sets.append(('append', want))
+                changed_from = [c for c in same_dst if not c['protected']]
+                if changed_from:
+                    rewritten.add(id(changed_from[0]))
+                    replaced.append({'before': _public(changed_from[0]), 'after': _public(want)})
+                else:
+                    added.append(_public(want))
+        if exclusive:
+            for c in cur:
+                if id(c) not in claimed and not c['protected']:
+                    delete(c)
+    else:
+        for d in desired:
+            for c in by_mac.get(d['mac'], []):
+                if c['protected']:
+                    continue
+                if d['dst'] is not None and c['dst'] != d['dst']:
+                    continue
+                if d['vni'] is not None and c['vni'] != d['vni']:
+                    continue
+                if d['port'] is not None and c['port'] != d['port']:
+                    continue
+                delete(c)
+    removed = [_public(c) for _op, c in deletes if id(c) not in rewritten]
+
+    before = sorted(fdb_line(c, device) for c in cur)
+    # a 'replace' moves a unicast MAC: its old line goes away
+    moved = {w['mac'] for op, w in sets if op == 'replace'}
+    after_entries = [c for c in cur if id(c) not in gone and c['mac'] not in moved]
+    after = sorted([fdb_line(c, device) for c in after_entries]
+                   + [fdb_line(w, device) for _op, w in sets])
+    return {
+        'ops': deletes + sets,
+        'added': added,
+        'replaced': replaced,
+        'removed': removed,
+        'before': before,
+        'after': after,
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# Neighbours
+
+def validate_neigh(raw_entries, state='present'):
+    """Normalise the ``entries`` option of the neigh module: (entries, errors)."""
+    entries, errors = [], []
+    seen = {}
+    for index, raw in enumerate(raw_entries or []):
+        where = 'entries[%d]' % index
+        if not isinstance(raw, dict):
+            errors.append('%s: %r is not a dict with ip and mac' % (where, raw))
+            continue
+        try:
+            ip = normalize_ip(raw.get('ip'), 'ip')
+            mac = raw.get('mac')
+            if mac is None or mac == '':
+                if state == 'present':
+                    raise ValueError('mac is required with state=present')
+                mac = None
+            else:
+                mac = normalize_mac(mac)
+                if mac == ZERO_MAC:
+                    raise ValueError('mac 00:00:00:00:00:00 is not a usable link-layer address')
+        except ValueError as exc:
+            errors.append('%s: %s' % (where, exc))
+            continue
+        entry = {'ip': ip, 'mac': mac}
+        if ip in seen:
+            first_index, first = seen[ip]
+            if first != entry:
+                errors.append('%s: ip %s is already listed in entries[%d] with mac %s'
+                              % (where, ip, first_index, first['mac']))
+            continue
+        seen[ip] = (index, entry)
+        entries.append(entry)
+    return entries, errors
+
+
+def neigh_is_ours(current, permanent=True):
+    """Which of the device's entries the module manages (and ``exclusive`` may remove):
+    PERMANENT ones when ``permanent`` is true; otherwise every entry that is neither PERMANENT
+    nor NOARP (NOARP entries are the kernel's own, for multicast and broadcast addresses)."""
+    if permanent:
+        return bool(current['state'] & NUD_PERMANENT)
+    return not current['state'] & (NUD_PERMANENT | NUD_NOARP)
+
+
+def _neigh_matches(current, wanted, permanent):
+    if current['mac'] != wanted['mac']:
+        return False
+    if permanent:
+        return bool(current['state'] & NUD_PERMANENT)
+    return not current['state'] & NUD_PERMANENT and bool(current['state'] & NUD_VALID_DYNAMIC)
+
+
+def nud_text(state):
+    names = [name for bit, name in ((NUD_INCOMPLETE, 'INCOMPLETE'), (NUD_REACHABLE, 'REACHABLE'),
+                                    (NUD_STALE, 'STALE'), (NUD_DELAY, 'DELAY'), (NUD_PROBE, 'PROBE'),
+                                    (NUD_FAILED, 'FAILED'), (NUD_NOARP, 'NOARP'),
+                                    (NUD_PERMANENT, 'PERMANENT')) if state & bit]
+    return ' '.join(names) or 'NONE'
+
+
+def _ip_key(entry):
+    addr = ipaddress.ip_address(entry['ip'])
+    return (addr.version, int(addr))
+
+
+def neigh_line(entry):
+    """An ``ip neigh show``-like line."""
+    text = entry['ip']
+    if entry.get('mac'):
+        text += ' lladdr ' + entry['mac']
+    if 'state' in entry:
+        text += ' ' + nud_text(entry['state'])
+    return text
+
+
+def _neigh_public(entry):
+    out = {'ip': entry['ip'], 'mac': entry['mac']}
+    if 'state' in entry:
+        out['state'] = nud_text(entry['state'])
+    return out
+
+
+def plan_neigh(desired, current, state='present', exclusive=False, permanent=True):
+    """Operations for the neighbour table of one device: like ``plan_fdb`` with ops
+    ('delete', current) and ('replace', wanted); ``before``/``after`` are ``neigh_line`` lists."""
+    cur = [c for c in current if c.get('ip')]
+    by_ip = {c['ip']: c for c in cur}
+    new_state = NUD_PERMANENT if permanent else NUD_REACHABLE
+    deletes, sets = [], []
+    added, replaced, removed = [], [], []
+    touched = set()
+
+    if state == 'present':
+        wanted_ips = set()
+        for d in desired:
+            wanted_ips.add(d['ip'])
+            c = by_ip.get(d['ip'])
+            if c is not None and _neigh_matches(c, d, permanent):
+                continue
+            want = {'ip': d['ip'], 'mac': d['mac'], 'state': new_state}
+            sets.append(('replace', want))
+            touched.add(d['ip'])
+            if c is not None:
+                replaced.append({'before': _neigh_public(c), 'after': _neigh_public(want)})
+            else:
+                added.append(_neigh_public(want))
+        if exclusive:
+            for c in cur:
+                if c['ip'] not in wanted_ips and neigh_is_ours(c, permanent):
+                    deletes.append(('delete', c))
+                    touched.add(c['ip'])
+                    removed.append(_neigh_public(c))
+    else:
+        for d in desired:
+            c = by_ip.get(d['ip'])
+            if c is None or (d['mac'] is not None and c['mac'] != d['mac']):
+                continue
+            deletes.append(('delete', c))
+            touched.add(c['ip'])
+            removed.append(_neigh_public(c))
+
+    before = [neigh_line(c) for c in sorted(cur, key=_ip_key)]
+    after = [neigh_line(c) for c in sorted([c for c in cur if c['ip'] not in touched] + [w for _op, w in sets],
+                                           key=_ip_key)]
+    return {
+        'ops': deletes + sets,
+        'added': added,
+        'replaced': replaced,
+        'removed': removed,
+        'before': before,
+        'after': after,
+    }
