@@ -214,13 +214,21 @@ def plan_routes(desired, current):
 
 
 def plan_attrs(desired, current, keys):
-    """``{key: (before, after)}`` for each key whose desired value is given and differs."""
+    """``{key: (before, after)}`` for each key whose desired value is given and differs.
+
+    A desired value of None means "not managed"; an empty string means "none" (for example no
+    master) and matches a current None.
+    """
     changes = {}
     for key in keys:
         want = desired.get(key)
         if want is None:
             continue
         have = current.get(key) if current else None
+        if want == '':
+            want = None
+            if have is None:
+                continue
         if want != have:
             changes[key] = (have, want)
     return changes
@@ -275,7 +283,7 @@ def plan_vxlan(desired, current):
     """
     keys = VXLAN_RECREATE + ('local',) + VXLAN_IN_PLACE
     if current is None:
-        changes = {k: (None, desired[k]) for k in keys if desired.get(k) is not None}
+        changes = {k: (None, desired[k]) for k in keys if desired.get(k) not in (None, '')}
         return {'action': 'create', 'changes': changes, 'reasons': []}
     changes = plan_attrs(desired, current, keys)
     reasons = ['%s cannot be changed in place (%s -> %s)' % (k, changes[k][0], changes[k][1])
@@ -480,9 +488,14 @@ def link_points_to(ipr, info, home_netns, other_netns):
     return nsid_of(ipr, other_netns) == info['link_netnsid']
 
 
-def scan_vxlan_devices(module_netns_names):
+def scan_vxlan_devices(module_netns_names, skip=None):
     """Every VXLAN device of the module's namespace and of every named namespace, with where its
-    UDP socket lives (``socket_here``: in the namespace the module runs in)."""
+    UDP socket lives (``socket_here``: in the namespace the module runs in).
+
+    ``skip`` is a ``(netns, name)`` pair naming one device to leave out (the target device,
+    about to be replaced); namespaces are compared by identity, not by name.
+    """
+    skip_key = (ns_identity(skip[0]), skip[1]) if skip else None
     own = ns_identity(None)
     seen = {own}
     spaces = [None]
@@ -502,7 +515,10 @@ def scan_vxlan_devices(module_netns_names):
                 own_nsid = nsid_of(ipr, None) if netns is not None and vxlans else None
         except (OSError, _netns.NetnsError):
             continue  # a namespace vanishing while we look is not our business
+        ident = ns_identity(netns)
         for link in vxlans:
+            if (ident, link['name']) == skip_key:
+                continue
             if netns is None:
                 here = link['link_netnsid'] is None
             else:
