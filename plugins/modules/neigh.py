@@ -1,0 +1,226 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: linuxnet.overlay contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: neigh
+short_description: Program neighbour (ARP and NDP) entries of a device, in bulk
+version_added: 0.1.0
+author: linuxnet.overlay developers
+description:
+  - Makes the neighbour table of one device hold the listed IP-to-MAC entries, like
+    C(ip neigh replace IP lladdr MAC dev DEV nud permanent). On a VXLAN device with C(proxy)
+    these are the entries the kernel answers ARP and neighbour solicitations from, the
+    neighbour half of an overlay network's peer entries (the FDB half is M(linuxnet.overlay.fdb)).
+  - All entries of one task go to the kernel in one pipelined batch of netlink requests.
+    Every entry is validated before anything is sent; one bad entry fails the task and changes
+    nothing.
+  - An entry whose IP exists with another MAC (or in the wrong state) is replaced in place.
+extends_documentation_fragment:
+  - linuxnet.overlay._netns
+  - linuxnet.overlay._attributes
+options:
+  device:
+    description:
+      - Name of the device whose neighbour table the module manages, in O(netns). Any kind of
+        device; for an overlay network this is the VXLAN device.
+    type: str
+    required: true
+  entries:
+    description:
+      - The entries, IPv4 and IPv6 mixed as needed.
+      - With O(state=absent), O(entries[].mac) is optional; when given, the entry is deleted only
+        if it still has that MAC.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      ip:
+        description:
+          - The neighbour's IPv4 or IPv6 address.
+        type: str
+        required: true
+      mac:
+        description:
+          - Its MAC address, C(02:42:0a:00:00:04) or C(02-42-0A-00-00-04). Required with O(state=present).
+        type: str
+  permanent:
+    description:
+      - V(true) writes C(PERMANENT) entries, which never expire and are never re-resolved;
+        Docker's overlay driver programs these.
+      - V(false) writes C(REACHABLE) entries, which the kernel ages to C(STALE) and re-resolves
+        when used; an existing entry with the right MAC in any valid dynamic state
+        (C(REACHABLE), C(STALE), C(DELAY), C(PROBE)) counts as present.
+    type: bool
+    default: true
+  exclusive:
+    description:
+      - With O(state=present), also delete the entries of O(device) that are not listed and
+        that this module would own. With O(permanent=true) only C(PERMANENT) entries count;
+        entries the kernel learned by ARP/NDP are left alone. With O(permanent=false) every
+        entry that is neither C(PERMANENT) nor C(NOARP) counts (C(NOARP) entries are the
+        kernel's own, for multicast and broadcast addresses).
+      - Entries of other devices are never touched. With an empty O(entries) this flushes the
+        owned entries of the device.
+    type: bool
+    default: false
+  state:
+    description:
+      - V(present) makes the listed entries exist, V(absent) deletes exactly the listed entries
+        (whatever their state).
+    type: str
+    choices: [present, absent]
+    default: present
+notes:
+  - The module talks netlink itself (see C(plugins/module_utils/_nlbatch.py) for why and the
+    measured figures) and does not import pyroute2.
+  - Permanent entries do not count against C(gc_thresh3); many dynamic entries can hit the
+    table limit, which the kernel reports as C(No buffer space available) per entry.
+seealso:
+  - module: linuxnet.overlay.fdb
+  - module: linuxnet.overlay.overlay_info
+"""
+
+EXAMPLES = r"""
+- name: Neighbour entries of the remote tasks, proxy ARP answers from these
+  linuxnet.overlay.neigh:
+    netns: ov-uber-net
+    device: vxlan0
+    entries:
+      - ip: 10.0.0.4
+        mac: "02:42:0a:00:00:04"
+      - ip: 10.0.0.5
+        mac: "02:42:0a:00:00:05"
+    exclusive: true
+
+- name: Forget one
+  linuxnet.overlay.neigh:
+    netns: ov-uber-net
+    device: vxlan0
+    entries:
+      - ip: 10.0.0.5
+    state: absent
+"""
+
+RETURN = r"""
+added:
+  description: Entries that were (or in check mode would be) created.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{ip: 10.0.0.4, mac: "02:42:0a:00:00:04", state: PERMANENT}]
+replaced:
+  description: Entries whose MAC or state changed, as before/after pairs.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{before: {ip: 10.0.0.4, mac: "02:42:0a:00:00:09", state: PERMANENT},
+            after: {ip: 10.0.0.4, mac: "02:42:0a:00:00:04", state: PERMANENT}}]
+removed:
+  description: Entries that were (or would be) deleted.
+  returned: always
+  type: list
+  elements: dict
+unchanged:
+  description: Number of listed entries that already were as wanted.
+  returned: always
+  type: int
+entries:
+  description: Number of neighbour entries of the device after the task (predicted in check mode), all states.
+  returned: always
+  type: int
+failed_entries:
+  description: The entries the kernel refused, each with its reason (only when the task failed that way).
+  returned: failure
+  type: list
+  elements: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.linuxnet.overlay.plugins.module_utils import _entries, _nlbatch
+from ansible_collections.linuxnet.overlay.plugins.module_utils._common import NETNS_ARG_SPEC, diff_result
+from ansible_collections.linuxnet.overlay.plugins.module_utils._netns import NetnsError
+
+
+def main():
+    argument_spec = dict(
+        device=dict(type='str', required=True),
+        entries=dict(type='list', elements='dict', default=[], options=dict(
+            ip=dict(type='str', required=True),
+            mac=dict(type='str'),
+        )),
+        permanent=dict(type='bool', default=True),
+        exclusive=dict(type='bool', default=False),
+        state=dict(type='str', choices=['present', 'absent'], default='present'),
+    )
+    argument_spec.update(NETNS_ARG_SPEC)
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    p = module.params
+    name, netns, state = p['device'], p['netns'], p['state']
+    where = 'namespace %s' % netns if netns else "the module's namespace"
+
+    if p['exclusive'] and state == 'absent':
+        module.fail_json(msg='exclusive=true only applies to state=present; nothing was changed')
+    entries, errors = _entries.validate_neigh(p['entries'], state)
+    if errors:
+        module.fail_json(msg=_entries.error_summary(errors))
+
+    try:
+        sock = _nlbatch.Socket(netns)
+    except (NetnsError, ValueError) as exc:
+        module.fail_json(msg='%s; nothing was changed' % exc)
+    except OSError as exc:
+        module.fail_json(msg='cannot open a netlink socket in %s: %s' % (where, exc))
+    with sock:
+        try:
+            device = _nlbatch.get_link(sock, name) if len(name.encode()) < 16 else None
+        except _nlbatch.NetlinkError as exc:
+            module.fail_json(msg='cannot look up device %r in %s: %s' % (name, where, exc.strerror))
+        if device is None:
+            module.fail_json(msg='device %r does not exist in %s; nothing was changed' % (name, where))
+
+        plan = _entries.plan_neigh(entries, _nlbatch.neigh_dump(sock, device['ifindex']), state=state,
+                                   exclusive=p['exclusive'], permanent=p['permanent'])
+        ops = plan['ops']
+        result = dict(
+            changed=bool(ops),
+            added=plan['added'],
+            replaced=plan['replaced'],
+            removed=plan['removed'],
+            unchanged=len(entries) - len(plan['added']) - len(plan['replaced']) if state == 'present' else 0,
+            entries=len(plan['after']),
+        )
+        if module._diff:
+            result['diff'] = diff_result(
+                {'device': name, 'neigh': '\n'.join(plan['before']) + '\n' if plan['before'] else ''},
+                {'device': name, 'neigh': '\n'.join(plan['after']) + '\n' if plan['after'] else ''})
+        if not ops or module.check_mode:
+            module.exit_json(**result)
+
+        ifindex = device['ifindex']
+        messages = [_nlbatch.neigh_message(op, ifindex, e['ip'], e['mac'], p['permanent']) for op, e in ops]
+        try:
+            failures = sock.batch(messages)
+        except (_nlbatch.NetlinkError, OSError) as exc:
+            module.fail_json(msg='programming the neighbour table of %s in %s failed part way: %s; run the task '
+                             'again to see what is left' % (name, where, exc), **result)
+        if failures:
+            failed = [dict(op=ops[i][0], ip=ops[i][1]['ip'], mac=ops[i][1]['mac'], error=err.strerror)
+                      for i, err in failures]
+            lines = ['entry %s lladdr %s (%s) failed: %s' % (f['ip'], f['mac'], f['op'], f['error'])
+                     for f in failed[:_entries.MAX_REPORTED_ERRORS]]
+            more = len(failed) - len(lines)
+            result['entries'] = len(_nlbatch.neigh_dump(sock, ifindex))
+            module.fail_json(msg='the kernel refused %d of %d neighbour changes on %s in %s: %s%s'
+                             % (len(failed), len(ops), name, where, '; '.join(lines),
+                                '; and %d more' % more if more else ''),
+                             failed_entries=failed, **result)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
