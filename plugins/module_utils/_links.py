@@ -337,6 +337,22 @@ def is_veth_pair(end, peer, end_points_to_peer_ns, peer_points_to_end_ns):
             and end_points_to_peer_ns and peer_points_to_end_ns)
 
 
+def unreachable_gateways(routes, addresses):
+    """Routes whose ``via`` is not inside any network of ``addresses`` (nor IPv6 link-local):
+    the kernel would refuse them with "Network is unreachable"."""
+    nets = [ipaddress.ip_interface(a).network for a in addresses or ()]
+    out = []
+    for route in routes or ():
+        if route['via'] is None:
+            continue
+        via = ipaddress.ip_address(route['via'])
+        if via.version == 6 and via.is_link_local:
+            continue
+        if not any(via.version == n.version and via in n for n in nets):
+            out.append(route)
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # Parsing kernel messages
 
@@ -435,10 +451,14 @@ def read_routes(ipr, ifindex):
     return sorted(out, key=_route_key)
 
 
-def apply_addresses(ipr, ifindex, add, remove):
+def apply_addresses(ipr, ifindex, add, remove, desired=None):
+    """Remove, then add. With ``desired`` given, what to add is read again after the removals:
+    deleting a primary IPv4 address also deletes its secondaries (unless promote_secondaries)."""
     for cidr in remove:
         iface = ipaddress.ip_interface(cidr)
         ipr.addr('del', index=ifindex, address=str(iface.ip), prefixlen=iface.network.prefixlen)
+    if desired is not None and remove:
+        add, _ = plan_addresses(desired, read_addresses(ipr, ifindex))
     for cidr in add:
         iface = ipaddress.ip_interface(cidr)
         ipr.addr('add', index=ifindex, address=str(iface.ip), prefixlen=iface.network.prefixlen)
@@ -606,4 +626,4 @@ def diff_view(state, **identity):
     ``exists: false`` when there is no such object."""
     if state is None:
         return dict(identity, exists=False)
-    return dict(state, exists=True)
+    return dict({'exists': True}, **state)

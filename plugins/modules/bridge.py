@@ -182,7 +182,7 @@ def run(module):
                     index = current['ifindex']
                     if 'mtu' in changes:
                         ipr.link('set', index=index, mtu=mtu)
-                _links.apply_addresses(ipr, index, add, remove)
+                _links.apply_addresses(ipr, index, add, remove, addresses)
                 if 'up' in changes:
                     ipr.link('set', index=index, state='up' if p['up'] else 'down')
 
