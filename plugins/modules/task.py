@@ -41,8 +41,9 @@ options:
     type: str
   command:
     description:
-      - The command to run inside the task, as an argv list. Omit (or give an empty list)
-        for a task without a process.
+      - The command to run inside the task, as an argv list. An empty list means a task without
+        a process (a running one is stopped). Omit it to leave the process as it is, for example
+        to make the namespace first and start the command once the task's interfaces exist.
     type: list
     elements: str
   runtime_dir:
@@ -176,25 +177,17 @@ class Task:
     def present(self, cur):
         p = self.module.params
         check = self.module.check_mode
-        command = p['command'] or []
         after = dict(cur)
+        command = p['command']
+        if command is None:  # leave the process alone
+            command = cur['command'] if cur['running'] else []
+            if not cur['running']:
+                return self._namespace_and_hosts(cur, after)
         if self.stale_pid:
             self.actions.append('stop stale command (pid %d, in a namespace that no longer has this name)' % self.stale_pid)
             if not check:
                 _procs.stop([self.stale_pid], p['stop_timeout'])
-        if not cur['exists']:
-            self.actions.append('create namespace')
-            if not check:
-                _netns.create(self.name)
-                with _netns.iproute(self.name) as ipr:
-                    ipr.link('set', index=1, state='up')
-            after['exists'] = True
-        if p['hosts'] is not None and cur['hosts'] != p['hosts']:
-            self.actions.append('write hosts file')
-            if not check:
-                os.makedirs(self.etc, mode=0o755, exist_ok=True)
-                _write_atomic(os.path.join(self.etc, 'hosts'), p['hosts'], 0o644)
-            after['hosts'] = p['hosts']
+        self._namespace_and_hosts(cur, after)
         if not check:
             os.makedirs(self.rt, mode=0o700, exist_ok=True)
         restart = cur['running'] and cur['command'] != command
@@ -212,6 +205,26 @@ class Task:
             after['command'] = []
         if not check and cur['command'] != command:
             _write_atomic(self.specfile, json.dumps({'name': self.name, 'command': command}), 0o600)
+        return after
+
+    def _namespace_and_hosts(self, cur, after):
+        p = self.module.params
+        check = self.module.check_mode
+        if not cur['exists']:
+            self.actions.append('create namespace')
+            if not check:
+                _netns.create(self.name)
+                with _netns.iproute(self.name) as ipr:
+                    ipr.link('set', index=1, state='up')
+            after['exists'] = True
+        if p['hosts'] is not None and cur['hosts'] != p['hosts']:
+            self.actions.append('write hosts file')
+            if not check:
+                os.makedirs(self.etc, mode=0o755, exist_ok=True)
+                _write_atomic(os.path.join(self.etc, 'hosts'), p['hosts'], 0o644)
+            after['hosts'] = p['hosts']
+        if not check:
+            os.makedirs(self.rt, mode=0o700, exist_ok=True)
         return after
 
     def _start(self, command):

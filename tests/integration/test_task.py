@@ -108,3 +108,13 @@ def test_bad_name_and_bad_command(run_module, dirs):
         assert 'exited at once' in res['msg'] and '/nonexistent/binary' in res['msg']
     finally:
         sh('ip netns del %s 2>/dev/null; true' % name, check=False)
+
+
+def test_omitted_command_leaves_the_process_alone(run_module, task_name, dirs):
+    args = dict(name=task_name, hosts=HOSTS, **dirs)
+    first = run_module('task', dict(args, command=['sleep', 'infinity']))
+    untouched = run_module('task', args)
+    assert not untouched['changed'] and untouched['task']['pid'] == first['task']['pid']
+    stopped = run_module('task', dict(args, command=[]))
+    assert stopped['actions'] == ['stop command (pid %d)' % first['task']['pid']]
+    assert pids(task_name) == []

@@ -1,0 +1,279 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: linuxnet.overlay contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: node_facts
+short_description: Pre-flight facts and checks of a swarm node's underlay
+version_added: 0.1.0
+description:
+  - Reads what the cluster plan needs to know about a node's underlay - its data-path address
+    and address family, the device and MTU behind it, the node's own routes and addresses
+    (a subnet of an overlay network must not overlap them) - and checks what breaks overlays
+    in practice before anything is made.
+  - Fails with a clear message when the data-path address is not configured on the node, or
+    when the data-path UDP port is taken by a VXLAN device in the node's own namespace (another
+    VXLAN stack, such as flannel or a second overlay) or by a socket that is not a VXLAN device.
+    The collection's own VTEPs live inside sandbox namespaces and do not count as a conflict.
+  - Raises C(net.ipv4.neigh.default.gc_thresh1/2/3) (never lowers them) when O(gc_thresh) is
+    given, as Docker does, because every remote task needs one permanent neighbour entry.
+    Where the knobs do not exist in the node's network namespace (they belong to the host's
+    initial namespace), this is reported, not failed.
+author: linuxnet.overlay developers
+attributes:
+  check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
+    support: full
+    details: Shows the gc_thresh values before and after.
+  idempotent:
+    description: When run twice in a row with the same arguments, the second run reports no change.
+    support: full
+options:
+  data_path_addr:
+    description:
+      - The node's data-path address (the VTEP source, C(overlay_advertise_addr)).
+      - Default - the preferred source address of the node's default route.
+    type: str
+  data_path_port:
+    description: UDP port of the overlay's VXLAN traffic.
+    type: int
+    default: 4789
+  gc_thresh:
+    description:
+      - Minimum values for C(net.ipv4.neigh.default.gc_thresh1), C(gc_thresh2), C(gc_thresh3).
+        Values already higher are kept.
+    type: list
+    elements: int
+requirements:
+  - pyroute2 >= 0.9.1 on the managed node
+"""
+
+EXAMPLES = r"""
+- name: Check the underlay and raise the neighbour table limits
+  linuxnet.overlay.node_facts:
+    data_path_addr: 172.31.1.5
+    data_path_port: 4789
+    gc_thresh: [8192, 49152, 65536]
+  register: node
+"""
+
+RETURN = r"""
+node:
+  description: What the node's underlay looks like.
+  returned: always
+  type: dict
+  sample:
+    hostname: node1
+    data_path_addr: 172.31.1.5
+    family: 4
+    underlay_dev: eth0
+    underlay_mtu: 1500
+    addresses: [172.31.1.5/24]
+    routes: [172.31.1.0/24]
+    port: {number: 4789, own_vteps: 1, foreign: []}
+    gc_thresh: {available: true, before: [128, 512, 1024], after: [8192, 49152, 65536]}
+"""
+
+import ipaddress
+import socket
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.linuxnet.overlay.plugins.module_utils import _netns
+from ansible_collections.linuxnet.overlay.plugins.module_utils._common import diff_result, require_pyroute2
+
+GC = '/proc/sys/net/ipv4/neigh/default/gc_thresh%d'
+
+
+def _addresses(ipr):
+    out = []
+    for a in ipr.addr('dump'):
+        ip = a.get_attr('IFA_ADDRESS') if a['family'] == socket.AF_INET6 else (a.get_attr('IFA_LOCAL') or a.get_attr('IFA_ADDRESS'))
+        if ip:
+            out.append({'ip': ip, 'prefixlen': a['prefixlen'], 'index': a['index'], 'family': a['family']})
+    return out
+
+
+def _routes(ipr):
+    """The node's own routes (main table, both families) as CIDRs, without default routes."""
+    out = set()
+    for fam in (socket.AF_INET, socket.AF_INET6):
+        for r in ipr.route('dump', family=fam, table=254):
+            dst = r.get_attr('RTA_DST')
+            if dst is None or r['dst_len'] == 0:
+                continue
+            net = ipaddress.ip_network('%s/%d' % (dst, r['dst_len']), strict=False)
+            if net.is_link_local or net.is_multicast:
+                continue
+            out.add(str(net))
+    return sorted(out, key=lambda n: (ipaddress.ip_network(n).version, ipaddress.ip_network(n)))
+
+
+def _default_source(ipr, addrs):
+    for fam in (socket.AF_INET, socket.AF_INET6):
+        for r in ipr.route('dump', family=fam, table=254):
+            if r['dst_len'] != 0:
+                continue
+            src = r.get_attr('RTA_PREFSRC')
+            if src:
+                return src
+            oif = r.get_attr('RTA_OIF')
+            for a in addrs:
+                if a['index'] == oif and a['family'] == fam and not ipaddress.ip_address(a['ip']).is_link_local:
+                    return a['ip']
+    return None
+
+
+def _vxlan_port_users(ipr, port):
+    """VXLAN devices on ``port`` in this namespace: they own the port's socket and are not ours."""
+    users = []
+    for link in ipr.link('dump'):
+        info = link.get_attr('IFLA_LINKINFO')
+        if not info or info.get_attr('IFLA_INFO_KIND') != 'vxlan':
+            continue
+        data = info.get_attr('IFLA_INFO_DATA')
+        if data is not None and data.get_attr('IFLA_VXLAN_PORT') == port:
+            users.append('VXLAN device %s (VNI %s) in the node namespace'
+                         % (link.get_attr('IFLA_IFNAME'), data.get_attr('IFLA_VXLAN_ID')))
+    return users
+
+
+def _own_vteps_up(port):
+    """VTEPs on ``port`` that live in named namespaces (the collection's sandboxes) and are up."""
+    count = 0
+    for name in _netns.list_names():
+        try:
+            ipr = _netns.iproute(name)
+        except OSError:
+            continue
+        with ipr:
+            for link in ipr.link('dump'):
+                info = link.get_attr('IFLA_LINKINFO')
+                if not info or info.get_attr('IFLA_INFO_KIND') != 'vxlan':
+                    continue
+                data = info.get_attr('IFLA_INFO_DATA')
+                if data is not None and data.get_attr('IFLA_VXLAN_PORT') == port and link['flags'] & 1:
+                    count += 1
+    return count
+
+
+def _udp_sockets_on(port):
+    found = 0
+    for path in ('/proc/net/udp', '/proc/net/udp6'):
+        try:
+            with open(path, encoding='ascii') as f:
+                next(f)
+                for line in f:
+                    local = line.split()[1]
+                    if int(local.rsplit(':', 1)[1], 16) == port:
+                        found += 1
+        except (OSError, StopIteration):
+            continue
+    return found
+
+
+def _read_gc():
+    vals = []
+    for i in (1, 2, 3):
+        try:
+            with open(GC % i, encoding='ascii') as f:
+                vals.append(int(f.read().strip()))
+        except OSError:
+            return None
+    return vals
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            'data_path_addr': {'type': 'str'},
+            'data_path_port': {'type': 'int', 'default': 4789},
+            'gc_thresh': {'type': 'list', 'elements': 'int'},
+        },
+        supports_check_mode=True,
+    )
+    require_pyroute2(module)
+    p = module.params
+    port = p['data_path_port']
+    if not 1 <= port <= 65535:
+        module.fail_json(msg='data_path_port %r is not a UDP port (1-65535)' % port)
+    if p['gc_thresh'] is not None and (len(p['gc_thresh']) != 3 or min(p['gc_thresh']) < 0):
+        module.fail_json(msg='gc_thresh must be three non-negative integers, got %r' % (p['gc_thresh'],))
+    addr = p['data_path_addr']
+    if addr is not None:
+        try:
+            addr = str(ipaddress.ip_address(addr))
+        except ValueError:
+            module.fail_json(msg='data-path address %r is not an IP address' % addr)
+
+    with _netns.iproute() as ipr:
+        addrs = _addresses(ipr)
+        routes = _routes(ipr)
+        if addr is None:
+            addr = _default_source(ipr, addrs)
+            if addr is None:
+                module.fail_json(msg='no data-path address given (overlay_advertise_addr) and the node has no default '
+                                     'route to take one from')
+        mine = [a for a in addrs if a['ip'] == addr]
+        if not mine:
+            module.fail_json(msg='data-path address %s is not configured on node %s; its addresses are: %s'
+                             % (addr, socket.gethostname(),
+                                ', '.join('%s/%d' % (a['ip'], a['prefixlen']) for a in addrs) or 'none'))
+        index = mine[0]['index']
+        link = ipr.link('get', index=index)[0]
+        dev, mtu = link.get_attr('IFLA_IFNAME'), link.get_attr('IFLA_MTU')
+        foreign = _vxlan_port_users(ipr, port)
+
+    own = _own_vteps_up(port)
+    sockets = _udp_sockets_on(port)
+    if sockets and not own and not foreign:
+        foreign.append('%d UDP socket(s) bound to port %d that belong to no VXLAN device (a user-space program)'
+                       % (sockets, port))
+    if foreign:
+        module.fail_json(msg='data-path port %d is already taken on node %s: %s. Choose another '
+                             'overlay_data_path_port or remove the other user.'
+                             % (port, socket.gethostname(), '; '.join(foreign)))
+
+    gc_before = _read_gc()
+    gc_after = gc_before
+    changed = False
+    if p['gc_thresh'] is not None and gc_before is not None:
+        gc_after = [max(a, b) for a, b in zip(gc_before, p['gc_thresh'])]
+        if gc_after != gc_before:
+            changed = True
+            if not module.check_mode:
+                # gc_thresh3 first when raising, so thresh1 <= thresh2 <= thresh3 holds at every step
+                for i in (3, 2, 1):
+                    with open(GC % i, 'w', encoding='ascii') as f:
+                        f.write('%d\n' % gc_after[i - 1])
+    gc = {'available': gc_before is not None, 'before': gc_before, 'after': gc_after}
+    if gc_before is None:
+        gc['note'] = ('net.ipv4.neigh.default.gc_thresh* do not exist in this network namespace: the host\'s '
+                      'initial namespace owns them (raise them there on a real host)')
+    node = {
+        'hostname': socket.gethostname(),
+        'data_path_addr': addr,
+        'family': ipaddress.ip_address(addr).version,
+        'underlay_dev': dev,
+        'underlay_mtu': mtu,
+        'addresses': ['%s/%d' % (a['ip'], a['prefixlen']) for a in addrs
+                      if not ipaddress.ip_address(a['ip']).is_loopback and not ipaddress.ip_address(a['ip']).is_link_local],
+        'routes': routes,
+        'port': {'number': port, 'own_vteps': own, 'foreign': foreign},
+        'gc_thresh': gc,
+    }
+    result = {'changed': changed, 'node': node}
+    if module._diff:
+        result['diff'] = diff_result({'gc_thresh': gc_before}, {'gc_thresh': gc_after})
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

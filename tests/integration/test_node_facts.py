@@ -1,0 +1,83 @@
+# -*- coding: utf-8 -*-
+"""linuxnet.overlay.node_facts in the sandbox's own network namespace (a throwaway namespace made
+by tests/sandbox.sh, never the root one), which plays the node."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from conftest import sh
+
+
+@pytest.fixture
+def underlay():
+    # the "node": an underlay device with an address and a default route, and a peer namespace
+    peer = 'peer-' + uuid.uuid4().hex[:6]
+    sh(f"""ip netns add {peer}
+          ip link add ul0 mtu 1500 type veth peer name ul0 netns {peer}
+          ip addr add 172.31.1.5/24 dev ul0; ip link set ul0 up
+          ip -n {peer} addr add 172.31.1.1/24 dev ul0; ip -n {peer} link set ul0 up
+          ip route add default via 172.31.1.1
+          ip route add 10.99.0.0/16 via 172.31.1.1""")
+    yield peer
+    sh(f'ip link del ul0; ip netns del {peer}', check=False)
+
+
+def test_facts_of_the_node(run_module, underlay):
+    res = run_module('node_facts', {'data_path_port': 4789})
+    node = res['node']
+    assert node['data_path_addr'] == '172.31.1.5' and node['family'] == 4
+    assert node['underlay_dev'] == 'ul0' and node['underlay_mtu'] == 1500
+    assert '172.31.1.0/24' in node['routes'] and '10.99.0.0/16' in node['routes']
+    assert '0.0.0.0/0' not in node['routes']
+    assert node['addresses'] == ['172.31.1.5/24']
+    assert node['port'] == {'number': 4789, 'own_vteps': 0, 'foreign': []}
+    assert not res['changed']
+
+
+def test_missing_data_path_address(run_module, underlay):
+    res = run_module('node_facts', {'data_path_addr': '192.0.2.77'}, expect_failure=True)
+    assert 'data-path address 192.0.2.77 is not configured' in res['msg'] and '172.31.1.5/24' in res['msg']
+    res = run_module('node_facts', {'data_path_addr': 'not-an-ip'}, expect_failure=True)
+    assert "'not-an-ip' is not an IP address" in res['msg']
+
+
+def test_port_taken_by_a_foreign_vxlan_device(run_module, underlay):
+    sh('ip link add flannel.1 type vxlan id 1 dstport 4789 nolearning && ip link set flannel.1 up')
+    try:
+        res = run_module('node_facts', {'data_path_addr': '172.31.1.5', 'data_path_port': 4789}, expect_failure=True)
+        assert 'port 4789 is already taken' in res['msg'] and 'flannel.1' in res['msg']
+        # another port is free
+        assert run_module('node_facts', {'data_path_port': 4790})['node']['port']['foreign'] == []
+    finally:
+        sh('ip link del flannel.1', check=False)
+
+
+def test_own_vtep_in_a_sandbox_is_not_a_conflict(run_module, underlay, scratch_netns):
+    sb = scratch_netns('sb')
+    sh(f'ip link add vxt type vxlan id 4096 dstport 4789 nolearning proxy && ip link set vxt netns {sb} '
+       f'&& ip -n {sb} link set vxt up')
+    node = run_module('node_facts', {'data_path_port': 4789})['node']
+    assert node['port']['own_vteps'] == 1 and node['port']['foreign'] == []
+
+
+def test_port_taken_by_a_plain_socket(run_module, underlay):
+    sh('python3 -c "import socket,time; s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); '
+       's.bind((\'0.0.0.0\',4789)); time.sleep(30)" >/dev/null 2>&1 & echo $! > /tmp/udp-holder.pid; sleep 0.3')
+    try:
+        res = run_module('node_facts', {'data_path_port': 4789}, expect_failure=True)
+        assert 'user-space program' in res['msg']
+    finally:
+        sh('kill $(cat /tmp/udp-holder.pid); rm -f /tmp/udp-holder.pid', check=False)
+
+
+def test_gc_thresh_is_reported_where_the_namespace_lacks_it(run_module, underlay):
+    res = run_module('node_facts', {'gc_thresh': [8192, 49152, 65536]})
+    gc = res['node']['gc_thresh']
+    # kernel 6.18: the knobs exist only in the initial namespace, which tests never touch
+    assert gc['available'] is False and 'initial namespace' in gc['note']
+    assert not res['changed']
+    bad = run_module('node_facts', {'gc_thresh': [1, 2]}, expect_failure=True)
+    assert 'three non-negative integers' in bad['msg']
