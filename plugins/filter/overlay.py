@@ -1,0 +1,141 @@
+# -*- coding: utf-8 -*-
+# Copyright: linuxnet.overlay contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters that turn the cluster plan and probe results into the reports users know from
+Docker (`docker network ls`, `docker network inspect`, `docker service ps`) and into the
+verification matrix. Pure functions: unit-tested without a cluster."""
+
+from __future__ import annotations
+
+import json
+
+from ansible.errors import AnsibleFilterError
+
+
+def _table(header, rows):
+    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
+    fmt = '   '.join('%%-%ds' % w for w in widths)
+    return '\n'.join((fmt % tuple(str(c) for c in r)).rstrip() for r in [header] + rows)
+
+
+def network_ls(plan):
+    """`docker network ls` for the cluster's overlay networks."""
+    rows = [[n['id'][:12], n['name'], n.get('driver', 'overlay'), n.get('scope', 'swarm')]
+            for n in plan.get('networks', []) if n.get('state', 'present') == 'present']
+    return _table(['NETWORK ID', 'NAME', 'DRIVER', 'SCOPE'], rows)
+
+
+def _network(plan, name):
+    for n in plan.get('networks', []):
+        if n['name'] == name:
+            return n
+    raise AnsibleFilterError('network_inspect: no network named %r in the plan (networks: %s)'
+                             % (name, ', '.join(n['name'] for n in plan.get('networks', [])) or 'none'))
+
+
+def network_inspect(plan, name):
+    """`docker network inspect NAME` as JSON text: Name, Id, Scope, Driver, IPAM Config, Peers."""
+    n = _network(plan, name)
+    peers = []
+    containers = {}
+    for host, node in sorted(plan.get('nodes', {}).items()):
+        if any(sb['network'] == name for sb in node.get('sandboxes', [])):
+            peers.append({'Name': host, 'IP': node.get('addr')})
+        for task in node.get('tasks', []):
+            for itf in task.get('interfaces', []):
+                if itf['network'] == name:
+                    containers[task['id']] = {'Name': task['name'], 'MacAddress': itf['mac'],
+                                              'IPv4Address': itf['address'], 'Node': host}
+    options = {'com.docker.network.driver.overlay.vxlanid_list': ','.join(str(s['vni']) for s in n['subnets'])}
+    if n.get('encrypted'):
+        options['encrypted'] = ''
+    doc = [{
+        'Name': n['name'],
+        'Id': n['id'],
+        'Scope': n.get('scope', 'swarm'),
+        'Driver': n.get('driver', 'overlay'),
+        'EnableIPv6': False,
+        'IPAM': {'Driver': 'default', 'Options': None,
+                 'Config': [{'Subnet': s['subnet'], 'Gateway': s['gateway']} for s in n['subnets']]},
+        'Containers': containers,
+        'Options': options,
+        'MTU': n.get('mtu'),
+        'Peers': peers,
+    }]
+    return json.dumps(doc, indent=4)
+
+
+def service_ps(plan, name, observed=None):
+    """`docker service ps NAME`; ``observed`` maps a task name to its observed state (running or not)."""
+    observed = observed or {}
+    for svc in plan.get('services', []):
+        if svc['name'] == name:
+            break
+    else:
+        raise AnsibleFilterError('service_ps: no service named %r in the plan' % (name,))
+    rows = []
+    for t in sorted(svc.get('tasks', []), key=lambda t: (str(t.get('slot')), t['name'])):
+        short = '.'.join(t['name'].split('.')[:2])
+        state = observed.get(t['name'])
+        current = 'Running' if state is True else ('Unknown' if state is None else 'Failed')
+        addrs = ', '.join('%s (%s)' % (ip, net) for net, ip in sorted((t.get('addresses') or {}).items()))
+        rows.append([t['id'][:12], short, t['node'], t.get('desired_state', 'running').capitalize(), current, addrs])
+    return _table(['ID', 'NAME', 'NODE', 'DESIRED STATE', 'CURRENT STATE', 'ADDRESS'], rows)
+
+
+def verify_matrix(results):
+    """Render probe results as one matrix per network and a list of misses.
+
+    ``results`` is a list of probe results (from linuxnet.overlay.probe), each with a ``label``
+    of the form ``<network>|<from task>|<to task>|<kind>``, where kind is ``addr``, ``name`` or
+    ``isolated``. A cell shows ``ok`` when every probe of that pair passed (address, name,
+    hops, MTU), ``FAIL`` otherwise; isolation probes are listed below the matrices.
+    """
+    cells = {}
+    misses = []
+    isolated = {'ok': 0, 'failed': 0}
+    for r in results:
+        try:
+            net, src, dst, kind = (r.get('label') or '').split('|')
+        except ValueError as exc:
+            raise AnsibleFilterError('verify_matrix: probe label %r is not network|from|to|kind' % (r.get('label'),)) from exc
+        if kind == 'isolated':
+            isolated['ok' if r['ok'] else 'failed'] += 1
+            if not r['ok']:
+                misses.append('%s -> %s (other network %s): %s' % (src, dst, net, r['detail']))
+            continue
+        cell = cells.setdefault(net, {}).setdefault((src, dst), {'ok': True, 'rtt': None})
+        cell['ok'] = cell['ok'] and r['ok']
+        if r.get('rtt_ms') is not None and kind == 'addr':
+            cell['rtt'] = r['rtt_ms']
+        if not r['ok']:
+            misses.append('%s: %s -> %s by %s: %s' % (net, src, dst, 'address' if kind == 'addr' else 'name', r['detail']))
+    lines = []
+    for net in sorted(cells):
+        tasks = sorted({s for s, _d in cells[net]} | {d for _s, d in cells[net]})
+        short = {t: '.'.join(t.split('.')[:2]) for t in tasks}
+        width = max([len(v) for v in short.values()] + [6])
+        lines.append('network %s: %d task(s), %d pair(s)' % (net, len(tasks), len(cells[net])))
+        lines.append(' ' * (width + 2) + ' '.join(short[t].rjust(width) for t in tasks))
+        for s in tasks:
+            row = []
+            for d in tasks:
+                c = cells[net].get((s, d))
+                row.append(('-' if s == d else '?') if c is None else ('ok' if c['ok'] else 'FAIL'))
+            lines.append(short[s].ljust(width + 2) + ' '.join(v.rjust(width) for v in row))
+        lines.append('')
+    total = sum(len(c) for c in cells.values())
+    failed = sum(1 for c in cells.values() for v in c.values() if not v['ok'])
+    lines.append('pairs: %d ok, %d failed; isolation between networks: %d ok, %d failed'
+                 % (total - failed, failed, isolated['ok'], isolated['failed']))
+    return {'text': '\n'.join(lines), 'misses': misses, 'pairs': total, 'failed': failed + isolated['failed']}
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            'network_ls': network_ls,
+            'network_inspect': network_inspect,
+            'service_ps': service_ps,
+            'verify_matrix': verify_matrix,
+        }

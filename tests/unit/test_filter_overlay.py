@@ -1,0 +1,75 @@
+# -*- coding: utf-8 -*-
+"""The report filters: docker-shaped network ls / inspect / service ps, and the matrix."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.linuxnet.overlay.plugins.filter import overlay as F
+
+PLAN = {
+    'networks': [{'name': 'uber-net', 'id': 'c740ydi1lm89khn5kd52skrd9', 'scope': 'swarm', 'driver': 'overlay',
+                  'encrypted': False, 'mtu': 1450, 'state': 'present',
+                  'subnets': [{'subnet': '10.0.0.0/24', 'gateway': '10.0.0.1', 'vni': 4096}]}],
+    'services': [{'name': 'test', 'id': 's1', 'tasks': [
+        {'name': 'test.1.77qaaaaaaaaaaaaaaaaaaaaaa', 'slot': 1, 'id': '77qaaaaaaaaaaaaaaaaaaaaaa', 'node': 'node1',
+         'desired_state': 'running', 'addresses': {'uber-net': '10.0.0.2'}},
+        {'name': 'test.2.97vbbbbbbbbbbbbbbbbbbbbbb', 'slot': 2, 'id': '97vbbbbbbbbbbbbbbbbbbbbbb', 'node': 'node2',
+         'desired_state': 'running', 'addresses': {'uber-net': '10.0.0.3'}}]}],
+    'nodes': {
+        'node1': {'addr': '172.31.1.5', 'sandboxes': [{'network': 'uber-net'}], 'tasks': [
+            {'name': 'test.1.77qaaaaaaaaaaaaaaaaaaaaaa', 'id': '77qaaaaaaaaaaaaaaaaaaaaaa',
+             'interfaces': [{'network': 'uber-net', 'mac': '02:42:0a:00:00:02', 'address': '10.0.0.2/24'}]}]},
+        'node2': {'addr': '192.168.1.5', 'sandboxes': [{'network': 'uber-net'}], 'tasks': []},
+    },
+}
+
+
+def test_network_ls():
+    out = F.network_ls(PLAN).splitlines()
+    assert out[0].split() == ['NETWORK', 'ID', 'NAME', 'DRIVER', 'SCOPE']
+    assert out[1].split() == ['c740ydi1lm89', 'uber-net', 'overlay', 'swarm']
+
+
+def test_network_inspect_has_the_fields_the_seed_shows():
+    doc = json.loads(F.network_inspect(PLAN, 'uber-net'))[0]
+    assert doc['Name'] == 'uber-net' and doc['Id'] == 'c740ydi1lm89khn5kd52skrd9'
+    assert doc['Scope'] == 'swarm' and doc['Driver'] == 'overlay'
+    assert doc['IPAM']['Config'] == [{'Subnet': '10.0.0.0/24', 'Gateway': '10.0.0.1'}]
+    assert doc['Options']['com.docker.network.driver.overlay.vxlanid_list'] == '4096'
+    assert doc['Peers'] == [{'Name': 'node1', 'IP': '172.31.1.5'}, {'Name': 'node2', 'IP': '192.168.1.5'}]
+    assert doc['Containers']['77qaaaaaaaaaaaaaaaaaaaaaa']['IPv4Address'] == '10.0.0.2/24'
+    with pytest.raises(AnsibleFilterError, match='no network named'):
+        F.network_inspect(PLAN, 'nope')
+
+
+def test_service_ps_uses_observed_state():
+    out = F.service_ps(PLAN, 'test', {'test.1.77qaaaaaaaaaaaaaaaaaaaaaa': True,
+                                      'test.2.97vbbbbbbbbbbbbbbbbbbbbbb': False}).splitlines()
+    assert out[0].split()[:3] == ['ID', 'NAME', 'NODE']
+    assert out[1].split()[:5] == ['77qaaaaaaaaa', 'test.1', 'node1', 'Running', 'Running']
+    assert out[2].split()[:5] == ['97vbbbbbbbbb', 'test.2', 'node2', 'Running', 'Failed']
+    assert '10.0.0.3 (uber-net)' in out[2]
+
+
+def _r(label, ok=True, detail='', rtt=0.1):
+    return {'label': label, 'ok': ok, 'detail': detail, 'rtt_ms': rtt}
+
+
+def test_verify_matrix_all_good_and_misses():
+    res = F.verify_matrix([
+        _r('uber-net|test.1.a|test.2.b|addr'), _r('uber-net|test.1.a|test.2.b|name'),
+        _r('uber-net|test.2.b|test.1.a|addr'), _r('uber-net|test.2.b|test.1.a|name', ok=False, detail='no reply'),
+        _r('other|x.1.c|test.1.a|isolated'),
+    ])
+    assert res['pairs'] == 2 and res['failed'] == 1
+    assert res['misses'] == ['uber-net: test.2.b -> test.1.a by name: no reply']
+    lines = res['text'].splitlines()
+    assert lines[0] == 'network uber-net: 2 task(s), 2 pair(s)'
+    assert lines[2].split() == ['test.1', '-', 'ok'] and lines[3].split() == ['test.2', 'FAIL', '-']
+    assert lines[-1] == 'pairs: 1 ok, 1 failed; isolation between networks: 1 ok, 0 failed'
+    with pytest.raises(AnsibleFilterError):
+        F.verify_matrix([_r('bad label')])
