@@ -131,6 +131,68 @@ def verify_matrix(results):
     return {'text': '\n'.join(lines), 'misses': misses, 'pairs': total, 'failed': failed + isolated['failed']}
 
 
+def peer_neigh_entries(peers):
+    """A subnet's peers ({ip, mac, vtep}) as linuxnet.overlay.neigh entries."""
+    return [{'ip': p['ip'], 'mac': p['mac']} for p in peers]
+
+
+def peer_fdb_entries(peers):
+    """A subnet's peers ({ip, mac, vtep}) as linuxnet.overlay.fdb entries (one per MAC)."""
+    seen = {}
+    for p in peers:
+        seen.setdefault(p['mac'], {'mac': p['mac'], 'dst': p['vtep']})
+    return list(seen.values())
+
+
+def _members(plan):
+    """network name -> [(task name, ip, subnet, mtu, node)] for every task interface in the plan."""
+    nets = {}
+    for host, node in plan.get('nodes', {}).items():
+        for task in node.get('tasks', []):
+            for itf in task.get('interfaces', []):
+                subnet = itf['address'].split('/', 1)[1] if '/' in itf['address'] else None
+                nets.setdefault(itf['network'], []).append({
+                    'task': task['name'], 'ip': itf['ip'], 'mtu': itf.get('mtu'), 'node': host,
+                    'cidr': itf['address'], 'prefix': subnet, 'bridge': itf.get('bridge')})
+    return nets
+
+
+def verify_probes(plan, hostname, by_name=True, mtu=True, isolation=True):
+    """The probes node ``hostname`` runs: from each of its tasks to every other task of each
+    network the task is on, by address (one hop inside a subnet, two across subnets, DF at the
+    network MTU) and by name, and one isolation probe to each task that shares no network."""
+    members = _members(plan)
+    node = plan.get('nodes', {}).get(hostname) or {}
+    probes = []
+    for task in node.get('tasks', []):
+        mine = {itf['network']: itf for itf in task.get('interfaces', [])}
+        reachable = set()
+        for net, itf in sorted(mine.items()):
+            for m in members.get(net, []):
+                if m['task'] == task['name']:
+                    continue
+                reachable.add(m['task'])
+                same_subnet = m['bridge'] == itf.get('bridge')
+                probe = {'netns': task['netns'], 'target': m['ip'], 'hops': 1 if same_subnet else 2,
+                         'label': '%s|%s|%s|addr' % (net, task['name'], m['task'])}
+                if mtu and itf.get('mtu'):
+                    probe['mtu'] = itf['mtu']
+                probes.append(probe)
+                if by_name:
+                    probes.append({'netns': task['netns'], 'target': m['task'],
+                                   'label': '%s|%s|%s|name' % (net, task['name'], m['task'])})
+        if isolation:
+            for net, ms in sorted(members.items()):
+                if net in mine:
+                    continue
+                for m in ms:
+                    if m['task'] in reachable or m['task'] == task['name']:
+                        continue
+                    probes.append({'netns': task['netns'], 'target': m['ip'], 'expect': 'isolated',
+                                   'label': '%s|%s|%s|isolated' % (net, task['name'], m['task'])})
+    return probes
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -138,4 +200,7 @@ class FilterModule:
             'network_inspect': network_inspect,
             'service_ps': service_ps,
             'verify_matrix': verify_matrix,
+            'verify_probes': verify_probes,
+            'peer_neigh_entries': peer_neigh_entries,
+            'peer_fdb_entries': peer_fdb_entries,
         }

@@ -73,3 +73,36 @@ def test_verify_matrix_all_good_and_misses():
     assert lines[-1] == 'pairs: 1 ok, 1 failed; isolation between networks: 1 ok, 0 failed'
     with pytest.raises(AnsibleFilterError):
         F.verify_matrix([_r('bad label')])
+
+
+def test_peer_entries():
+    peers = [{'ip': '10.0.0.3', 'mac': '02:42:0a:00:00:03', 'vtep': '192.168.1.5'},
+             {'ip': '10.0.0.4', 'mac': '02:42:0a:00:00:04', 'vtep': '192.168.1.6'}]
+    assert F.peer_neigh_entries(peers) == [{'ip': '10.0.0.3', 'mac': '02:42:0a:00:00:03'},
+                                           {'ip': '10.0.0.4', 'mac': '02:42:0a:00:00:04'}]
+    assert F.peer_fdb_entries(peers) == [{'mac': '02:42:0a:00:00:03', 'dst': '192.168.1.5'},
+                                         {'mac': '02:42:0a:00:00:04', 'dst': '192.168.1.6'}]
+
+
+def _task(name, net, ip, bridge='br0', mtu=1450, prefix=24):
+    return {'name': name, 'netns': name, 'interfaces': [
+        {'network': net, 'ip': ip, 'address': '%s/%d' % (ip, prefix), 'bridge': bridge, 'mtu': mtu}]}
+
+
+def test_verify_probes_pairs_hops_and_isolation():
+    plan = {'nodes': {
+        'node1': {'tasks': [_task('a.1.x', 'net1', '10.0.0.2'), _task('c.1.z', 'net2', '10.5.0.2')]},
+        'node2': {'tasks': [_task('a.2.y', 'net1', '11.1.1.2', bridge='br1')]},
+    }}
+    probes = F.verify_probes(plan, 'node1')
+    labels = [p['label'] for p in probes]
+    assert labels == ['net1|a.1.x|a.2.y|addr', 'net1|a.1.x|a.2.y|name', 'net2|a.1.x|c.1.z|isolated',
+                      'net1|c.1.z|a.1.x|isolated', 'net1|c.1.z|a.2.y|isolated']
+    # across subnets of one network the gateway is a hop
+    assert probes[0] == {'netns': 'a.1.x', 'target': '11.1.1.2', 'hops': 2, 'mtu': 1450,
+                         'label': 'net1|a.1.x|a.2.y|addr'}
+    assert probes[1]['target'] == 'a.2.y' and 'hops' not in probes[1]
+    assert probes[2]['expect'] == 'isolated'
+    only = F.verify_probes(plan, 'node1', by_name=False, mtu=False, isolation=False)
+    assert only == [{'netns': 'a.1.x', 'target': '11.1.1.2', 'hops': 2, 'label': 'net1|a.1.x|a.2.y|addr'}]
+    assert F.verify_probes(plan, 'nodeX') == []
