@@ -60,7 +60,8 @@ def test_normalize_mac_rejects(raw):
 def test_normalize_ip():
     assert E.normalize_ip('192.168.1.5') == '192.168.1.5'
     assert E.normalize_ip('FD00:0000::0004') == 'fd00::4'
-    for bad in ('192.168.1.256', '10.0.0', 'fd00:::1', 'host.example', '', None):
+    assert E.normalize_ip('::ffff:1.2.3.4') == '::ffff:1.2.3.4'     # as inet_ntop (and the dumps) write it
+    for bad in ('192.168.1.256', '10.0.0', '10.0.0.01', 'fd00:::1', 'host.example', '', None, '10.0.0.0/24'):
         with pytest.raises(ValueError, match='not an IPv4 or IPv6 address'):
             E.normalize_ip(bad)
     with pytest.raises(ValueError, match='unspecified'):
