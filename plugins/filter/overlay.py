@@ -193,6 +193,30 @@ def verify_probes(plan, hostname, by_name=True, mtu=True, isolation=True):
     return probes
 
 
+def walkthrough_pair(plan):
+    """The seed's demonstration: from the first task of the first service to another task of the
+    same network, on another node when there is one. Returns {} when there is no such pair."""
+    where = {}
+    for host, node in plan.get('nodes', {}).items():
+        for task in node.get('tasks', []):
+            where[task['name']] = (host, task)
+    for svc in plan.get('services', []):
+        tasks = sorted(svc.get('tasks', []), key=lambda t: (str(t.get('slot')), t['name']))
+        if not tasks or tasks[0]['name'] not in where:
+            continue
+        host, first = where[tasks[0]['name']]
+        if not first.get('interfaces'):
+            continue
+        itf = first['interfaces'][0]
+        members = [m for m in _members(plan).get(itf['network'], []) if m['task'] != first['name']]
+        members.sort(key=lambda m: (m['node'] == host, m['task']))
+        if members:
+            to = members[0]
+            return {'node': host, 'from': first['name'], 'netns': first['netns'], 'network': itf['network'],
+                    'to': to['task'], 'to_ip': to['ip'], 'to_node': to['node']}
+    return {}
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -203,4 +227,5 @@ class FilterModule:
             'verify_probes': verify_probes,
             'peer_neigh_entries': peer_neigh_entries,
             'peer_fdb_entries': peer_fdb_entries,
+            'walkthrough_pair': walkthrough_pair,
         }

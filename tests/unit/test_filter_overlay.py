@@ -106,3 +106,14 @@ def test_verify_probes_pairs_hops_and_isolation():
     only = F.verify_probes(plan, 'node1', by_name=False, mtu=False, isolation=False)
     assert only == [{'netns': 'a.1.x', 'target': '11.1.1.2', 'hops': 2, 'label': 'net1|a.1.x|a.2.y|addr'}]
     assert F.verify_probes(plan, 'nodeX') == []
+
+
+def test_walkthrough_pair_prefers_another_node():
+    plan = {'services': [{'name': 'a', 'tasks': [{'name': 'a.1.x', 'slot': 1}, {'name': 'a.2.y', 'slot': 2},
+                                                 {'name': 'a.3.w', 'slot': 3}]}],
+            'nodes': {'node1': {'tasks': [_task('a.1.x', 'net1', '10.0.0.2'), _task('a.3.w', 'net1', '10.0.0.4')]},
+                      'node2': {'tasks': [_task('a.2.y', 'net1', '10.0.0.3')]}}}
+    pair = F.walkthrough_pair(plan)
+    assert pair == {'node': 'node1', 'from': 'a.1.x', 'netns': 'a.1.x', 'network': 'net1',
+                    'to': 'a.2.y', 'to_ip': '10.0.0.3', 'to_node': 'node2'}
+    assert F.walkthrough_pair({'services': [], 'nodes': {}}) == {}
