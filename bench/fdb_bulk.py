@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Bulk peer entries: 1000 VXLAN FDB entries and 1000 neighbour entries, five ways, side by side.
@@ -263,7 +263,7 @@ def report(kind, n, methods, times, apply_only, batch_name, proc_name):
 
 def main():
     reexec_in_sandbox()
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--rounds', type=int, default=3)
     parser.add_argument('--entries', type=int, default=1000)
     parser.add_argument('--skip-ansible', action='store_true', help='leave out the whole-module runs')

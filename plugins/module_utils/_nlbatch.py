@@ -89,6 +89,7 @@ IFLA_VXLAN_LOCAL6 = 17
 
 NDA_DST = 1
 NDA_LLADDR = 2
+NDA_VLAN = 5
 NDA_PORT = 6
 NDA_VNI = 7
 NDA_IFINDEX = 8
@@ -108,6 +109,9 @@ NUD_NAMES = ((NUD_INCOMPLETE, 'INCOMPLETE'), (NUD_REACHABLE, 'REACHABLE'), (NUD_
 
 NTF_SELF = 0x02
 NTF_MASTER = 0x04
+NTF_PROXY = 0x08
+NTF_EXT_LEARNED = 0x10
+NTF_ROUTER = 0x80
 
 IFF_UP = 0x1
 
@@ -388,29 +392,34 @@ def get_link(sock, name):
 # ----------------------------------------------------------------------------------------------
 # FDB (family AF_BRIDGE)
 
-def fdb_dump(sock, ifindex):
-    """Every FDB entry of device ``ifindex``: dicts mac, dst, port, vni, via, state, self, master.
+def fdb_dump(sock, ifindex=None):
+    """The FDB entries of device ``ifindex`` (None: of every device): dicts ifindex, mac, dst,
+    port, vni, via, vlan, state, self, master, master_ifindex.
 
-    ``dst``, ``port``, ``vni`` and ``via`` (NDA_IFINDEX) are None when the kernel omits them (it
-    omits port and vni when they equal the device's own).
+    ``dst``, ``port``, ``vni``, ``via`` (NDA_IFINDEX) and ``vlan`` are None when the kernel omits
+    them (it omits port and vni when they equal the device's own).
     """
-    payload = _NDMSG.pack(socket.AF_BRIDGE, 0, 0, ifindex, 0, 0, 0)
+    payload = _NDMSG.pack(socket.AF_BRIDGE, 0, 0, ifindex or 0, 0, 0, 0)
     entries = []
     for body in sock.dump(RTM_GETNEIGH, payload, 'reading the FDB'):
         _fam, _p1, _p2, index, state, flags, _type = _NDMSG.unpack_from(body, 0)
-        if index != ifindex:
+        if ifindex is not None and index != ifindex:
             continue
         attrs = parse_attrs(body, _NDMSG.size)
         lladdr = attrs.get(NDA_LLADDR)
+        master = _U32.unpack(attrs[NDA_MASTER])[0] if NDA_MASTER in attrs else None
         entries.append({
+            'ifindex': index,
             'mac': mac_text(lladdr) if lladdr and len(lladdr) == 6 else None,
             'dst': ip_text(attrs[NDA_DST]) if NDA_DST in attrs else None,
             'port': _BE16.unpack(attrs[NDA_PORT])[0] if NDA_PORT in attrs else None,
             'vni': _U32.unpack(attrs[NDA_VNI])[0] if NDA_VNI in attrs else None,
             'via': _U32.unpack(attrs[NDA_IFINDEX])[0] if NDA_IFINDEX in attrs else None,
+            'vlan': struct.unpack('=H', attrs[NDA_VLAN][:2])[0] if len(attrs.get(NDA_VLAN, b'')) >= 2 else None,
             'state': state,
             'self': bool(flags & NTF_SELF),
-            'master': bool(flags & NTF_MASTER) or NDA_MASTER in attrs,
+            'master': bool(flags & NTF_MASTER) or master is not None,
+            'master_ifindex': master,
         })
     return entries
 
@@ -445,17 +454,21 @@ def fdb_message(op, ifindex, mac, dst=None, port=None, vni=None, via=None):
 # ----------------------------------------------------------------------------------------------
 # Neighbours (families AF_INET and AF_INET6)
 
-def neigh_dump(sock, ifindex):
-    """Every IPv4/IPv6 neighbour entry of device ``ifindex``: dicts ip, mac, state, flags."""
+def neigh_dump(sock, ifindex=None):
+    """The IPv4/IPv6 neighbour entries of device ``ifindex`` (None: of every device): dicts
+    ifindex, ip, mac, state, flags."""
     entries = []
-    payload = _NDMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0, 0, 0) + _nla(NDA_IFINDEX, _U32.pack(ifindex))
+    payload = _NDMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0, 0, 0)
+    if ifindex is not None:
+        payload += _nla(NDA_IFINDEX, _U32.pack(ifindex))
     for body in sock.dump(RTM_GETNEIGH, payload, 'reading the neighbour table'):
         family, _p1, _p2, index, state, flags, _type = _NDMSG.unpack_from(body, 0)
-        if index != ifindex or family not in (socket.AF_INET, socket.AF_INET6):
+        if (ifindex is not None and index != ifindex) or family not in (socket.AF_INET, socket.AF_INET6):
             continue
         attrs = parse_attrs(body, _NDMSG.size)
         lladdr = attrs.get(NDA_LLADDR)
         entries.append({
+            'ifindex': index,
             'ip': ip_text(attrs.get(NDA_DST, b'')),
             'mac': mac_text(lladdr) if lladdr and len(lladdr) == 6 else None,
             'state': state,

@@ -321,8 +321,8 @@ def test_plan_neigh_add_replace_unchanged():
                               {'ip': '10.0.0.5', 'mac': '02:42:0a:00:00:05'},
                               {'ip': '10.0.0.6', 'mac': '02:42:0a:00:00:06'},
                               {'ip': '10.0.0.7', 'mac': '02:42:0a:00:00:07'}), current)
-    assert [(op, e['ip']) for op, e in plan['ops']] == [('replace', '10.0.0.5'), ('replace', '10.0.0.6'),
-                                                         ('replace', '10.0.0.7')]
+    assert [(op, e['ip']) for op, e in plan['ops']] == [
+        ('replace', '10.0.0.5'), ('replace', '10.0.0.6'), ('replace', '10.0.0.7')]
     assert len(plan['replaced']) == 2 and len(plan['added']) == 1
     assert plan['replaced'][1]['before']['state'] == 'STALE'
     assert plan['after'] == ['10.0.0.4 lladdr 02:42:0a:00:00:04 PERMANENT', '10.0.0.5 lladdr 02:42:0a:00:00:05 PERMANENT',
@@ -336,8 +336,8 @@ def test_plan_neigh_dynamic_mode():
     plan = E.plan_neigh(nwant({'ip': '10.0.0.4', 'mac': '02:42:0a:00:00:04'},
                               {'ip': '10.0.0.5', 'mac': '02:42:0a:00:00:05'},
                               {'ip': '10.0.0.6', 'mac': '02:42:0a:00:00:06'}), current, permanent=False)
-    assert [(op, e['ip'], e['state']) for op, e in plan['ops']] == [('replace', '10.0.0.5', E.NUD_REACHABLE),
-                                                                     ('replace', '10.0.0.6', E.NUD_REACHABLE)]
+    assert [(op, e['ip'], e['state']) for op, e in plan['ops']] == [
+        ('replace', '10.0.0.5', E.NUD_REACHABLE), ('replace', '10.0.0.6', E.NUD_REACHABLE)]
 
 
 def test_plan_neigh_exclusive_owns_only_its_kind():
