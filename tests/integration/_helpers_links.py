@@ -109,7 +109,10 @@ def snapshot(*namespaces):
 
 def run_in_node(node, module, args, check=False, diff=True, expect_failure=False):
     """Run a module with ``node`` (a namespace) as the namespace the module runs in, the way the
-    lab's nsenter connection does: here through ``ip netns exec NODE ansible ...``."""
+    lab's nsenter connection does: ``nsenter --net=/run/netns/NODE ansible ...``.
+
+    Not ``ip netns exec``: it gives its child a private (slave) mount namespace, so a namespace the
+    netns module creates there would be an empty file outside (reference/netns-lab.md T1/T8)."""
     tmpdir = tempfile.mkdtemp(prefix='linuxnet-node-')
     result_file = os.path.join(tmpdir, 'result.json')
     env = dict(os.environ)
@@ -122,7 +125,7 @@ def run_in_node(node, module, args, check=False, diff=True, expect_failure=False
         'ANSIBLE_LOCAL_TEMP': os.path.join(tmpdir, 'ansible-local'),
         'LINUXNET_RESULT_FILE': result_file,
     })
-    cmd = ['ip', 'netns', 'exec', node, os.path.join(os.path.dirname(PYTHON), 'ansible'), 'all', '-i',
+    cmd = ['nsenter', '--net=/run/netns/' + node, os.path.join(os.path.dirname(PYTHON), 'ansible'), 'all', '-i',
            'localhost,', '-c', 'local', '-e', 'ansible_python_interpreter=' + PYTHON,
            '-m', 'linuxnet.overlay.' + module, '-a', json.dumps(args)]
     if check:
