@@ -1,0 +1,209 @@
+# -*- coding: utf-8 -*-
+# Copyright: linuxnet.overlay contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The encryption guard: the nftables table that marks the overlay's encrypted VXLAN traffic for
+IPsec and drops encrypted VNIs that arrive in clear text. Pure code (private): parse what
+``nft -j list table`` prints, compare it with what we want, and write the ``nft -f`` script.
+
+The table follows Docker's nftables backend (``encryption_nft_linux.go``), with our own names:
+
+    table ip linuxnet-overlay {                       # ip6 for an IPv6 underlay
+      set encrypted-vnis { typeof @th,96,24; }        # the VNI: bytes 4-6 of the VXLAN header
+      chain enc-out { type route hook output priority mangle; policy accept;
+        udp dport 4789 @th,96,24 @encrypted-vnis counter meta mark set 0x4c4e4f }
+      chain enc-in  { type filter hook input priority raw; policy accept;
+        meta secpath missing udp dport 4789 @th,96,24 @encrypted-vnis counter drop }
+    }
+
+``@th,96,24`` is 24 bits at bit 96 of the transport header: UDP header (64 bits) + the VXLAN
+flags word (32 bits), i.e. the VNI. enc-out is a *route* chain so that the kernel looks the route
+(and the xfrm policy, which selects on that mark) up again after the mark is set. enc-in runs at
+raw priority (-300), before any administrator's accept rule can let clear text in; ESP packets
+that the kernel decrypted carry a secpath and pass.
+"""
+
+from __future__ import annotations
+
+TABLE = 'linuxnet-overlay'
+SET = 'encrypted-vnis'
+CHAIN_OUT = 'enc-out'
+CHAIN_IN = 'enc-in'
+VNI_MAX = (1 << 24) - 1
+
+CHAIN_SPECS = {
+    CHAIN_OUT: {'type': 'route', 'hook': 'output', 'prio': -150, 'policy': 'accept'},
+    CHAIN_IN: {'type': 'filter', 'hook': 'input', 'prio': -300, 'policy': 'accept'},
+}
+
+
+class GuardError(Exception):
+    """The table cannot be read as nft printed it; the message names why."""
+
+
+def _match_dport(port):
+    return {'match': {'op': '==', 'left': {'payload': {'protocol': 'udp', 'field': 'dport'}}, 'right': port}}
+
+
+def _match_vni():
+    return {'match': {'op': '==', 'left': {'payload': {'base': 'th', 'offset': 96, 'len': 24}},
+                      'right': '@' + SET}}
+
+
+def wanted_rules(port, mark):
+    """The rule of each chain as ``nft -j`` prints it (counter values left out)."""
+    return {
+        CHAIN_OUT: [_match_dport(port), _match_vni(), {'counter': None},
+                    {'mangle': {'key': {'meta': {'key': 'mark'}}, 'value': mark}}],
+        CHAIN_IN: [{'match': {'op': '==', 'left': {'meta': {'key': 'ipsec'}}, 'right': False}},
+                   _match_dport(port), _match_vni(), {'counter': None}, {'drop': None}],
+    }
+
+
+def _strip_counter(expr):
+    out = []
+    for item in expr:
+        if isinstance(item, dict) and 'counter' in item:
+            out.append({'counter': None})
+        else:
+            out.append(item)
+    return out
+
+
+def _elem_value(elem):
+    if isinstance(elem, int):
+        return elem
+    if isinstance(elem, dict) and 'elem' in elem:          # element with options (timeout, counter...)
+        return _elem_value(elem['elem'].get('val'))
+    if isinstance(elem, str):
+        return int(elem, 0)
+    raise GuardError('unexpected set element %r' % (elem,))
+
+
+def parse_table(doc):
+    """``nft -j list table FAMILY linuxnet-overlay`` (parsed JSON) -> current state:
+    {'vnis': set, 'chains': {name: spec}, 'rules': {chain: [expr, ...]}, 'sets': {name: ...},
+     'counters': {chain: {'packets', 'bytes'}}}."""
+    cur = {'vnis': set(), 'chains': {}, 'rules': {}, 'sets': set(), 'counters': {}, 'set_type': None}
+    for item in doc.get('nftables', []):
+        if 'set' in item:
+            s = item['set']
+            cur['sets'].add(s['name'])
+            if s['name'] == SET:
+                cur['set_type'] = s.get('type')
+                cur['vnis'] = {_elem_value(e) for e in s.get('elem', [])}
+        elif 'chain' in item:
+            c = item['chain']
+            cur['chains'][c['name']] = {k: c.get(k) for k in ('type', 'hook', 'prio', 'policy')}
+        elif 'rule' in item:
+            r = item['rule']
+            cur['rules'].setdefault(r['chain'], []).append(_strip_counter(r.get('expr', [])))
+            for e in r.get('expr', []):
+                if isinstance(e, dict) and isinstance(e.get('counter'), dict):
+                    cnt = cur['counters'].setdefault(r['chain'], {'packets': 0, 'bytes': 0})
+                    cnt['packets'] += e['counter'].get('packets', 0)
+                    cnt['bytes'] += e['counter'].get('bytes', 0)
+        elif any(k in item for k in ('map', 'flowtable', 'element', 'counter', 'quota', 'ct helper', 'limit')):
+            cur.setdefault('extra', []).append(sorted(item)[0])
+    return cur
+
+
+def structure_differences(cur, port, mark):
+    """Why the table's chains/rules/sets are not exactly ours (empty list: they are)."""
+    why = []
+    if cur['sets'] != {SET}:
+        why.append('sets %s instead of only %s' % (sorted(cur['sets']) or 'none', SET))
+    if cur.get('set_type') not in (None, 'integer'):
+        why.append('set %s has type %s' % (SET, cur['set_type']))
+    if set(cur['chains']) != set(CHAIN_SPECS):
+        why.append('chains %s instead of %s' % (sorted(cur['chains']) or 'none', sorted(CHAIN_SPECS)))
+    for name, spec in CHAIN_SPECS.items():
+        if name in cur['chains'] and cur['chains'][name] != spec:
+            why.append('chain %s is %s' % (name, describe_chain_spec(cur['chains'][name])))
+    rules = wanted_rules(port, mark)
+    for name in CHAIN_SPECS:
+        if cur['rules'].get(name, []) != [rules[name]]:
+            why.append('chain %s rules differ (port, mark or match)' % name)
+    extra = set(cur['rules']) - set(CHAIN_SPECS)
+    if extra:
+        why.append('rules in foreign chains %s' % sorted(extra))
+    if cur.get('extra'):
+        why.append('other objects: %s' % ', '.join(sorted(set(cur['extra']))))
+    return why
+
+
+def describe_chain_spec(spec):
+    return 'type %s hook %s priority %s policy %s' % (spec.get('type'), spec.get('hook'), spec.get('prio'),
+                                                      spec.get('policy'))
+
+
+def describe(family, vnis, port, mark):
+    """The table as a few readable lines (for diffs)."""
+    return ('table %s %s\n'
+            '  set %s: %s\n'
+            '  chain %s (route output mangle): udp dport %d, VNI in @%s -> counter, meta mark set 0x%x\n'
+            '  chain %s (filter input raw): no IPsec secpath, udp dport %d, VNI in @%s -> counter, drop\n'
+            % (family, TABLE, SET, ' '.join(str(v) for v in sorted(vnis)) or '(empty)',
+               CHAIN_OUT, port, SET, mark, CHAIN_IN, port, SET))
+
+
+def _elements(vnis):
+    return ', '.join('0x%06x' % v for v in sorted(vnis))
+
+
+def full_script(family, vnis, port, mark, exists):
+    """One atomic ``nft -f`` transaction that (re)creates the whole table."""
+    lines = []
+    if exists:
+        lines.append('delete table %s %s' % (family, TABLE))
+    lines += [
+        'table %s %s {' % (family, TABLE),
+        '  set %s {' % SET,
+        '    typeof @th,96,24',
+    ]
+    if vnis:
+        lines.append('    elements = { %s }' % _elements(vnis))
+    lines += [
+        '  }',
+        '  chain %s {' % CHAIN_OUT,
+        '    type route hook output priority mangle; policy accept;',
+        '    udp dport %d @th,96,24 @%s counter meta mark set 0x%x' % (port, SET, mark),
+        '  }',
+        '  chain %s {' % CHAIN_IN,
+        '    type filter hook input priority raw; policy accept;',
+        '    meta secpath missing udp dport %d @th,96,24 @%s counter drop' % (port, SET),
+        '  }',
+        '}',
+    ]
+    return '\n'.join(lines) + '\n'
+
+
+def set_script(family, add, remove):
+    """One atomic transaction that only changes the set's elements."""
+    lines = []
+    if add:
+        lines.append('add element %s %s %s { %s }' % (family, TABLE, SET, _elements(add)))
+    if remove:
+        lines.append('delete element %s %s %s { %s }' % (family, TABLE, SET, _elements(remove)))
+    return '\n'.join(lines) + '\n' if lines else ''
+
+
+def plan(cur, family, vnis, port, mark, present=True):
+    """-> (script, reason). ``cur`` is parse_table()'s result or None when the table is absent.
+    Empty script: nothing to do."""
+    vnis = set(vnis)
+    if not present:
+        return ('delete table %s %s\n' % (family, TABLE), 'remove the table') if cur is not None else ('', '')
+    if cur is None:
+        return full_script(family, vnis, port, mark, exists=False), 'create the table'
+    why = structure_differences(cur, port, mark)
+    if why:
+        return full_script(family, vnis, port, mark, exists=True), 'rebuild the table: ' + '; '.join(why)
+    add, remove = vnis - cur['vnis'], cur['vnis'] - vnis
+    if add or remove:
+        parts = []
+        if add:
+            parts.append('add VNIs %s' % ' '.join(str(v) for v in sorted(add)))
+        if remove:
+            parts.append('remove VNIs %s' % ' '.join(str(v) for v in sorted(remove)))
+        return set_script(family, add, remove), ', '.join(parts)
+    return '', ''

@@ -1,0 +1,208 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: linuxnet.overlay contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: encryption_guard
+short_description: The nftables guard of encrypted overlay networks (mark for IPsec, drop clear text)
+version_added: 0.1.0
+author: linuxnet.overlay developers
+description:
+  - Owns one nftables table, C(ip linuxnet-overlay) (C(ip6 linuxnet-overlay) for an IPv6 underlay), in the node's
+    namespace - the namespace that holds the VXLAN UDP sockets, where VXLAN packets are sent and received.
+  - "Outbound: VXLAN packets to the data-path port whose VNI is in the set C(encrypted-vnis) get the firewall mark
+    that the overlay's outbound IPsec policies select (chain C(enc-out), type route, hook output, priority mangle,
+    so the route and the xfrm policy are looked up again with the mark)."
+  - "Inbound: VXLAN packets to the data-path port whose VNI is in the set and that did not arrive through IPsec
+    (no secpath) are counted and dropped (chain C(enc-in), type filter, hook input, priority raw = -300, before
+    any administrator's accept rule). Clear-text injection into an encrypted network is impossible, also while
+    no SA exists yet."
+  - The same design as Docker's nftables backend (table C(docker-overlay)), under our own name and mark so that both
+    can coexist. Named for what it guards rather than for nftables, which is how it does it today.
+  - Fail closed - run it before the VXLAN device of an encrypted network exists, and do not make the device when
+    this module fails.
+  - Idempotent against C(nft -j list table). Adding or removing a VNI only changes the set's elements; any other
+    difference (port, mark, chains, rules, extra objects in the table) rebuilds the whole table. Every change is one
+    atomic C(nft -f) transaction read from stdin, so there is never a moment without the guard.
+extends_documentation_fragment:
+  - linuxnet.overlay._netns
+  - linuxnet.overlay._attributes
+options:
+  vnis:
+    description:
+      - The VNIs of the encrypted networks, exactly (VNIs not listed are removed from the set). 0 to 16777215.
+      - An empty list keeps the table and its chains with an empty set (nothing is marked or dropped).
+    type: list
+    elements: int
+    default: []
+  port:
+    description: The VXLAN data-path UDP port (the C(dstport) of the VXLAN devices).
+    type: int
+    default: 4789
+  mark:
+    description:
+      - The firewall mark set on outbound encrypted VXLAN, an integer or C(0x) hex string (not 0). It must be the
+        mark the outbound IPsec policies select (M(linuxnet.overlay.xfrm)); the collection uses C(0x4C4E4F).
+    type: raw
+    default: 0x4C4E4F
+  family:
+    description: C(ip) for an IPv4 underlay, C(ip6) for an IPv6 underlay.
+    type: str
+    choices: [ip, ip6]
+    default: ip
+  state:
+    description: C(absent) deletes the table.
+    type: str
+    choices: [present, absent]
+    default: present
+requirements:
+  - nft (nftables) on the managed node; the kernel needs nf_tables with the meta secpath match (CONFIG_NFT_XFRM)
+    for the inbound rule.
+seealso:
+  - module: linuxnet.overlay.xfrm
+"""
+
+EXAMPLES = r"""
+- name: Guard the encrypted networks' VNIs before their VXLAN devices are made
+  linuxnet.overlay.encryption_guard:
+    vnis: [4096, 4098]
+    port: "{{ overlay_data_path_port | default(4789) }}"
+
+- name: No encrypted network left on this node
+  linuxnet.overlay.encryption_guard:
+    state: absent
+"""
+
+RETURN = r"""
+table:
+  description: The table this module owns.
+  returned: always
+  type: str
+  sample: ip linuxnet-overlay
+vnis:
+  description: The VNIs in the set after the task (predicted in check mode).
+  returned: always
+  type: list
+  elements: int
+  sample: [4096, 4098]
+counters:
+  description:
+    - Packets and bytes the two rules counted before the task (a rebuild resets them). C(enc_in) counts clear-text
+      VXLAN dropped for an encrypted VNI; a rising value means someone sends unencrypted traffic into an encrypted
+      network.
+  returned: always
+  type: dict
+  sample: {enc_out: {packets: 1200, bytes: 180000}, enc_in: {packets: 0, bytes: 0}}
+reason:
+  description: Why the table changed (or would change); empty when nothing changes.
+  returned: always
+  type: str
+  sample: add VNIs 4098
+"""
+
+import json
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.linuxnet.overlay.plugins.module_utils import _guard as G
+from ansible_collections.linuxnet.overlay.plugins.module_utils import _netns
+from ansible_collections.linuxnet.overlay.plugins.module_utils._common import NETNS_ARG_SPEC, diff_result
+
+ARG_SPEC = dict(
+    NETNS_ARG_SPEC,
+    vnis={'type': 'list', 'elements': 'int', 'default': []},
+    port={'type': 'int', 'default': 4789},
+    mark={'type': 'raw', 'default': 0x4C4E4F},
+    family={'type': 'str', 'choices': ['ip', 'ip6'], 'default': 'ip'},
+    state={'type': 'str', 'choices': ['present', 'absent'], 'default': 'present'},
+)
+
+
+def _validate(p):
+    for v in p['vnis']:
+        if not 0 <= v <= G.VNI_MAX:
+            raise ValueError('vnis: %d is out of range 0..%d' % (v, G.VNI_MAX))
+    dupes = sorted({v for v in p['vnis'] if p['vnis'].count(v) > 1})
+    if dupes:
+        raise ValueError('vnis: %s listed more than once' % ', '.join(str(v) for v in dupes))
+    if not 1 <= p['port'] <= 65535:
+        raise ValueError('port: %d is out of range 1..65535' % p['port'])
+    mark = p['mark']
+    try:
+        mark = mark if isinstance(mark, int) and not isinstance(mark, bool) else int(str(mark).strip(), 0)
+    except ValueError:
+        raise ValueError('mark: %r is not an integer (decimal or 0x-hex)' % (p['mark'],)) from None
+    if not 1 <= mark <= 0xFFFFFFFF:
+        raise ValueError('mark: %s is out of range 1..0xffffffff (0 would mean "no mark")' % p['mark'])
+    return mark
+
+
+def _nft(module, netns, args, data=None):
+    with _netns.entered(netns):
+        return module.run_command([module.get_bin_path('nft', required=True)] + args, data=data,
+                                  binary_data=True, encoding='utf-8')
+
+
+def read(module, netns, family):
+    rc, out, err = _nft(module, netns, ['-j', 'list', 'table', family, G.TABLE])
+    if rc != 0:
+        if 'No such file or directory' in err:
+            return None
+        module.fail_json(msg='cannot read nftables table %s %s: %s' % (family, G.TABLE, err.strip() or out.strip()))
+    try:
+        return G.parse_table(json.loads(out))
+    except (ValueError, G.GuardError) as exc:
+        module.fail_json(msg='cannot parse "nft -j list table %s %s": %s' % (family, G.TABLE, exc))
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARG_SPEC, supports_check_mode=True)
+    p = module.params
+    present = p['state'] == 'present'
+    family = p['family']
+    try:
+        _netns.require(p['netns'])
+        mark = _validate(p)
+    except (ValueError, _netns.NetnsError) as exc:
+        module.fail_json(msg=str(exc))
+
+    cur = read(module, p['netns'], family)
+    script, reason = G.plan(cur, family, p['vnis'], p['port'], mark, present)
+    changed = bool(script)
+
+    if cur is None:
+        before = ''
+    elif G.structure_differences(cur, p['port'], mark):
+        before = ('table %s %s (not as this module makes it: %s)\n  set %s: %s\n'
+                  % (family, G.TABLE, '; '.join(G.structure_differences(cur, p['port'], mark)), G.SET,
+                     ' '.join(str(v) for v in sorted(cur['vnis'])) or '(empty)'))
+    else:
+        before = G.describe(family, cur['vnis'], p['port'], mark)
+    after = G.describe(family, p['vnis'], p['port'], mark) if present else ''
+
+    if changed and not module.check_mode:
+        rc, out, err = _nft(module, p['netns'], ['-f', '-'], data=script)
+        if rc != 0:
+            module.fail_json(msg='nft refused the change (%s); nothing was changed (one atomic transaction): %s'
+                             % (reason, (err or out).strip()), script=script)
+
+    counters = (cur or {}).get('counters', {})
+    result = {
+        'changed': changed,
+        'table': '%s %s' % (family, G.TABLE),
+        'vnis': sorted(p['vnis']) if present else [],
+        'counters': {'enc_out': counters.get(G.CHAIN_OUT, {'packets': 0, 'bytes': 0}),
+                     'enc_in': counters.get(G.CHAIN_IN, {'packets': 0, 'bytes': 0})},
+        'reason': reason,
+    }
+    if module._diff:
+        result['diff'] = diff_result(before, after)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
