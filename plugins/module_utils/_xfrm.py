@@ -117,7 +117,8 @@ _REPLAY_ESN_HEAD = struct.Struct('=6I')                       # bmp_len oseq seq
 _NLMSGHDR = struct.Struct('=IHHII')
 _NLATTR = struct.Struct('=HH')
 
-assert _SEL.size == 56 and _TMPL.size == 64 and _SA_TAIL.size == 32 and _POLICY_TAIL.size == 16
+if (_SEL.size, _TMPL.size, _SA_TAIL.size, _POLICY_TAIL.size) != (56, 64, 32, 16):
+    raise ImportError('xfrm struct layouts do not match the kernel ABI on this platform')
 
 
 class XfrmError(Exception):
@@ -365,7 +366,8 @@ def encode_newsa(st):
     # With XFRMA_REPLAY_ESN_VAL the legacy u8 replay_window must be 0 (kernel verify_replay).
     tail = _SA_TAIL.pack(0, 0, 0, 0, st['reqid'], family, MODES[st['mode']], 0, flags)
     body = (_encode_sel(st.get('selector')) + xid + _addr16(st['src']) + _lft_inf() + b'\0' * _LFT_CUR.size + tail)
-    assert len(body) == _USERSA_INFO_LEN
+    if len(body) != _USERSA_INFO_LEN:
+        raise XfrmError('internal error: xfrm_usersa_info is %d bytes, not %d' % (len(body), _USERSA_INFO_LEN))
     aead = st['aead']
     body += _attr(XFRMA_ALG_AEAD, _AEAD_HEAD.pack(aead['name'].encode(), len(aead['key']) * 8, aead['icv_bits'])
                   + aead['key'])
@@ -393,7 +395,8 @@ def encode_policy(pol):
     """Payload of XFRM_MSG_NEWPOLICY / UPDPOLICY."""
     tail = _POLICY_TAIL.pack(pol['priority'], 0, DIRS[pol['dir']], ACTIONS[pol['action']], 0, 0)
     body = _encode_sel(pol['selector']) + _lft_inf() + b'\0' * _LFT_CUR.size + tail
-    assert len(body) == _USERPOLICY_INFO_LEN
+    if len(body) != _USERPOLICY_INFO_LEN:
+        raise XfrmError('internal error: xfrm_userpolicy_info is %d bytes, not %d' % (len(body), _USERPOLICY_INFO_LEN))
     if pol['tmpls']:
         body += _attr(XFRMA_TMPL, b''.join(_encode_tmpl(t) for t in pol['tmpls']))
     body += _mark_attr(pol['mark'])
