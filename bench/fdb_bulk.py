@@ -140,7 +140,8 @@ def nlbatch_run(ns, entries, kind):
     with _nlbatch.Socket(ns) as sock:
         dev = _nlbatch.get_link(sock, 'vx0')
         if kind == 'fdb':
-            assert not _entries.check_fdb_device(wanted, dev)
+            refused = _nlbatch.fdb_refused_families(sock, dev['ifindex'], (e['dst'] for e in wanted))
+            assert not _entries.check_fdb_device(wanted, dev, 'present', refused)
             plan = _entries.plan_fdb(wanted, _nlbatch.fdb_dump(sock, dev['ifindex']), dev)
             msgs = [_nlbatch.fdb_message(op, dev['ifindex'], e['mac'], e['dst'], e['port'], e['vni'], e.get('via'))
                     for op, e in plan['ops']]

@@ -13,7 +13,7 @@ Entry shapes:
   Python's compressed form, vni/port None when not given).
 * current FDB entry (``_nlbatch.fdb_dump``): ``{'mac', 'dst', 'port', 'vni', 'via', 'state',
   'self', 'master'}``; port/vni None when the kernel omitted them because they equal the device's.
-* device: ``{'name', 'mac', 'vxlan': {'vni', 'port', 'group', 'family'}}``.
+* device: ``{'name', 'mac', 'vxlan': {'vni', 'port', 'group'}}``.
 * desired neighbour: ``{'ip', 'mac'}``; current neighbour: ``{'ip', 'mac', 'state', 'flags'}``.
 """
 
@@ -155,19 +155,24 @@ def validate_fdb(raw_entries, state='present'):
     return entries, errors
 
 
-def check_fdb_device(entries, device, state='present'):
-    """Problems that depend on the device (list of messages); the kernel would refuse these."""
+def check_fdb_device(entries, device, state='present', refused=None):
+    """Problems that depend on the device (list of messages); the kernel would refuse these.
+
+    ``refused``: {address family (4 or 6): the kernel's reason} for the destination families
+    the device does not take (``_nlbatch.fdb_family_refused``).
+    """
     errors = []
-    vx = device['vxlan']
-    family = vx['family']
+    refused = refused or {}
+    group = device['vxlan'].get('group')
     for entry in entries:
         where = 'entry %s' % fdb_line(entry)
         if entry['mac'] == device.get('mac'):
             errors.append('%s: %s is the MAC address of device %s itself' % (where, entry['mac'], device['name']))
-        if entry['dst'] and ip_family(entry['dst']) != family:
-            errors.append('%s: dst %s is IPv%d but device %s uses IPv%d (set by its local/remote address)'
-                          % (where, entry['dst'], ip_family(entry['dst']), device['name'], family))
-        if state == 'absent' and entry['mac'] == ZERO_MAC and entry['dst'] and entry['dst'] == vx.get('group'):
+        family = ip_family(entry['dst']) if entry['dst'] else None
+        if family in refused:
+            errors.append('%s: device %s does not take IPv%d destinations (its local/remote address is IPv%d; '
+                          'the kernel says: %s)' % (where, device['name'], family, 10 - family, refused[family]))
+        if state == 'absent' and entry['mac'] == ZERO_MAC and entry['dst'] and entry['dst'] == group:
             errors.append('%s: this is the default destination of device %s (its remote/group); change it on '
                           'the device (linuxnet.overlay.vxlan), not here' % (where, device['name']))
     return errors

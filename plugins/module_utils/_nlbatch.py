@@ -365,12 +365,13 @@ def _decode_link(body):
         group = ip_text(data.get(IFLA_VXLAN_GROUP6, b'')) or ip_text(data.get(IFLA_VXLAN_GROUP, b''))
         if group in ('0.0.0.0', '::'):
             group = None
-        ipv6 = IFLA_VXLAN_GROUP6 in data or IFLA_VXLAN_LOCAL6 in data
+        # No address family here on purpose: the kernel omits LOCAL/LOCAL6 and GROUP/GROUP6 when
+        # they are the any address, so a device made with ``local ::`` looks like an IPv4 one.
+        # ``fdb_family_refused`` asks the kernel instead.
         link['vxlan'] = {
             'vni': _U32.unpack(data[IFLA_VXLAN_ID])[0] if IFLA_VXLAN_ID in data else None,
             'port': _BE16.unpack(data[IFLA_VXLAN_PORT])[0] if IFLA_VXLAN_PORT in data else 8472,
             'group': group,
-            'family': 6 if ipv6 else 4,
         }
     return link
 
@@ -449,6 +450,37 @@ def fdb_message(op, ifindex, mac, dst=None, port=None, vni=None, via=None):
     if via:
         parts.append(_nla(NDA_IFINDEX, _U32.pack(via)))
     return kind, flags, b''.join(parts)
+
+
+def fdb_family_refused(sock, ifindex, dst):
+    """Ask the kernel, without changing anything, whether VXLAN device ``ifindex`` takes remote
+    destinations of ``dst``'s address family. Returns None if it does, else the NetlinkError
+    (EAFNOSUPPORT: the device's socket is of the other family).
+
+    The probe is an RTM_NEWNEIGH with NLM_F_EXCL and without NLM_F_CREATE: vxlan_fdb_add()
+    checks the family first, then the lookup answers EEXIST (entry there, EXCL) or ENOENT (no
+    CREATE) - it never creates or changes an entry (verified on 6.18, also for ``local ::``).
+    """
+    kind, _flags, payload = fdb_message('replace', ifindex, '02:00:00:00:00:00', dst)
+    failures = sock.batch([(kind, NLM_F_EXCL, payload)])
+    if not failures or failures[0][1].code in (errno.EEXIST, errno.ENOENT):
+        return None
+    return failures[0][1]
+
+
+def fdb_refused_families(sock, ifindex, dsts):
+    """{4 or 6: the kernel's reason} for the address families among ``dsts`` that VXLAN device
+    ``ifindex`` refuses; one side-effect-free probe per family (``fdb_family_refused``)."""
+    refused = {}
+    probes = {}
+    for dst in dsts:
+        if dst:
+            probes.setdefault(6 if ':' in dst else 4, dst)
+    for family, dst in sorted(probes.items()):
+        err = fdb_family_refused(sock, ifindex, dst)
+        if err is not None:
+            refused[family] = err.strerror
+    return refused
 
 
 # ----------------------------------------------------------------------------------------------

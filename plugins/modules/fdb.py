@@ -80,8 +80,11 @@ options:
     type: bool
     default: false
 notes:
-  - Requirements are the module's own - it talks netlink itself (see C(plugins/module_utils/_nlbatch.py)
-    for why and for the measured figures) and does not import pyroute2.
+  - Unlike most modules of the collection this one does not need pyroute2 - it talks netlink
+    itself (see C(plugins/module_utils/_nlbatch.py) for why, with the measured figures).
+  - Before sending anything the module asks the kernel, without changing anything, whether the
+    device takes IPv4 or IPv6 destinations, so an entry of the wrong family fails the whole
+    task up front.
   - If the kernel refuses some entries (for example the table limit), the task fails, names
     every refused entry with the kernel's reason, and reports the entries that were applied;
     run it again after fixing the cause.
@@ -203,7 +206,10 @@ def main():
         if device['kind'] != 'vxlan':
             module.fail_json(msg='device %r in %s is not a VXLAN device (its link kind is %s); nothing was changed'
                              % (name, where, device['kind'] or 'none: loopback or physical'))
-        errors = _entries.check_fdb_device(entries, device, state)
+        refused = {}
+        if state == 'present':
+            refused = _nlbatch.fdb_refused_families(sock, device['ifindex'], (e['dst'] for e in entries))
+        errors = _entries.check_fdb_device(entries, device, state, refused)
         if errors:
             module.fail_json(msg=_entries.error_summary(errors))
 

@@ -75,8 +75,8 @@ options:
     choices: [present, absent]
     default: present
 notes:
-  - The module talks netlink itself (see C(plugins/module_utils/_nlbatch.py) for why and the
-    measured figures) and does not import pyroute2.
+  - Unlike most modules of the collection this one does not need pyroute2 - it talks netlink
+    itself (see C(plugins/module_utils/_nlbatch.py) for why, with the measured figures).
   - Permanent entries do not count against C(gc_thresh3); many dynamic entries can hit the
     table limit, which the kernel reports as C(No buffer space available) per entry.
 seealso:

@@ -180,7 +180,7 @@ def test_bad_input_fails_clearly_and_changes_nothing(run_module, ns, case):
         expect = 'entries[5]: vni 16777216 is out of range'
     elif case == 'ipv6_on_ipv4_device':
         entries[999] = {'mac': mac_of(999), 'dst': 'fd00::5'}
-        expect = 'dst fd00::5 is IPv6 but device vx0 uses IPv4'
+        expect = 'entry %s dst fd00::5: device vx0 does not take IPv6 destinations' % mac_of(999)
     elif case == 'conflict':
         entries.append({'mac': mac_of(10), 'dst': '192.168.9.9'})
         expect = 'entries[1000]: mac %s is already listed in entries[10]' % mac_of(10)
@@ -204,6 +204,24 @@ def test_bad_input_fails_clearly_and_changes_nothing(run_module, ns, case):
     assert res.get('changed') is False
     assert fdb_all(ns, 'vx0') == before
     assert not os.path.exists('/run/netns/fdb-missing-ns')
+
+
+def test_ipv6_device_with_any_local_address(run_module, scratch_netns):
+    """``local ::`` makes an IPv6 device that dumps exactly like an IPv4 one: the family check
+    must come from the kernel, not from the device's attributes."""
+    ns = scratch_netns('fdb6')
+    vxlan(ns, 'vx6', 4099, 'local ::')
+    before = fdb_all(ns, 'vx6')
+    res = run_module('fdb', {'netns': ns, 'device': 'vx6', 'entries': [
+        {'mac': '02:42:0a:00:00:04', 'dst': 'fd00::5'}, {'mac': '02:42:0a:00:00:05', 'dst': '192.168.1.5'}]},
+        expect_failure=True)
+    assert 'entry 02:42:0a:00:00:05 dst 192.168.1.5: device vx6 does not take IPv4 destinations' in res['msg']
+    assert fdb_all(ns, 'vx6') == before
+    res = run_module('fdb', {'netns': ns, 'device': 'vx6', 'entries': [
+        {'mac': '02:42:0a:00:00:04', 'dst': 'FD00::5'}, {'mac': '00:00:00:00:00:00', 'dst': 'fd00::6'}]})
+    assert res['changed'] is True
+    assert fdb_remote(ns, 'vx6') == [('00:00:00:00:00:00', 'fd00::6', None, None),
+                                     ('02:42:0a:00:00:04', 'fd00::5', None, None)]
 
 
 def test_kernel_refusal_names_each_entry(run_module, scratch_netns):

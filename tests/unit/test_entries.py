@@ -16,9 +16,9 @@ if os.path.isdir(_BUILD) and os.path.abspath(_BUILD) not in sys.path:
 from ansible_collections.linuxnet.overlay.plugins.module_utils import _entries as E  # noqa: E402
 
 DEV = {'name': 'vx0', 'mac': '4e:c4:62:39:d9:32', 'ifindex': 2, 'kind': 'vxlan',
-       'vxlan': {'vni': 4097, 'port': 4789, 'group': None, 'family': 4}}
+       'vxlan': {'vni': 4097, 'port': 4789, 'group': None}}
 DEV_REMOTE = {'name': 'vx1', 'mac': '4e:c4:62:39:d9:33', 'ifindex': 3, 'kind': 'vxlan',
-              'vxlan': {'vni': 4098, 'port': 4789, 'group': '10.1.1.1', 'family': 4}}
+              'vxlan': {'vni': 4098, 'port': 4789, 'group': '10.1.1.1'}}
 PERM = E.NUD_PERMANENT | E.NUD_NOARP
 
 
@@ -138,9 +138,11 @@ def test_check_fdb_device():
     entries = want({'mac': '02:42:0a:00:00:04', 'dst': 'fd00::1'},
                    {'mac': DEV['mac'], 'dst': '10.0.0.1'},
                    {'mac': '02:42:0a:00:00:05', 'dst': '10.0.0.1'})
-    errors = E.check_fdb_device(entries, DEV)
+    assert len(E.check_fdb_device(entries, DEV)) == 1          # the family is the kernel's call
+    errors = E.check_fdb_device(entries, DEV, refused={6: 'Address family not supported by protocol'})
     assert len(errors) == 2
-    assert 'dst fd00::1 is IPv6 but device vx0 uses IPv4' in errors[0]
+    assert ('entry 02:42:0a:00:00:04 dst fd00::1: device vx0 does not take IPv6 destinations (its local/remote '
+            'address is IPv4; the kernel says: Address family not supported by protocol)') == errors[0]
     assert 'is the MAC address of device vx0 itself' in errors[1]
     absent = want({'mac': '00:00:00:00:00:00', 'dst': '10.1.1.1'}, state='absent')
     assert 'default destination of device vx1' in E.check_fdb_device(absent, DEV_REMOTE, 'absent')[0]
