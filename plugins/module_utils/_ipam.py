@@ -14,6 +14,7 @@ where the modules run (netaddr would become a managed-node requirement), and kee
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 
 VNI_MIN = 1
@@ -90,27 +91,38 @@ def overlaps_any(net, others):
     return None
 
 
+def _merged_ranges(nets):
+    """IPv4 networks as sorted, merged ``[start, end]`` integer ranges."""
+    ranges = []
+    for start, end in sorted((int(n.network_address), int(n.broadcast_address)) for n in nets if n.version == 4):
+        if ranges and start <= ranges[-1][1] + 1:
+            ranges[-1][1] = max(ranges[-1][1], end)
+        else:
+            ranges.append([start, end])
+    return ranges
+
+
 def allocate_subnet(pools, mask_length, taken):
     """The first /``mask_length`` of ``pools`` (in order) that overlaps nothing in ``taken``.
 
-    ``taken`` holds the other networks' subnets and the nodes' routes. The search jumps over a
-    whole taken range at once, so a /8 pool with thousands of networks is still cheap. Raises
-    IpamError when every pool is exhausted."""
-    taken4 = sorted((t for t in taken if t.version == 4), key=lambda n: int(n.network_address))
+    ``taken`` holds the other networks' subnets and the nodes' routes (IPv6 entries are
+    ignored). Taken ranges are merged and searched by bisection, and the search jumps over a
+    whole taken range at once: a /8 pool with 65 000 networks answers in milliseconds
+    (tests/unit/test_ipam.py). Raises IpamError when every pool is exhausted."""
+    ranges = _merged_ranges(taken)
+    starts = [r[0] for r in ranges]
     size = 2 ** (32 - mask_length)
     for pool in pools:
         if mask_length < pool.prefixlen:
             raise IpamError('mask length /%d is shorter than the pool %s' % (mask_length, pool))
-        start, end = int(pool.network_address), int(pool.broadcast_address)
-        cur = start
+        cur, end = int(pool.network_address), int(pool.broadcast_address)
         while cur + size - 1 <= end:
-            cand = ipaddress.IPv4Network((cur, mask_length))
-            hit = overlaps_any(cand, taken4)
-            if hit is None:
-                return cand
+            # the last taken range starting at or before the candidate's end
+            i = bisect.bisect_right(starts, cur + size - 1) - 1
+            if i < 0 or ranges[i][1] < cur:
+                return ipaddress.IPv4Network((cur, mask_length))
             # continue at the first aligned candidate after the colliding range
-            nxt = int(hit.broadcast_address) + 1
-            cur = max(cur + size, (nxt + size - 1) // size * size)
+            cur = (ranges[i][1] + 1 + size - 1) // size * size
     raise IpamError('the address pool %s is exhausted: no free /%d is left that overlaps no other network '
                     'or node route; add a pool (overlay_default_addr_pool) or remove networks'
                     % (', '.join(str(p) for p in pools), mask_length))

@@ -101,6 +101,9 @@ def _int(value, where, what, errors, lo=None, hi=None):
     if isinstance(value, bool) or not isinstance(value, int):
         errors.append('%s: %s %r is not an integer' % (where, what, value))
         return None
+    if hi is None and lo is not None and value < lo:
+        errors.append('%s: %s %d is below %d' % (where, what, value, lo))
+        return None
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         errors.append('%s: %s %d is out of range %s..%s' % (where, what, value, lo, hi))
         return None
@@ -879,6 +882,7 @@ class _Planner:
                         members[attach['name']].append({'ip': ip, 'node': task['node'], 'task': tname,
                                                         'service': svc_name, 'task_id': task['id']})
         plan_nodes = {}
+        self.hosts_cache = {}
         host_order = [n['hostname'] for n in self.inp['nodes']] + [h for h in nodes if h not in
                                                                       set(n['hostname'] for n in self.inp['nodes'])]
         removed_ids = dict((n['hostname'], n['id']) for n in self.removed['nodes'])
@@ -975,7 +979,7 @@ class _Planner:
                                if j != idx]})
             tasks.append({'name': tname, 'service': svc_name, 'slot': task['slot'], 'id': task['id'],
                           'node_id': task['node_id'], 'netns': tname, 'command': svc['command'],
-                          'interfaces': interfaces, 'hosts': hosts_file(interfaces, members)})
+                          'interfaces': interfaces, 'hosts': hosts_file(interfaces, members, self.hosts_cache)})
         return {'id': entry['id'], 'role': entry['role'], 'addr': addr, 'labels': dict(entry['labels']),
                 'state': entry['state'], 'sandboxes': sandboxes, 'tasks': tasks, 'gc_thresh': gc_thresh(peer_count),
                 'remote_vteps': [{'hostname': h, 'addr': self.new['nodes'][h]['addr'], 'encrypted': enc}
@@ -983,7 +987,7 @@ class _Planner:
                                      self.new['nodes'][kv[0]]['addr']))]}
 
 
-def hosts_file(interfaces, members):
+def hosts_file(interfaces, members, cache=None):
     """Content of ``/etc/netns/<task>/hosts``: the localhost lines, then for each network of the
     task (in interface order) one line per task interface on that network, in service and slot
     order: ``<ip>\\t<task> <task>.<network> <service> tasks.<service>``.
@@ -992,14 +996,18 @@ def hosts_file(interfaces, members):
     addresses in file order (``gethostbyname`` returns the first, ``getaddrinfo`` every one when
     ``/etc/host.conf`` says ``multi on``, Debian's default), like Docker's ``--endpoint-mode
     dnsrr``."""
-    lines = [HOSTS_HEAD]
+    cache = {} if cache is None else cache
+    blocks = [HOSTS_HEAD]
     for iface in interfaces:
         net_name = iface['network']
-        lines.append('# linuxnet.overlay network %s\n' % net_name)
-        for m in members[net_name]:
-            lines.append('%s\t%s %s.%s %s tasks.%s\n' % (m['ip'], m['task'], m['task'], net_name,
-                                                         m['service'], m['service']))
-    return ''.join(lines)
+        if net_name not in cache:  # one block per network, shared by all its tasks
+            lines = ['# linuxnet.overlay network %s\n' % net_name]
+            for m in members[net_name]:
+                lines.append('%s\t%s %s.%s %s tasks.%s\n' % (m['ip'], m['task'], m['task'], net_name,
+                                                             m['service'], m['service']))
+            cache[net_name] = ''.join(lines)
+        blocks.append(cache[net_name])
+    return ''.join(blocks)
 
 
 def plan(state, inventory, rng=None, require_joined=True, prune=False):
@@ -1053,10 +1061,18 @@ def changes(old, new):
     """What a new state adds, removes or moves compared to the old one (names only)."""
     old = old or {'nodes': {}, 'networks': {}, 'services': {}}
     result = {}
+
+    def config(kind, entry):  # what the user set, without allocation bookkeeping and tasks
+        if kind == 'networks':
+            return dict(entry, subnets=[(s['subnet'], s['gateway'], s['vni']) for s in entry['subnets']])
+        if kind == 'services':
+            return dict((k, v) for k, v in entry.items() if k != 'tasks')
+        return entry
     for kind in ('nodes', 'networks', 'services'):
         before, after = set(old[kind]), set(new[kind])
         result[kind] = {'added': sorted(after - before), 'removed': sorted(before - after),
-                        'changed': sorted(k for k in before & after if old[kind][k] != new[kind][k])}
+                        'changed': sorted(k for k in before & after
+                                          if config(kind, old[kind][k]) != config(kind, new[kind][k]))}
 
     def tasks(state):
         out = {}
