@@ -15,13 +15,16 @@ deletes it. Methods, rotated each round so none always runs first:
   iproute2 -b   ``bridge -batch`` / ``ip -batch`` (one process)
   pyroute2      ``IPRoute.fdb('append')`` / ``IPRoute.neigh('add')`` one request at a time,
                 socket already imported, opened in the namespace without pyroute2's helper fork
-  _nlbatch      the collection's path, exactly what the module runs: open the socket in the
-                namespace, look up the device, dump, plan, apply the pipelined batch
+  _nlbatch      the collection's path, exactly what the module runs: validate, open the socket
+                in the namespace, look up the device, probe its address family (fdb), dump,
+                plan, apply the pipelined batch; then the same again on the now complete table
+                (the idempotent re-run: dump 1000 entries, plan, nothing to send)
   module        ``ansible localhost -m linuxnet.overlay.fdb|neigh`` with all entries in one
                 task: includes Ansible's fixed cost, shown next to the same task with no entries
 
-Prints per-round times, medians and ratios against the iproute2 batch and against
-one-process-per-entry.
+Prints per-round times, medians, minimums, and the ratios of the medians against the iproute2
+batch and against one-process-per-entry. The machine this was written on is shared (other jobs
+run), so look at the load average in the header line and at the minimums too.
 """
 
 from __future__ import annotations
@@ -149,10 +152,11 @@ def nlbatch_run(ns, entries, kind):
             plan = _entries.plan_neigh(wanted, _nlbatch.neigh_dump(sock, dev['ifindex']))
             msgs = [_nlbatch.neigh_message(op, dev['ifindex'], e['ip'], e['mac']) for op, e in plan['ops']]
         t1 = time.perf_counter()
-        failures = sock.batch(msgs)
+        failures = sock.batch(msgs) if msgs else []
         t2 = time.perf_counter()
     assert not failures, failures[:3]
     nlbatch_run.apply_only = t2 - t1
+    nlbatch_run.sent = len(msgs)
     return t2 - t0
 
 
@@ -225,7 +229,7 @@ def run_suite(kind, n, rounds, tmp, skip_ansible):
         methods.append(('module via ansible, %d entries' % n, lambda ns: module_run(ns, entries, kind, tmp)))
         methods.append(('module via ansible, 0 entries', lambda ns: module_run(ns, [], kind, tmp)))
     times = {name: [] for name, _fn in methods}
-    apply_only = []
+    apply_only, rerun = [], []
     for r in range(rounds):
         order = methods[r % len(methods):] + methods[:r % len(methods)]
         for name, fn in order:
@@ -238,27 +242,31 @@ def run_suite(kind, n, rounds, tmp, skip_ansible):
                 times[name].append(took)
                 if name.startswith('_nlbatch'):
                     apply_only.append(nlbatch_run.apply_only)
-    return methods, times, apply_only, batch_name, proc_name
+                    # the same task again: read 1000 entries, plan, nothing to send
+                    rerun.append(nlbatch_run(ns, entries, kind))
+                    assert nlbatch_run.sent == 0 and count(ns) == n
+    return methods, times, apply_only, rerun, batch_name, proc_name
 
 
-def report(kind, n, methods, times, apply_only, batch_name, proc_name):
+def report(kind, n, methods, times, apply_only, rerun, batch_name, proc_name):
     med = {name: statistics.median(v) for name, v in times.items()}
     base, slow = med[batch_name], med[proc_name]
     rounds = len(next(iter(times.values())))
     title = '%d %s entries on one VXLAN device (fresh device per method and round; all left exactly %d)' % (
         n, 'FDB' if kind == 'fdb' else 'neighbour', n)
     print('\n' + title)
-    head = '%-34s %s %10s %12s %12s' % ('method', ' '.join('%9s' % ('round %d' % (i + 1)) for i in range(rounds)),
-                                        'median', 'x %s' % ('bridge -b' if kind == 'fdb' else 'ip -b'),
-                                        'vs per-entry')
+    head = '%-34s %s %10s %10s %12s %12s' % (
+        'method', ' '.join('%9s' % ('round %d' % (i + 1)) for i in range(rounds)), 'median', 'min',
+        'x %s' % ('bridge -b' if kind == 'fdb' else 'ip -b'), 'vs per-entry')
     print(head)
     print('-' * len(head))
     rows = [(name, times[name]) for name, _fn in methods]
     rows.insert(4, ('  of which apply (batch) only', apply_only))
+    rows.insert(5, ('_nlbatch re-run, nothing to change', rerun))
     for name, vals in rows:
         m = statistics.median(vals)
-        print('%-34s %s %8.1f ms %11.2fx %11.4fx' % (name, ' '.join('%6.1f ms' % (v * 1e3) for v in vals),
-                                                     m * 1e3, m / base, m / slow))
+        print('%-34s %s %8.1f ms %7.1f ms %11.2fx %11.4fx' % (
+            name, ' '.join('%6.1f ms' % (v * 1e3) for v in vals), m * 1e3, min(vals) * 1e3, m / base, m / slow))
     return med
 
 
@@ -273,9 +281,9 @@ def main():
     import pyroute2  # noqa: F401  (imported once, outside the timings)
     from ansible_collections.linuxnet.overlay.plugins.module_utils import _entries, _nlbatch  # noqa: F401
 
-    print('kernel %s, %d CPUs, python %s, pyroute2 %s, %s' % (
+    print('kernel %s, %d CPUs, python %s, pyroute2 %s, %s, load average %s' % (
         os.uname().release, os.cpu_count(), sys.version.split()[0], pyroute2.__version__,
-        sh('bridge -V').strip()))
+        sh('bridge -V').strip(), ' '.join('%.2f' % x for x in os.getloadavg())))
     tmp = tempfile.mkdtemp(prefix='fdb-bench-')
     try:
         for kind in ('fdb', 'neigh'):
