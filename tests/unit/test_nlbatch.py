@@ -125,8 +125,8 @@ def test_batch_chunks_to_the_receive_buffer_and_maps_errors_by_sequence():
     sock = _socket_with(fake, rcvbuf=131072, sndbuf=425984)
     msgs = [NB.fdb_message('replace', 2, mac, '192.168.1.5', 4789, 4097) for mac in macs]
     failures = sock.batch(msgs)
-    assert [(i, e.code) for i, e in failures] == [(0, errno.ENOSPC), (63, errno.ENOSPC), (64, errno.ENOSPC),
-                                                    (999, errno.ENOSPC)]
+    assert [(i, e.code) for i, e in failures] == [
+        (0, errno.ENOSPC), (63, errno.ENOSPC), (64, errno.ENOSPC), (999, errno.ENOSPC)]
     assert sum(fake.sends) == 1000
     assert max(fake.sends) == 131072 // (2 * NB.ACK_TRUESIZE)       # 64 per sendmsg
     # the next batch continues with fresh sequence numbers
