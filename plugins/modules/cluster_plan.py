@@ -1,0 +1,315 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: linuxnet.overlay contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: cluster_plan
+short_description: Plan the overlay cluster from the inventory and keep the allocations in the cluster state
+version_added: 0.1.0
+description:
+  - Runs on the first manager. Loads the cluster state under the cluster lock, validates the whole
+    input (every problem is reported at once, each naming the bad value, before anything is allocated),
+    allocates what is new, keeps what exists, frees what went away, writes the new state when it changed,
+    and returns the plan, the complete desired state of every node.
+  - "Allocations: network ids, subnets (the first free /O(default_addr_pool_mask_length) of
+    O(default_addr_pool) that overlaps no other network and no node route, or the given ones), gateways
+    (the first host unless given), VNIs (one per subnet, the first free from 4096), task placement
+    (Swarm's spread: fewest tasks of the service, then fewest tasks overall, then node order; existing
+    tasks stay while their node is present and eligible) and task addresses (serial: a freed address is
+    reused as late as possible)."
+  - The plan lists, per node, the sandboxes (one per network that has a task on the node), their bridges,
+    VXLAN devices and peer entries (one per remote task), the tasks with their interfaces, routes and
+    hosts file, and the neighbour-table thresholds. Its shape is documented in C(docs/plan.md).
+  - The state is written only when it changed (then its version goes up by one); a second run with the
+    same input changes nothing and returns the same plan.
+  - With O(commit=false), or in check mode, the plan is computed and returned but nothing is written.
+author: linuxnet.overlay developers
+extends_documentation_fragment:
+  - linuxnet.overlay._attributes
+options:
+  state_dir:
+    description:
+      - Directory of the cluster state on this manager (made by M(linuxnet.overlay.swarm) with O(linuxnet.overlay.swarm#module:role=init)).
+    type: path
+    default: /var/lib/linuxnet-overlay
+  nodes:
+    description:
+      - Every node of the inventory. A node missing from this list is marked down and its tasks are placed
+        elsewhere; a node with O(nodes[].state=absent) is removed from the cluster.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      hostname:
+        description: Inventory name of the node.
+        type: str
+        required: true
+      role:
+        description: V(manager) or V(worker).
+        type: str
+        default: worker
+      addr:
+        description: Data-path address (VTEP source address, C(overlay_advertise_addr)). Required unless absent.
+        type: str
+      labels:
+        description: Labels for placement constraints (C(overlay_node_labels)).
+        type: dict
+      state:
+        description: V(absent) removes the node from the cluster.
+        type: str
+        default: present
+      underlay_mtu:
+        description: MTU of the node's interface towards the other nodes; the overlay MTU is derived from the smallest.
+        type: int
+        default: 1500
+      underlay_family:
+        description: V(ipv4) or V(ipv6), the family of O(nodes[].addr) (derived from it when omitted).
+        type: str
+      routes:
+        description:
+          - The node's own routes and interface addresses (CIDRs). New overlay subnets never overlap them;
+            an explicit subnet that does is refused, naming the node and the route. Default routes are ignored.
+        type: list
+        elements: str
+  networks:
+    description:
+      - Overlay networks, C(overlay_networks) of the inventory, each a dict with C(name), C(subnets)
+        (list of CIDRs; default the next free subnet of the pool), C(gateway) (one per subnet, a string
+        for a single subnet or a list with null for the default), C(encrypted) (bool), C(mtu) (the overlay
+        MTU, 1280-9000; default the smallest underlay MTU minus 50, or 70 for IPv6, minus the ESP overhead
+        when encrypted), C(vnis) (optional explicit VNIs, one per subnet) and C(state) (present or absent).
+      - Unknown keys are refused (a typo is an error, not a silent default).
+      - Subnets, gateways and VNIs of an existing network cannot change in place; C(encrypted) and C(mtu) can.
+      - A network missing from the list is kept unless O(prune=true).
+    type: list
+    elements: dict
+    default: []
+  services:
+    description:
+      - Services, C(overlay_services) of the inventory, each a dict with C(name), C(networks) (names in
+        interface order, eth0 first; an entry may also be C({name, subnet}) to choose the subnet of a
+        multi-subnet network), C(replicas) (default 1) or C(mode=global), C(constraints) (like
+        C(node.role==worker), C(node.hostname!=node2), C(node.id==...), C(node.labels.zone==a)),
+        C(command) (argv list or string) and C(state).
+      - A service missing from the list is kept unless O(prune=true).
+    type: list
+    elements: dict
+    default: []
+  default_addr_pool:
+    description:
+      - Pools new subnets are cut from (C(overlay_default_addr_pool)). Omitted, the cluster's value is kept
+        (C(10.0.0.0/8) unless set at init).
+    type: list
+    elements: str
+  default_addr_pool_mask_length:
+    description: Prefix length of the subnets cut from the pool. Omitted, the cluster's value is kept (24).
+    type: int
+  data_path_port:
+    description:
+      - UDP port of the VXLAN data path, 1024-49151. Omitted, the cluster's value is kept (4789).
+        A change re-creates every VTEP, and is reported as a warning.
+    type: int
+  commit:
+    description:
+      - Write the new state. V(false) computes and returns the plan without writing (like check mode).
+    type: bool
+    default: true
+  prune:
+    description:
+      - Remove networks and services that are in the cluster state but not in O(networks) and O(services).
+    type: bool
+    default: false
+  require_joined:
+    description:
+      - Refuse nodes that never joined through M(linuxnet.overlay.swarm) with a valid token. V(false) adds
+        them with a new id (for labs and tests).
+    type: bool
+    default: true
+  lock_timeout:
+    description: Seconds to wait for the cluster lock held by another run before failing with a message naming the holder.
+    type: float
+    default: 60
+notes:
+  - Check mode on a manager without cluster state plans against a provisional, empty cluster (ids in that
+    plan are not the ones a real run would allocate) and does not require joined nodes.
+seealso:
+  - module: linuxnet.overlay.swarm
+"""
+
+EXAMPLES = r"""
+---
+- name: Plan the seed's cluster
+  linuxnet.overlay.cluster_plan:
+    nodes:
+      - {hostname: node1, role: manager, addr: 172.31.1.5, routes: [172.31.1.0/24]}
+      - {hostname: node2, role: worker, addr: 192.168.1.5, routes: [192.168.1.0/24]}
+    networks:
+      - name: uber-net
+    services:
+      - name: test
+        networks: [uber-net]
+        replicas: 2
+        command: sleep infinity
+  register: cluster
+  run_once: true
+  delegate_to: "{{ groups['swarm_managers'][0] }}"
+
+- name: What node2 must look like
+  ansible.builtin.debug:
+    var: cluster.plan.nodes.node2.sandboxes
+"""
+
+RETURN = r"""
+plan:
+  description:
+    - The complete desired state of the cluster; its shape is a contract documented in C(docs/plan.md).
+    - Holds no secret (no token, no key).
+  returned: success
+  type: dict
+  contains:
+    cluster:
+      description: Cluster id, data-path port, default pool and mask length, state version.
+      type: dict
+      sample: {id: 1ex3x5spdkbh0u4rs9kzmo3px, data_path_port: 4789, default_addr_pool: [10.0.0.0/8], mask_length: 24, version: 4}
+    nodes:
+      description: Per hostname, the node (id, role, addr, labels, state) with its sandboxes, tasks, gc_thresh and remote_vteps.
+      type: dict
+    networks:
+      description: Like C(docker network inspect) (name, id, scope, driver, encrypted, mtu, netns, subnets with gateway and VNI).
+      type: list
+      elements: dict
+    services:
+      description: Services with their tasks (name, slot, id, node, desired_state, addresses), like C(docker service ps).
+      type: list
+      elements: dict
+    removed:
+      description: What this run removed (networks, services, nodes, tasks), for teardown on the nodes.
+      type: dict
+changes:
+  description: Names of what was added, removed or changed (nodes, networks, services) and tasks added, removed or moved.
+  returned: success
+  type: dict
+  sample: {tasks: {added: [test.2.qtt5oy5qa3cy2u0pmckm0sqzb], removed: [test.2.97v2cl0jk3o9mte4srhbqwpa5], moved: ['test.2.qtt5oy5qa3cy2u0pmckm0sqzb: node2 -> node1']}}
+messages:
+  description: What the planner did or warns about, as C({level, msg}) (warnings are also emitted as Ansible warnings).
+  returned: success
+  type: list
+  elements: dict
+version:
+  description: Version of the cluster state after the run.
+  returned: success
+  type: int
+pending:
+  description: With O(commit=false) or in check mode, whether a committing run would change the state.
+  returned: success
+  type: bool
+errors:
+  description: Every problem of the input, when the module fails because of them.
+  returned: failure
+  type: list
+  elements: str
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.linuxnet.overlay.plugins.module_utils import _plan
+from ansible_collections.linuxnet.overlay.plugins.module_utils import _state
+from ansible_collections.linuxnet.overlay.plugins.module_utils import _statefile
+from ansible_collections.linuxnet.overlay.plugins.module_utils._common import diff_result
+
+ARG_SPEC = dict(
+    state_dir=dict(type='path', default=_statefile.DEFAULT_STATE_DIR),
+    nodes=dict(type='list', elements='dict', required=True, options=dict(
+        hostname=dict(type='str', required=True),
+        role=dict(type='str', default='worker'),
+        addr=dict(type='str'),
+        labels=dict(type='dict'),
+        state=dict(type='str', default='present'),
+        underlay_mtu=dict(type='int', default=1500),
+        underlay_family=dict(type='str'),
+        routes=dict(type='list', elements='str'),
+    )),
+    networks=dict(type='list', elements='dict', default=[]),
+    services=dict(type='list', elements='dict', default=[]),
+    default_addr_pool=dict(type='list', elements='str'),
+    default_addr_pool_mask_length=dict(type='int'),
+    data_path_port=dict(type='int'),
+    commit=dict(type='bool', default=True),
+    prune=dict(type='bool', default=False),
+    require_joined=dict(type='bool', default=True),
+    lock_timeout=dict(type='float', default=60.0),
+)
+
+
+def _inventory(p):
+    nodes = []
+    for n in p['nodes']:
+        nodes.append(dict((k, v) for k, v in n.items() if v is not None))
+    return {'nodes': nodes, 'networks': p['networks'], 'services': p['services'],
+            'default_addr_pool': p['default_addr_pool'], 'mask_length': p['default_addr_pool_mask_length'],
+            'data_path_port': p['data_path_port']}
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARG_SPEC, supports_check_mode=True)
+    p = module.params
+    state_dir = p['state_dir']
+    write = p['commit'] and not module.check_mode
+    if not os.path.isdir(state_dir) and not module.check_mode:
+        module.fail_json(msg='no cluster state in %s: initialise the cluster first (linuxnet.overlay.swarm with '
+                             'role: init on the first manager)' % state_dir)
+    require_joined = p['require_joined']
+    try:
+        lock = _statefile.cluster_lock(state_dir, timeout=p['lock_timeout'], purpose='cluster_plan',
+                                       exclusive=write) if os.path.isdir(state_dir) else _NoLock()
+        with lock:
+            old = _statefile.read_state(state_dir) if os.path.isdir(state_dir) else None
+            base = old
+            if old is None:
+                if not module.check_mode:
+                    module.fail_json(msg='no cluster state in %s: initialise the cluster first '
+                                         '(linuxnet.overlay.swarm with role: init on the first manager)' % state_dir)
+                module.warn('no cluster state in %s yet (check mode): planning against a provisional empty '
+                            'cluster, ids are not final' % state_dir)
+                base = _state.new_state()
+                require_joined = False
+            try:
+                new, plan, messages = _plan.plan(base, _inventory(p), require_joined=require_joined,
+                                                 prune=p['prune'])
+            except _plan.PlanError as exc:
+                module.fail_json(msg=str(exc), errors=exc.errors)
+            pending = old is None or _state.content(new) != _state.content(old)
+            if pending and write:
+                _statefile.write_state(state_dir, new)
+    except _statefile.StateFileError as exc:
+        module.fail_json(msg=str(exc))
+    except _state.StateError as exc:
+        module.fail_json(msg=str(exc))
+    for m in messages:
+        if m['level'] == 'warning':
+            module.warn(m['msg'])
+    result = dict(changed=pending and (write or module.check_mode), plan=plan, messages=messages,
+                  version=new['version'], pending=pending, changes=_plan.changes(old, new))
+    if module._diff:
+        result['diff'] = diff_result(_plan.state_lines(old), _plan.state_lines(new))
+    module.exit_json(**result)
+
+
+class _NoLock:
+    """Stand-in for the lock when there is no state directory (check mode: nothing to lock)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,368 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: linuxnet.overlay contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: swarm
+short_description: Keep the cluster state of an overlay swarm on a manager (init, join, leave, replicate)
+version_added: 0.1.0
+description:
+  - Runs on a manager and keeps the cluster state, the managers' record of the cluster id, the join
+    token secrets, the nodes, networks, services, task placement and addresses, in
+    O(state_dir)/C(cluster.json) (mode 0600, in a 0700 directory, root only).
+  - O(role=init) creates the cluster when there is none (new cluster id, new join tokens) and records
+    the initialising node as a manager; on an existing cluster it changes nothing and returns the same
+    id and tokens.
+  - O(role=join) checks the join token the node presents against the role it joins as (the worker and
+    the manager tokens differ) and records the node. A wrong token is refused with a message that does
+    not contain it. Run it on the first manager, for example with C(delegate_to), for every other node.
+  - O(role=leave), or O(state=absent) with O(role=join), removes a node from the cluster; the next
+    M(linuxnet.overlay.cluster_plan) places its tasks elsewhere.
+  - O(role=export) returns the whole state (secrets included) and O(role=import) installs such a copy on
+    another manager when its version is newer than the local one; that is how the state is replicated
+    from the first manager to the others.
+  - Every read-modify-write holds an exclusive C(flock) on O(state_dir)/C(cluster.lock).
+  - The file is replaced atomically (temporary file, fsync, rename), so a crash leaves the old or the new
+    state, never half of one.
+  - Join tokens and exported states are secrets. The collection's action plugin marks every result that
+    carries them as C(no_log), so a registered result is usable but never printed; O(join_token) and
+    O(import_state) are C(no_log) options.
+author: linuxnet.overlay developers
+extends_documentation_fragment:
+  - linuxnet.overlay._attributes
+options:
+  role:
+    description:
+      - What to do. V(init) creates the cluster if needed; V(join) records a node that presents a valid
+        token; V(leave) removes a node; V(export) returns the state; V(import) installs a newer copy.
+    type: str
+    choices: [init, join, leave, import, export]
+    required: true
+  state:
+    description:
+      - V(absent) with O(role=join) or O(role=leave) removes the node O(node.hostname); V(present) records it.
+      - Ignored for the other roles.
+    type: str
+    choices: [present, absent]
+    default: present
+  state_dir:
+    description:
+      - Directory of the cluster state on this manager; created with mode 0700 when missing.
+    type: path
+    default: /var/lib/linuxnet-overlay
+  node:
+    description:
+      - Facts of the node to record (O(role=init) records the initialising manager, optional) or to add
+        or remove (O(role=join) and O(role=leave), required).
+    type: dict
+    suboptions:
+      hostname:
+        description: Inventory name of the node; the key of the node in the cluster.
+        type: str
+        required: true
+      role:
+        description: Role the node joins as. O(role=init) only accepts V(manager).
+        type: str
+        choices: [manager, worker]
+      addr:
+        description: Data-path address of the node (VTEP source address). Required to record a node.
+        type: str
+      labels:
+        description: Labels placement constraints can match (C(node.labels.<key>==<value>)).
+        type: dict
+        default: {}
+  join_token:
+    description:
+      - The token the node presents with O(role=join), C(SWMTKN-1-...) as returned by O(role=init).
+      - Never logged and never repeated in an error message.
+    type: str
+  import_state:
+    description:
+      - A state returned by O(role=export) on another manager (a dict, or its JSON text), for O(role=import).
+      - The copy with the higher version wins; a copy of another cluster, or of the same version with
+        different content, is refused.
+    type: raw
+  data_path_port:
+    description:
+      - UDP port of the VXLAN data path, recorded when O(role=init) creates the cluster (Docker's
+        C(--data-path-port), 1024-49151). Later changes go through M(linuxnet.overlay.cluster_plan).
+    type: int
+  default_addr_pool:
+    description:
+      - Pools overlay subnets are cut from, recorded when O(role=init) creates the cluster.
+    type: list
+    elements: str
+  default_addr_pool_mask_length:
+    description:
+      - Prefix length of the subnets cut from O(default_addr_pool), recorded when O(role=init) creates the cluster.
+    type: int
+  lock_timeout:
+    description:
+      - Seconds to wait for the cluster lock held by another run before failing with a message naming the holder.
+    type: float
+    default: 60
+notes:
+  - The cluster state is the managers' business only; workers never hold it.
+  - In check mode nothing is written; O(role=init) on a host without a cluster predicts the creation but
+    returns no tokens, and O(role=join) without a cluster cannot check the token.
+seealso:
+  - module: linuxnet.overlay.cluster_plan
+"""
+
+EXAMPLES = r"""
+---
+- name: Initialise the cluster on the first manager
+  linuxnet.overlay.swarm:
+    role: init
+    node:
+      hostname: "{{ inventory_hostname }}"
+      role: manager
+      addr: "{{ overlay_advertise_addr }}"
+  register: swarm_init   # carries the join tokens: the result is marked no_log
+
+- name: Join every other node (checked and recorded on the first manager)
+  linuxnet.overlay.swarm:
+    role: join
+    node:
+      hostname: "{{ inventory_hostname }}"
+      role: "{{ 'manager' if inventory_hostname in groups['swarm_managers'] else 'worker' }}"
+      addr: "{{ overlay_advertise_addr }}"
+      labels: "{{ overlay_node_labels | default({}) }}"
+    join_token: "{{ hostvars[groups['swarm_managers'][0]].swarm_init.tokens[
+      'manager' if inventory_hostname in groups['swarm_managers'] else 'worker'] }}"
+  delegate_to: "{{ groups['swarm_managers'][0] }}"
+
+- name: Copy the state to the other managers
+  linuxnet.overlay.swarm:
+    role: export
+  register: swarm_export
+  delegate_to: "{{ groups['swarm_managers'][0] }}"
+  run_once: true
+
+- name: Install it where it is newer
+  linuxnet.overlay.swarm:
+    role: import
+    import_state: "{{ swarm_export.cluster_state }}"
+  when: inventory_hostname in groups['swarm_managers'][1:]
+
+- name: Remove a node for good
+  linuxnet.overlay.swarm:
+    role: leave
+    node:
+      hostname: node3
+"""
+
+RETURN = r"""
+cluster_id:
+  description: Id of the cluster (25 characters, like Docker's); null in check mode before the cluster exists.
+  returned: always
+  type: str
+  sample: 1ex3x5spdkbh0u4rs9kzmo3px
+version:
+  description: Version of the cluster state after the run (it goes up by one on every change).
+  returned: always
+  type: int
+  sample: 3
+tokens:
+  description:
+    - Join tokens, C(SWMTKN-1-<50 characters from the cluster key>-<25 characters per role>).
+    - Secret. The result that carries them is marked no_log by the action plugin.
+  returned: with O(role=init), once the cluster exists
+  type: dict
+  contains:
+    manager:
+      description: Token with which a node joins as a manager.
+      type: str
+    worker:
+      description: Token with which a node joins as a worker.
+      type: str
+node:
+  description: The node as recorded (id, role, address, labels, state), or null once removed.
+  returned: when O(node) is given
+  type: dict
+  sample: {hostname: node2, id: 97v2cl0jk3o9mte4srhbqwpa5, role: worker, addr: 192.168.1.5, labels: {}, state: ready}
+cluster_state:
+  description:
+    - The whole cluster state, secrets included. Secret; the result is marked no_log by the action plugin.
+  returned: with O(role=export)
+  type: dict
+imported:
+  description: Whether O(role=import) installed the given copy (it was newer than the local one).
+  returned: with O(role=import)
+  type: bool
+state_dir:
+  description: The state directory, and what was done to it (created, mode tightened).
+  returned: always
+  type: dict
+  sample: {path: /var/lib/linuxnet-overlay, actions: ['created /var/lib/linuxnet-overlay (mode 0700)']}
+"""
+
+import json
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.linuxnet.overlay.plugins.module_utils import _ids
+from ansible_collections.linuxnet.overlay.plugins.module_utils import _state
+from ansible_collections.linuxnet.overlay.plugins.module_utils import _statefile
+from ansible_collections.linuxnet.overlay.plugins.module_utils._common import diff_result
+
+ARG_SPEC = dict(
+    role=dict(type='str', required=True, choices=['init', 'join', 'leave', 'import', 'export']),
+    state=dict(type='str', default='present', choices=['present', 'absent']),
+    state_dir=dict(type='path', default=_statefile.DEFAULT_STATE_DIR),
+    node=dict(type='dict', options=dict(
+        hostname=dict(type='str', required=True),
+        role=dict(type='str', choices=['manager', 'worker']),
+        addr=dict(type='str'),
+        labels=dict(type='dict', default={}),
+    )),
+    join_token=dict(type='str', no_log=True),
+    import_state=dict(type='raw', no_log=True),
+    data_path_port=dict(type='int'),
+    default_addr_pool=dict(type='list', elements='str'),
+    default_addr_pool_mask_length=dict(type='int'),
+    lock_timeout=dict(type='float', default=60.0),
+)
+
+
+def _node_lines(state):
+    if state is None:
+        return ''
+    lines = ['cluster %s version %d' % (state['cluster']['id'], state['version'])]
+    for host, n in sorted(state['nodes'].items()):
+        labels = ','.join('%s=%s' % kv for kv in sorted(n.get('labels', {}).items()))
+        lines.append('node %s id=%s role=%s addr=%s state=%s labels=%s' % (
+            host, n['id'], n.get('role'), n.get('addr'), n.get('state'), labels or '-'))
+    return '\n'.join(lines) + '\n'
+
+
+def _node_view(state, hostname):
+    if state is None or hostname not in state['nodes']:
+        return None
+    return dict(state['nodes'][hostname], hostname=hostname)
+
+
+def _facts(params):
+    node = params['node']
+    return dict((k, node[k]) for k in ('hostname', 'role', 'addr', 'labels') if node.get(k) is not None)
+
+
+def _apply(module, old):
+    """The new state for the requested role, or ``old`` when nothing changes. Pure."""
+    p = module.params
+    role = p['role']
+    if role == 'init':
+        if old is not None:
+            for opt in ('data_path_port', 'default_addr_pool', 'default_addr_pool_mask_length'):
+                if p[opt] is not None:
+                    module.warn('%s is ignored: the cluster exists already (change it with cluster_plan)' % opt)
+            new = old
+        else:
+            try:
+                new = _state.new_state(data_path_port=p['data_path_port'], default_addr_pool=p['default_addr_pool'],
+                                       mask_length=p['default_addr_pool_mask_length'])
+            except ValueError as exc:
+                module.fail_json(msg=str(exc))
+        if p['node'] is not None:
+            facts = _facts(p)
+            if facts.setdefault('role', 'manager') != 'manager':
+                module.fail_json(msg='node %s initialises the cluster, so it is a manager, not a %s'
+                                 % (facts['hostname'], facts['role']))
+            current = _node_view(new, facts['hostname'])
+            wanted = dict(current or {}, **facts)
+            if current is None or wanted != current or current.get('state') != 'ready':
+                new = _state.record_node(new, facts)
+        return new
+    if role in ('join', 'leave'):
+        if p['node'] is None:
+            module.fail_json(msg='role=%s needs node (at least node.hostname)' % role)
+        facts = _facts(p)
+        if role == 'leave' or p['state'] == 'absent':
+            if facts['hostname'] not in old['nodes']:
+                return old
+            return _state.leave(old, facts['hostname'])
+        facts.setdefault('role', 'worker')
+        if p['join_token'] is None:
+            module.fail_json(msg='node %s: role=join needs join_token' % facts['hostname'])
+        # the token is checked on every run, also when the node is recorded already
+        new = _state.join(old, facts, p['join_token'])
+        return old if _state.content(new) == _state.content(old) else new
+    if role == 'import':
+        incoming = p['import_state']
+        if isinstance(incoming, str):
+            try:
+                incoming = json.loads(incoming)
+            except ValueError:
+                module.fail_json(msg='import_state is neither a dict nor JSON text (content not shown)')
+        new, dummy = _state.choose_import(old, incoming)
+        return new
+    return old
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARG_SPEC, supports_check_mode=True,
+                           required_if=[('role', 'import', ['import_state'])])
+    p = module.params
+    state_dir = p['state_dir']
+    role = p['role']
+    result = dict(changed=False, state_dir=dict(path=state_dir, actions=[]))
+    writes = role != 'export' and not module.check_mode
+    try:
+        if writes and (role in ('init', 'import') or os.path.isdir(state_dir)):
+            result['state_dir']['actions'] = _statefile.ensure_dir(state_dir)
+        have_dir = os.path.isdir(state_dir)
+        lock = _statefile.cluster_lock(state_dir, timeout=p['lock_timeout'], purpose='swarm role=%s' % role,
+                                       exclusive=writes) if have_dir else _NoLock()
+        with lock:
+            old = _statefile.read_state(state_dir) if have_dir else None
+            if old is None and role in ('join', 'leave', 'export'):
+                if role == 'leave':
+                    result.update(cluster_id=None, version=0, node=None)
+                    module.exit_json(**result)
+                if role == 'join' and module.check_mode:
+                    module.warn('no cluster state in %s yet (check mode): the join token cannot be checked'
+                                % state_dir)
+                    result.update(changed=True, cluster_id=None, version=0)
+                    module.exit_json(**result)
+                module.fail_json(msg='no cluster state in %s: initialise the cluster first (role: init on the '
+                                     'first manager) or import a copy (role: import)' % state_dir, **result)
+            new = _apply(module, old)
+            changed = old is None or _state.content(new) != _state.content(old)
+            if changed and not module.check_mode:
+                _statefile.write_state(state_dir, new)
+    except (_statefile.StateFileError, _ids.TokenError, _state.StateError) as exc:
+        module.fail_json(msg=str(exc), **result)
+    shown = None if (module.check_mode and old is None) else new
+    result.update(changed=changed,
+                  cluster_id=shown['cluster']['id'] if shown else None,
+                  version=shown['version'] if shown else 0)
+    if module._diff:
+        result['diff'] = diff_result(_node_lines(old), _node_lines(new))
+    if role == 'init' and shown is not None:
+        result['tokens'] = _state.tokens(shown)
+    if p['node'] is not None:
+        result['node'] = _node_view(new, p['node']['hostname'])
+    if role == 'export':
+        result['cluster_state'] = new
+    if role == 'import':
+        result['imported'] = changed
+    module.exit_json(**result)
+
+
+class _NoLock:
+    """Stand-in for the lock when there is no state directory yet (check mode: nothing to lock)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+if __name__ == '__main__':
+    main()
