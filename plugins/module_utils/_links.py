@@ -270,7 +270,7 @@ def local_changes_in_place(before, after):
 def vxlan_temp_name(vni, rng=None):
     """A unique temporary name like Docker's ``vx-<VNI 6 hex>-<5 random>`` (15 characters)."""
     rng = rng or random.SystemRandom()
-    suffix = ''.join(rng.choice(string.ascii_lowercase + string.digits) for _ in range(5))
+    suffix = ''.join(rng.choice(string.ascii_lowercase + string.digits) for _i in range(5))
     return 'vx-%06x-%s' % (vni, suffix)
 
 
@@ -458,7 +458,7 @@ def apply_addresses(ipr, ifindex, add, remove, desired=None):
         iface = ipaddress.ip_interface(cidr)
         ipr.addr('del', index=ifindex, address=str(iface.ip), prefixlen=iface.network.prefixlen)
     if desired is not None and remove:
-        add, _ = plan_addresses(desired, read_addresses(ipr, ifindex))
+        add = plan_addresses(desired, read_addresses(ipr, ifindex))[0]
     for cidr in add:
         iface = ipaddress.ip_interface(cidr)
         ipr.addr('add', index=ifindex, address=str(iface.ip), prefixlen=iface.network.prefixlen)

@@ -345,7 +345,7 @@ def run(module):
                     if 'up' in changes:
                         ipr.link('set', index=index, state='up' if want['up'] else 'down')
                 # read again: removing an address makes the kernel drop routes through its subnet
-                add_r, _ = _links.plan_routes(want['routes'], _links.read_routes(ipr_b, ib))
+                add_r = _links.plan_routes(want['routes'], _links.read_routes(ipr_b, ib))[0]
                 _links.apply_routes(ipr_b, ib, add_r, [])
         else:
             check_gateways(want['routes'], want['addresses'] or [])

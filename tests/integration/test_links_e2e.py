@@ -87,7 +87,7 @@ def test_two_nodes_overlay_built_by_the_modules(scratch_netns):
     again = run_in_node(node_a, 'vxlan', {'name': 'vxlan0', 'netns': sb_a2, 'vni': VNI, 'local': '192.0.2.1'})
     assert again['changed'] is True and vxlan_data(link(sb_a2, 'vxlan0'))['id'] == VNI
     # the task's eth0 goes with the sandbox end of its pair (once the kernel has destroyed it)
-    for _ in range(50):
+    for _attempt in range(50):
         if link(t_a, 'eth0') is None:
             break
         time.sleep(0.1)

@@ -151,7 +151,7 @@ def test_absent(run_module, pair):
 
 
 def test_peer_in_module_namespace_when_peer_netns_omitted(run_module, pair):
-    sb, _ = pair
+    sb = pair[0]
     try:
         res = run_module('veth', {'name': 'vsbend', 'netns': sb, 'peer': 'vnodeend', 'mtu': 1450, 'mac': '02:00:00:00:00:aa'})
         assert res['changed'] is True

@@ -270,7 +270,7 @@ def test_kernel_refusal_from_an_unnamed_namespace_is_translated(run_module, sand
     holder = subprocess.Popen(['unshare', '--net', 'sleep', '600'])
     try:
         # wait until the holder is in its own namespace
-        for _ in range(100):
+        for _attempt in range(100):
             if sh('readlink /proc/%d/ns/net' % holder.pid) != sh('readlink /proc/self/ns/net'):
                 break
             subprocess.run(['sleep', '0.05'], check=True)

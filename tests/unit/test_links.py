@@ -159,8 +159,8 @@ def test_plan_attrs_none_unmanaged_empty_string_means_none():
     assert _links.plan_attrs({'mtu': None, 'master': None, 'up': True}, current, ('mtu', 'master', 'up')) == {}
     assert _links.plan_attrs({'master': ''}, current, ('master',)) == {'master': ('br0', None)}
     assert _links.plan_attrs({'master': ''}, {'master': None}, ('master',)) == {}
-    assert _links.plan_attrs({'up': False, 'mtu': 1450}, current, ('mtu', 'up')) == {'mtu': (1500, 1450),
-                                                                                    'up': (True, False)}
+    assert _links.plan_attrs({'up': False, 'mtu': 1450}, current, ('mtu', 'up')) == {
+        'mtu': (1500, 1450), 'up': (True, False)}
     assert _links.plan_attrs({'mtu': 1450}, None, ('mtu',)) == {'mtu': (None, 1450)}
 
 
@@ -248,7 +248,7 @@ def test_validate_vni_and_port():
 
 def test_temp_name_like_docker():
     rng = random.Random(7)
-    names = {_links.vxlan_temp_name(4097, rng) for _ in range(50)}
+    names = {_links.vxlan_temp_name(4097, rng) for _i in range(50)}
     assert len(names) == 50
     for name in names:
         assert name.startswith('vx-001001-') and len(name) == 15
@@ -440,9 +440,9 @@ def test_create_vxlan_moves_renames_enslaves_raises(fakes):
 
 
 def test_create_vxlan_in_place_uses_final_name(fakes):
-    home, _, log = fakes
+    home, log = fakes[0], fakes[2]
     _links.create_vxlan(home, home, None, 'vxlan0', ATTRS, up=False)
-    assert home.devices == {'vxlan0': 7} and [c for _, c, _ in log] == ['add']
+    assert home.devices == {'vxlan0': 7} and [entry[1] for entry in log] == ['add']
 
 
 @pytest.mark.parametrize('step,where', [('net_ns_fd', 'home'), ('ifname', 'target'), ('master', 'target'),
@@ -461,7 +461,7 @@ def test_create_vxlan_add_refused_leaves_nothing(fakes):
     home.fail = 'add'
     with pytest.raises(_links.NetlinkError):
         _links.create_vxlan(home, target, 'sb', 'vxlan0', ATTRS)
-    assert home.devices == {} and [c for _, c, _ in log] == ['add']
+    assert home.devices == {} and [entry[1] for entry in log] == ['add']
 
 
 def test_diff_view():
