@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 name: nsenter
 short_description: Run tasks inside the namespaces of a local holder process (a simulated host)
 version_added: 0.1.0
-author: linuxnet.overlay developers
+author: linuxnet.overlay developers (@linuxnet-overlay)
 description:
   - Runs every command of a task through C(nsenter --target PID --net --mount --uts --ipc --pid -- ...)
     on the controller, so modules, facts and commands see the network, mount, UTS, IPC and PID

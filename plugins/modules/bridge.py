@@ -14,7 +14,7 @@ description:
   - Creates, changes or deletes a Linux bridge, for example the C(br0) of an overlay sandbox namespace.
   - With O(addresses) given, the bridge ends up with exactly those addresses; IPv6 link-local addresses the
     kernel adds by itself are left alone.
-author: linuxnet.overlay developers
+author: linuxnet.overlay developers (@linuxnet-overlay)
 extends_documentation_fragment:
   - linuxnet.overlay._netns
   - linuxnet.overlay._attributes

@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 module: fdb
 short_description: Program the forwarding entries (MAC to remote VTEP) of a VXLAN device
 version_added: 0.1.0
-author: linuxnet.overlay developers
+author: linuxnet.overlay developers (@linuxnet-overlay)
 description:
   - Makes the forwarding database (FDB) of a VXLAN device hold the listed entries, each a MAC
     address and the remote VTEP (C(dst)) behind it, as C(self permanent) entries like

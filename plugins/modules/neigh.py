@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 module: neigh
 short_description: Program neighbour (ARP and NDP) entries of a device, in bulk
 version_added: 0.1.0
-author: linuxnet.overlay developers
+author: linuxnet.overlay developers (@linuxnet-overlay)
 description:
   - Makes the neighbour table of one device hold the listed IP-to-MAC entries, like
     C(ip neigh replace IP lladdr MAC dev DEV nud permanent). On a VXLAN device with C(proxy)

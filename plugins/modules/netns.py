@@ -19,7 +19,7 @@ description:
     C(File exists).
   - Other devices inside (bridges, veth ends) go away with the namespace; a veth end in another namespace
     disappears together with its peer.
-author: linuxnet.overlay developers
+author: linuxnet.overlay developers (@linuxnet-overlay)
 extends_documentation_fragment:
   - linuxnet.overlay._attributes
 options:
@@ -35,6 +35,12 @@ options:
     type: str
     choices: [present, absent]
     default: present
+  sysctls:
+    description:
+      - Per-namespace kernel settings to hold inside the namespace, as C(key: value), for example
+        C(net.ipv4.ip_forward: 1) in a sandbox that routes between the subnets of one network.
+      - Only C(net.*) keys, which the kernel keeps per network namespace; keys not listed are left alone.
+    type: dict
 notes:
   - A leftover plain file under C(/run/netns) that is not a mounted namespace makes O(state=present) fail
     with a message naming it; O(state=absent) removes such a file.
@@ -52,6 +58,12 @@ EXAMPLES = r"""
 - name: Sandbox namespace for overlay network uber-net
   linuxnet.overlay.netns:
     name: ov-uber-net
+
+- name: A sandbox that routes between the subnets of its network
+  linuxnet.overlay.netns:
+    name: ov-prod-net
+    sysctls:
+      net.ipv4.ip_forward: 1
 
 - name: Remove it again (its VXLAN devices are deleted first)
   linuxnet.overlay.netns:
@@ -101,6 +113,33 @@ def read_links(name):
                 for link in _links.read_links(ipr)}
 
 
+def _sysctl_path(key):
+    if not isinstance(key, str) or not key.startswith('net.') or '/' in key or '..' in key:
+        raise ValueError('sysctl %r: only per-namespace net.* keys can be set in a namespace' % (key,))
+    return '/proc/sys/' + key.replace('.', '/')
+
+
+def read_sysctls(name, keys):
+    """Current values (as strings) of ``keys`` inside the namespace; /proc/sys/net follows the
+    network namespace of the process that opens the file."""
+    values = {}
+    with _netns.entered(name):
+        for key in keys:
+            try:
+                with open(_sysctl_path(key), encoding='ascii') as f:
+                    values[key] = f.read().strip()
+            except FileNotFoundError as exc:
+                raise ValueError('sysctl %s does not exist in a network namespace on this kernel' % key) from exc
+    return values
+
+
+def write_sysctls(name, values):
+    with _netns.entered(name):
+        for key, value in values.items():
+            with open(_sysctl_path(key), 'w', encoding='ascii') as f:
+                f.write('%s\n' % value)
+
+
 def run(module):
     name = module.params['name']
     state = module.params['state']
@@ -108,7 +147,13 @@ def run(module):
     exists = _netns.exists(name)
     stale = not exists and os.path.lexists(path)
     links = read_links(name) if exists else {}
+    wanted = {k: str(v).strip() for k, v in (module.params['sysctls'] or {}).items()}
+    for key in wanted:
+        _sysctl_path(key)
+    sysctls = read_sysctls(name, wanted) if exists and wanted else {}
     before = {'name': name, 'exists': exists, 'links': links}
+    if wanted:
+        before['sysctls'] = sysctls
     actions = []
 
     if state == 'present':
@@ -121,11 +166,15 @@ def run(module):
         if not after_links.get('lo', {}).get('up', True):
             actions.append('bring lo up')
             after_links['lo'] = dict(after_links['lo'], up=True)
+        to_set = {k: v for k, v in wanted.items() if sysctls.get(k) != v}
+        actions.extend('set %s=%s' % kv for kv in sorted(to_set.items()))
         if actions and not module.check_mode:
             if not exists:
                 _netns.create(name)
             with _links.opened(name) as ipr:
                 ipr.link('set', index=_links.lookup_index(ipr, 'lo'), state='up')
+            if to_set:
+                write_sysctls(name, to_set)
     else:
         after_links = {}
         vxlans = sorted(n for n, link in links.items() if link['kind'] == 'vxlan')
@@ -150,6 +199,9 @@ def run(module):
         after_exists = _netns.exists(name)
         after_links = read_links(name) if after_exists else {}
     after = {'name': name, 'exists': after_exists, 'links': after_links}
+    if wanted:
+        after['sysctls'] = (read_sysctls(name, wanted) if after_exists and changed and not module.check_mode
+                            else dict(wanted) if state == 'present' else {})
     result = {'changed': changed, 'actions': actions,
               'netns': {'name': name, 'exists': after_exists, 'path': path}}
     if module._diff:
@@ -162,6 +214,7 @@ def main():
         argument_spec={
             'name': {'type': 'str', 'required': True},
             'state': {'type': 'str', 'default': 'present', 'choices': ['present', 'absent']},
+            'sysctls': {'type': 'dict'},
         },
         supports_check_mode=True,
     )

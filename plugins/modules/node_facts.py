@@ -23,7 +23,7 @@ description:
     given, as Docker does, because every remote task needs one permanent neighbour entry.
     Where the knobs do not exist in the node's network namespace (they belong to the host's
     initial namespace), this is reported, not failed.
-author: linuxnet.overlay developers
+author: linuxnet.overlay developers (@linuxnet-overlay)
 attributes:
   check_mode:
     description: Can run in check mode and return changed status prediction without modifying target.

@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 module: overlay_info
 short_description: Report the overlay state of a host as data - links, addresses, routes, FDB and neighbours per namespace
 version_added: 0.1.0
-author: linuxnet.overlay developers
+author: linuxnet.overlay developers (@linuxnet-overlay)
 description:
   - Reads, per network namespace, the links (with their VXLAN, bridge and veth details), the
     addresses, the routes, the bridge/VXLAN forwarding entries and the neighbour entries, and

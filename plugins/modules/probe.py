@@ -21,7 +21,7 @@ description:
     different networks must not reach each other).
   - Probes run in parallel. The module never changes anything; it only sends traffic from the
     given namespaces.
-author: linuxnet.overlay developers
+author: linuxnet.overlay developers (@linuxnet-overlay)
 attributes:
   check_mode:
     description: Can run in check mode and return changed status prediction without modifying target.

@@ -21,7 +21,7 @@ description:
   - The task's network interfaces are made separately, with M(linuxnet.overlay.veth).
   - C(state=absent) stops every process inside the namespace, deletes the namespace, its
     C(/etc/netns/<name>) folder and its runtime folder.
-author: linuxnet.overlay developers
+author: linuxnet.overlay developers (@linuxnet-overlay)
 extends_documentation_fragment:
   - linuxnet.overlay._attributes
 options:

@@ -20,7 +20,7 @@ description:
   - With O(peer_addresses) and O(peer_routes) given, the peer end ends up with exactly those addresses and
     routes. IPv6 link-local addresses and the routes the kernel makes by itself (connected subnets) are left alone.
   - The loopback device of O(peer_netns) is not touched.
-author: linuxnet.overlay developers
+author: linuxnet.overlay developers (@linuxnet-overlay)
 extends_documentation_fragment:
   - linuxnet.overlay._netns
   - linuxnet.overlay._attributes

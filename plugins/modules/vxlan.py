@@ -22,7 +22,7 @@ description:
     place. O(vni), O(dstport), O(proxy), O(l2miss), O(l3miss), a change of O(local) between IPv4 and IPv6,
     and a device whose UDP socket is not in the node namespace make the module delete and re-create the
     device (the kernel refuses those changes with C(EOPNOTSUPP)); the diff and RV(actions) say so.
-author: linuxnet.overlay developers
+author: linuxnet.overlay developers (@linuxnet-overlay)
 extends_documentation_fragment:
   - linuxnet.overlay._netns
   - linuxnet.overlay._attributes

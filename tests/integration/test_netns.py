@@ -91,3 +91,25 @@ def test_bad_name_is_refused_and_changes_nothing(run_module):
         res = run_module('netns', {'name': bad}, expect_failure=True)
         assert 'invalid network namespace name' in res['msg']
     assert snapshot() == before
+
+
+def test_sysctls_inside_the_namespace(run_module, scratch_netns):
+    name = scratch_netns('sys', create=False)
+    args = {'name': name, 'sysctls': {'net.ipv4.ip_forward': 1}}
+    pred = run_module('netns', args, check=True)
+    assert pred['changed'] and 'set net.ipv4.ip_forward=1' in pred['actions']
+    assert name not in sh('ip netns list')
+    res = run_module('netns', args)
+    assert res['changed'] and res['diff']['after']['sysctls'] == {'net.ipv4.ip_forward': '1'}
+    assert sh('ip netns exec %s sysctl -n net.ipv4.ip_forward' % name).strip() == '1'
+    # the module's own namespace is untouched
+    assert sh('sysctl -n net.ipv4.ip_forward').strip() == '0'
+    assert not run_module('netns', args)['changed']
+    sh('ip netns exec %s sysctl -qw net.ipv4.ip_forward=0' % name)
+    fixed = run_module('netns', args)
+    assert fixed['actions'] == ['set net.ipv4.ip_forward=1']
+    assert fixed['diff']['before']['sysctls'] == {'net.ipv4.ip_forward': '0'}
+    bad = run_module('netns', {'name': name, 'sysctls': {'kernel.hostname': 'x'}}, expect_failure=True)
+    assert 'only per-namespace net.* keys' in bad['msg']
+    missing = run_module('netns', {'name': name, 'sysctls': {'net.ipv4.nope': 1}}, expect_failure=True)
+    assert 'net.ipv4.nope does not exist' in missing['msg']
