@@ -31,7 +31,7 @@ description:
   - Join tokens and exported states are secrets. The collection's action plugin marks every result that
     carries them as C(no_log), so a registered result is usable but never printed; O(join_token) and
     O(import_state) are C(no_log) options.
-author: linuxnet.overlay developers
+author: linuxnet.overlay developers (@linuxnet-overlay)
 extends_documentation_fragment:
   - linuxnet.overlay._attributes
 options:
@@ -82,10 +82,12 @@ options:
     type: str
   import_state:
     description:
-      - A state returned by O(role=export) on another manager (a dict, or its JSON text), for O(role=import).
+      - The JSON text returned as RV(cluster_state) by O(role=export) on another manager, for O(role=import).
       - The copy with the higher version wins; a copy of another cluster, or of the same version with
         different content, is refused.
-    type: raw
+      - JSON text rather than a dict so that C(no_log) masks it as one value (Ansible masks every leaf of a
+        C(no_log) dict, numbers and role names included, everywhere in the output).
+    type: str
   data_path_port:
     description:
       - UDP port of the VXLAN data path, recorded when O(role=init) creates the cluster (Docker's
@@ -187,9 +189,11 @@ node:
   sample: {hostname: node2, id: 97v2cl0jk3o9mte4srhbqwpa5, role: worker, addr: 192.168.1.5, labels: {}, state: ready}
 cluster_state:
   description:
-    - The whole cluster state, secrets included. Secret; the result is marked no_log by the action plugin.
+    - The whole cluster state, secrets included, as JSON text (the content of C(cluster.json)); give it
+      to O(import_state) on the other managers.
+    - Secret; the result is marked no_log by the action plugin.
   returned: with O(role=export)
-  type: dict
+  type: str
 imported:
   description: Whether O(role=import) installed the given copy (it was newer than the local one).
   returned: with O(role=import)
@@ -222,7 +226,7 @@ ARG_SPEC = dict(
         labels=dict(type='dict', default={}),
     )),
     join_token=dict(type='str', no_log=True),
-    import_state=dict(type='raw', no_log=True),
+    import_state=dict(type='str', no_log=True),
     data_path_port=dict(type='int'),
     default_addr_pool=dict(type='list', elements='str'),
     default_addr_pool_mask_length=dict(type='int'),
@@ -293,12 +297,11 @@ def _apply(module, old):
         new = _state.join(old, facts, p['join_token'])
         return old if _state.content(new) == _state.content(old) else new
     if role == 'import':
-        incoming = p['import_state']
-        if isinstance(incoming, str):
-            try:
-                incoming = json.loads(incoming)
-            except ValueError:
-                module.fail_json(msg='import_state is neither a dict nor JSON text (content not shown)')
+        try:
+            incoming = json.loads(p['import_state'])
+        except ValueError:
+            module.fail_json(msg='import_state is not the JSON text returned by role=export (content not shown; '
+                                 'pass cluster_state as it is, or a dict through the to_json filter)')
         new, dummy = _state.choose_import(old, incoming)
         return new
     return old
@@ -348,7 +351,7 @@ def main():
     if p['node'] is not None:
         result['node'] = _node_view(new, p['node']['hostname'])
     if role == 'export':
-        result['cluster_state'] = new
+        result['cluster_state'] = _state.dumps(new)
     if role == 'import':
         result['imported'] = changed
     module.exit_json(**result)
