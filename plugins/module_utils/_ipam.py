@@ -17,11 +17,16 @@ from __future__ import annotations
 import bisect
 import ipaddress
 
+from ansible_collections.linuxnet.overlay.plugins.module_utils import _ipsec
+
 VNI_MIN = 1
 VNI_MAX = 2 ** 24 - 1           # 16 777 215
 VNI_AUTO_START = 4096           # Docker: Windows cannot use VNIs that overlap 802.1Q VLAN ids
 VXLAN_OVERHEAD = {4: 50, 6: 70}  # inner Ethernet 14 + outer IP (20 | 40) + UDP 8 + VXLAN 8
-ESP_OVERHEAD = 26               # SPI 4 + seq 4 + IV 8 + pad length 1 + next header 1 + ICV 8
+ESP_FIXED = 18                  # SPI 4 + seq 4 + IV 8 + pad length 1 + next header 1 (ICV comes on top)
+# The ICV length of the overlay's SAs belongs to the encryption work (_ipsec: 128 bits, where
+# Docker uses 64); the MTU must follow it or encrypted packets exceed the underlay.
+ESP_ICV_BITS = _ipsec.ICV_BITS_DEFAULT
 MTU_MIN = 1280                  # IPv6 minimum link MTU: an overlay below it breaks IPv6 inside
 MTU_MAX = 9000                  # largest overlay MTU accepted as an explicit value
 MAX_PREFIXLEN = 30              # a subnet needs a gateway and at least one task address
@@ -228,15 +233,19 @@ def ip_sort_key(ip):
     return int(ipaddress.ip_address(ip))
 
 
-def esp_mtu(mtu):
-    """The MTU left inside an ESP transport-mode tunnel: minus 26 bytes of ESP overhead, rounded
-    down to a multiple of 4 (Docker ``maxMTU``: 1450 -> 1424)."""
-    mtu -= ESP_OVERHEAD
+def esp_mtu(mtu, icv_bits=ESP_ICV_BITS):
+    """The MTU left when a VXLAN MTU of ``mtu`` is carried in ESP transport mode: minus the ESP
+    overhead (18 bytes + the ICV), rounded down to a multiple of 4 (ESP pads the payload to 4).
+
+    Docker (``maxMTU``, 64-bit ICV, 26 bytes): 1450 -> 1424. This collection's SAs use a 128-bit
+    ICV (34 bytes): 1450 -> 1416, the same figure as ``_ipsec.overlay_mtu``."""
+    mtu -= ESP_FIXED + icv_bits // 8
     return mtu - mtu % 4
 
 
-def overlay_mtu(underlay_mtu, family=4, encrypted=False):
+def overlay_mtu(underlay_mtu, family=4, encrypted=False, icv_bits=ESP_ICV_BITS):
     """The overlay MTU over an underlay link of ``underlay_mtu`` bytes: minus 50 for an IPv4
-    underlay, 70 for IPv6, then minus the ESP overhead when encrypted (1500 -> 1450 / 1424)."""
+    underlay, 70 for IPv6, then minus the ESP overhead when encrypted (1500/IPv4: 1450, 1416
+    encrypted; Docker's 64-bit ICV: 1424)."""
     mtu = underlay_mtu - VXLAN_OVERHEAD[family]
-    return esp_mtu(mtu) if encrypted else mtu
+    return esp_mtu(mtu, icv_bits) if encrypted else mtu

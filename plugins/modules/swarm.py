@@ -262,9 +262,13 @@ def _apply(module, old):
     role = p['role']
     if role == 'init':
         if old is not None:
-            for opt in ('data_path_port', 'default_addr_pool', 'default_addr_pool_mask_length'):
-                if p[opt] is not None:
-                    module.warn('%s is ignored: the cluster exists already (change it with cluster_plan)' % opt)
+            have = {'data_path_port': old['cluster']['data_path_port'],
+                    'default_addr_pool': old['cluster']['default_addr_pool'],
+                    'default_addr_pool_mask_length': old['cluster']['mask_length']}
+            for opt, value in have.items():
+                if p[opt] is not None and p[opt] != value:
+                    module.warn('%s=%s is ignored: the cluster exists already with %s (cluster_plan changes it)'
+                                % (opt, p[opt], value))
             new = old
         else:
             try:

@@ -15,6 +15,7 @@ if os.path.isdir(_BUILD) and os.path.abspath(_BUILD) not in sys.path:
     sys.path.insert(0, os.path.abspath(_BUILD))
 
 from ansible_collections.linuxnet.overlay.plugins.module_utils import _ipam  # noqa: E402
+from ansible_collections.linuxnet.overlay.plugins.module_utils import _ipsec  # noqa: E402
 
 N = ipaddress.IPv4Network
 
@@ -175,16 +176,29 @@ def test_mac_for_ip():
 
 
 @pytest.mark.parametrize('underlay,family,encrypted,expected', [
-    (1500, 4, False, 1450), (1500, 4, True, 1424), (9000, 4, False, 8950), (9000, 4, True, 8924),
-    (1500, 6, False, 1430), (1500, 6, True, 1404), (1450, 4, False, 1400), (1450, 4, True, 1372),
+    (1500, 4, False, 1450), (1500, 4, True, 1416), (9000, 4, False, 8950), (9000, 4, True, 8916),
+    (1500, 6, False, 1430), (1500, 6, True, 1396), (1450, 4, False, 1400), (1450, 4, True, 1364),
 ])
 def test_overlay_mtu(underlay, family, encrypted, expected):
     assert _ipam.overlay_mtu(underlay, family, encrypted) == expected
 
 
+@pytest.mark.parametrize('underlay,family,expected', [(1500, 4, 1424), (9000, 4, 8924), (1500, 6, 1404)])
+def test_overlay_mtu_docker_icv(underlay, family, expected):
+    assert _ipam.overlay_mtu(underlay, family, True, icv_bits=64) == expected
+
+
+def test_overlay_mtu_agrees_with_the_encryption_work():
+    for underlay in range(1280, 9217, 7):
+        for family in (4, 6):
+            for enc in (False, True):
+                assert _ipam.overlay_mtu(underlay, family, enc) == _ipsec.overlay_mtu(underlay, family, enc)
+
+
 def test_esp_mtu_rounds_down_to_multiple_of_4():
-    assert _ipam.esp_mtu(1450) == 1424
-    assert _ipam.esp_mtu(1451) == 1424
-    assert _ipam.esp_mtu(1453) == 1424
-    assert _ipam.esp_mtu(1454) == 1428
+    assert _ipam.esp_mtu(1450, 64) == 1424
+    assert _ipam.esp_mtu(1451, 64) == 1424
+    assert _ipam.esp_mtu(1453, 64) == 1424
+    assert _ipam.esp_mtu(1454, 64) == 1428
+    assert _ipam.esp_mtu(1450) == 1416
     assert all(_ipam.esp_mtu(m) % 4 == 0 for m in range(1300, 1500))

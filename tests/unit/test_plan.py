@@ -719,10 +719,10 @@ def test_mtu_from_smallest_underlay_and_encryption():
     c = Cluster(nodes)
     plan = c.plan(nodes, [{'name': 'plain'}, {'name': 'secret', 'encrypted': True}, {'name': 'fixed', 'mtu': 1300}],
                   [{'name': 's', 'networks': ['plain', 'secret', 'fixed'], 'replicas': 2}])
-    assert [(n['name'], n['mtu']) for n in plan['networks']] == [('plain', 1410), ('secret', 1384), ('fixed', 1300)]
+    assert [(n['name'], n['mtu']) for n in plan['networks']] == [('plain', 1410), ('secret', 1376), ('fixed', 1300)]
     ifaces = plan['nodes']['node1']['tasks'][0]['interfaces']
-    assert [i['mtu'] for i in ifaces] == [1410, 1384, 1300]
-    assert [s['mtu'] for s in plan['nodes']['node1']['sandboxes']] == [1410, 1384, 1300]
+    assert [i['mtu'] for i in ifaces] == [1410, 1376, 1300]
+    assert [s['mtu'] for s in plan['nodes']['node1']['sandboxes']] == [1410, 1376, 1300]
     assert plan['nodes']['node1']['remote_vteps'] == [{'hostname': 'node2', 'addr': '192.168.1.5', 'encrypted': True}]
 
 
