@@ -993,9 +993,9 @@ def hosts_file(interfaces, members, cache=None):
     order: ``<ip>\\t<task> <task>.<network> <service> tasks.<service>``.
 
     There is no virtual IP: ``<service>`` and ``tasks.<service>`` resolve to the tasks' own
-    addresses in file order (``gethostbyname`` returns the first, ``getaddrinfo`` every one when
-    ``/etc/host.conf`` says ``multi on``, Debian's default), like Docker's ``--endpoint-mode
-    dnsrr``."""
+    addresses in file order, like Docker's ``--endpoint-mode dnsrr``: with ``multi on`` in
+    ``/etc/host.conf`` (Debian's default) a lookup returns all of them and a client that takes one
+    takes the first; without it, only the first."""
     cache = {} if cache is None else cache
     blocks = [HOSTS_HEAD]
     for iface in interfaces:
