@@ -195,7 +195,7 @@ def allocate_address(entry, owner, network_name='?'):
     gateway = int(ipaddress.IPv4Address(entry['gateway']))
     last = entry.get('last')
     cur = int(ipaddress.IPv4Address(last)) + 1 if last else lo
-    for _ in range(hi - lo + 1):
+    for dummy in range(hi - lo + 1):
         if cur > hi or cur < lo:
             cur = lo
         ip = str(ipaddress.IPv4Address(cur))

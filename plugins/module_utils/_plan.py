@@ -189,8 +189,9 @@ def _check_nodes(raw, errors):
                               % (where, node['addr'], addrs[node['addr']]))
             addrs[node['addr']] = host
         mtu = item.get('underlay_mtu')
-        node['underlay_mtu'] = 1500 if mtu is None else _int(mtu, where, 'underlay_mtu', errors,
-                                                              UNDERLAY_MTU_MIN, UNDERLAY_MTU_MAX) or 1500
+        if mtu is not None:
+            mtu = _int(mtu, where, 'underlay_mtu', errors, UNDERLAY_MTU_MIN, UNDERLAY_MTU_MAX)
+        node['underlay_mtu'] = mtu or 1500
         family = item.get('underlay_family')
         version = ipaddress.ip_address(node['addr']).version if node['addr'] else 4
         if family is not None:
@@ -429,13 +430,12 @@ def validate_input(inventory):
         result['default_addr_pool'] = [str(n) for n in nets]
     mask = inventory.get('mask_length')
     if mask is not None:
-        result['mask_length'] = _int(mask, 'default_addr_pool_mask_length', 'mask length', errors,
-                                     1, _ipam.MAX_PREFIXLEN)
-        if result['mask_length'] and result['default_addr_pool']:
+        mask = _int(mask, 'default_addr_pool_mask_length', 'mask length', errors, 1, _ipam.MAX_PREFIXLEN)
+        result['mask_length'] = mask
+        if mask is not None and result['default_addr_pool']:
             for pool_net in result['default_addr_pool']:
-                if ipaddress.ip_network(pool_net).prefixlen > result['mask_length']:
-                    errors.append('default_addr_pool_mask_length: /%d is shorter than pool %s'
-                                  % (result['mask_length'], pool_net))
+                if ipaddress.ip_network(pool_net).prefixlen > mask:
+                    errors.append('default_addr_pool_mask_length: /%d is shorter than pool %s' % (mask, pool_net))
     port = inventory.get('data_path_port')
     if port is not None:
         result['data_path_port'] = _int(port, 'data_path_port', 'data-path port', errors, PORT_MIN, PORT_MAX)
@@ -539,8 +539,8 @@ class _Planner:
                     self.errors.append('network %s is not in the input (prune removes it) but service %s still '
                                        'uses it' % (net_name, svc_name))
                 else:
-                    self.errors.append('service %s: unknown network %r%s' % (svc_name, net_name,
-                                                                              _suggest(net_name, sorted(alive))))
+                    hint = _suggest(net_name, sorted(alive))
+                    self.errors.append('service %s: unknown network %r%s' % (svc_name, net_name, hint))
 
     def cluster_options(self):
         cluster = self.new['cluster']
@@ -865,9 +865,9 @@ class _Planner:
         for name, entry in nets.items():
             computed, mtu = self.network_mtu(entry)
             if mtu > computed:
+                how = ' with encryption' if entry['encrypted'] else ''
                 self.warn('network %s: explicit MTU %d is larger than %d, what the smallest underlay allows%s; '
-                          'large packets will be dropped' % (name, mtu, computed,
-                                                              ' with encryption' if entry['encrypted'] else ''))
+                          'large packets will be dropped' % (name, mtu, computed, how))
             mtus[name] = mtu
         # every task interface, per network, in service and task order
         members = dict((name, []) for name in nets)
@@ -883,8 +883,8 @@ class _Planner:
                                                         'service': svc_name, 'task_id': task['id']})
         plan_nodes = {}
         self.hosts_cache = {}
-        host_order = [n['hostname'] for n in self.inp['nodes']] + [h for h in nodes if h not in
-                                                                      set(n['hostname'] for n in self.inp['nodes'])]
+        listed = [n['hostname'] for n in self.inp['nodes']]
+        host_order = listed + [h for h in nodes if h not in set(listed)]
         removed_ids = dict((n['hostname'], n['id']) for n in self.removed['nodes'])
         for host in host_order:
             entry = nodes.get(host)

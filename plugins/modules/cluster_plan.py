@@ -27,7 +27,7 @@ description:
   - The state is written only when it changed (then its version goes up by one); a second run with the
     same input changes nothing and returns the same plan.
   - With O(commit=false), or in check mode, the plan is computed and returned but nothing is written.
-author: linuxnet.overlay developers
+author: linuxnet.overlay developers (@linuxnet-overlay)
 extends_documentation_fragment:
   - linuxnet.overlay._attributes
 options:
@@ -193,7 +193,11 @@ changes:
   description: Names of what was added, removed or changed (nodes, networks, services) and tasks added, removed or moved.
   returned: success
   type: dict
-  sample: {tasks: {added: [test.2.qtt5oy5qa3cy2u0pmckm0sqzb], removed: [test.2.97v2cl0jk3o9mte4srhbqwpa5], moved: ['test.2.qtt5oy5qa3cy2u0pmckm0sqzb: node2 -> node1']}}
+  sample:
+    tasks:
+      added: [test.2.qtt5oy5qa3cy2u0pmckm0sqzb]
+      removed: [test.2.97v2cl0jk3o9mte4srhbqwpa5]
+      moved: ['test.2.qtt5oy5qa3cy2u0pmckm0sqzb: node2 -> node1']
 messages:
   description: What the planner did or warns about, as C({level, msg}) (warnings are also emitted as Ansible warnings).
   returned: success

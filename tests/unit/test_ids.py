@@ -33,7 +33,7 @@ def test_base36():
 
 
 def test_new_id_shape_and_randomness():
-    ids = set(_ids.new_id() for _ in range(200))
+    ids = set(_ids.new_id() for dummy in range(200))
     assert len(ids) == 200
     assert all(_ids.ID_RE.match(i) for i in ids)
 

@@ -237,8 +237,8 @@ def test_two_subnets_two_vnis_two_bridges_and_routes():
     assert ib['bridge'] == 'br1' and ib['routes'] == [{'dst': '10.1.1.0/24', 'via': '11.1.1.1'}]
     # node1 reaches b's task through vxlan1, node2 reaches a's task through vxlan0
     n1 = plan['nodes']['node1']['sandboxes'][0]['subnets']
-    assert n1[0]['peers'] == [] and n1[1]['peers'] == [{'ip': '11.1.1.2', 'mac': '02:42:0b:01:01:02',
-                                                         'vtep': '192.168.1.5'}]
+    assert n1[0]['peers'] == []
+    assert n1[1]['peers'] == [{'ip': '11.1.1.2', 'mac': '02:42:0b:01:01:02', 'vtep': '192.168.1.5'}]
     n2 = plan['nodes']['node2']['sandboxes'][0]['subnets']
     assert n2[0]['peers'] == [{'ip': '10.1.1.2', 'mac': '02:42:0a:01:01:02', 'vtep': '172.31.1.5'}] and n2[1]['peers'] == []
 
@@ -277,7 +277,9 @@ def test_changing_a_pin_readdresses_the_task():
 def test_scale_2_5_1_and_up_again():
     nodes = three_nodes()
     c = Cluster(nodes)
-    svc = lambda n: [{'name': 'web', 'networks': ['uber-net'], 'replicas': n}]  # noqa: E731
+
+    def svc(n):
+        return [{'name': 'web', 'networks': ['uber-net'], 'replicas': n}]
     p2 = c.plan(nodes, SEED_NET, svc(2))
     t2 = svc_tasks(p2, 'web')
     assert [(t['slot'], t['node'], t['addresses']['uber-net']) for t in t2] == [
@@ -403,8 +405,8 @@ def test_constraints_restrict_placement():
     plan = c.plan(LABELLED, SEED_NET, [
         {'name': 'w', 'networks': ['uber-net'], 'replicas': 3, 'constraints': ['node.role==worker']},
         {'name': 'z', 'networks': ['uber-net'], 'replicas': 2, 'constraints': ['node.labels.zone==a']},
-        {'name': 'h', 'networks': ['uber-net'], 'replicas': 1, 'constraints': ['node.hostname!=node1',
-                                                                                 'node.labels.zone!=b']},
+        {'name': 'h', 'networks': ['uber-net'], 'replicas': 1,
+         'constraints': ['node.hostname!=node1', 'node.labels.zone!=b']},
     ])
     assert [t['node'] for t in svc_tasks(plan, 'w')] == ['node2', 'node3', 'node2']
     assert [t['node'] for t in svc_tasks(plan, 'z')] == ['node1', 'node3']
