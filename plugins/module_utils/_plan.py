@@ -459,6 +459,7 @@ class _Planner:
         self.errors = []
         self.messages = []
         self.removed = {'networks': [], 'services': [], 'nodes': [], 'tasks': []}
+        self.exhausted = {}
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -847,8 +848,18 @@ class _Planner:
         for entry in entries:
             if len(entry['allocated']) < _ipam.subnet_capacity(ipaddress.IPv4Network(entry['subnet'])):
                 return _ipam.allocate_address(entry, task['id'], net_name)
-        self.errors.append('network %s: no free address left in subnet %s for task %s of service %s' % (
-            net_name, ', '.join(e['subnet'] for e in entries), task_name(svc_name, task), svc_name))
+        # one error per service and network, not one per task
+        key = (net_name, svc_name, tuple(e['subnet'] for e in entries))
+        if key not in self.exhausted:
+            self.exhausted[key] = {'count': 0, 'index': len(self.errors), 'first': task_name(svc_name, task)}
+            self.errors.append(None)
+        info = self.exhausted[key]
+        info['count'] += 1
+        capacity = sum(_ipam.subnet_capacity(ipaddress.IPv4Network(sub)) for sub in key[2])
+        self.errors[info['index']] = (
+            'network %s: no free address left in subnet %s (%d task addresses) for %d task(s) of service %s, '
+            'first %s; add a subnet or use fewer tasks'
+            % (net_name, ', '.join(key[2]), capacity, info['count'], svc_name, info['first']))
         return None
 
     # -- the plan ----------------------------------------------------------------------------

@@ -249,9 +249,10 @@ def test_second_subnet_used_when_first_is_full():
     plan = c.plan(SEED_NODES, net, [{'name': 's', 'networks': ['tiny'], 'replicas': 2}])
     assert [t['addresses']['tiny'] for t in svc_tasks(plan, 's')] == ['10.2.0.2', '10.3.0.2']
     errs = errors_of(c.state, {'nodes': SEED_NODES, 'networks': net,
-                               'services': [{'name': 's', 'networks': ['tiny'], 'replicas': 3}]})
-    assert errs == ['network tiny: no free address left in subnet 10.2.0.0/30, 10.3.0.0/30 for task s.3.%s '
-                    'of service s' % errs[0].split('s.3.')[1].split(' ')[0]]
+                               'services': [{'name': 's', 'networks': ['tiny'], 'replicas': 5}]})
+    assert len(errs) == 1, errs
+    assert re.match(r'^network tiny: no free address left in subnet 10\.2\.0\.0/30, 10\.3\.0\.0/30 \(2 task '
+                    r'addresses\) for 3 task\(s\) of service s, first s\.3\.[0-9a-z]{25}; add a subnet', errs[0]), errs
 
 
 def test_subnet_pin_must_exist():
