@@ -6,6 +6,7 @@ ROOT=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 cd "$ROOT"
 # shellcheck source=scripts/env.sh
 source scripts/env.sh
+export ANSIBLE_NOCOLOR=1
 W=$(mktemp -d /tmp/linuxnet-build.XXXXXX)
 trap 'rm -rf "$W"' EXIT
 ansible-galaxy collection build --force --output-path "$W" .
@@ -27,3 +28,11 @@ for c in plugins/connection/*.py; do
   echo "ansible-doc -t connection linuxnet.overlay.$(basename "$c" .py): ok"
 done
 tar tzf "$tarball" | grep -c . | xargs echo "files in $tarball:"
+# The installed modules work: create and remove a namespace with the installed copy, in a sandbox.
+tests/sandbox.sh /bin/sh -ec '
+  run() { ansible localhost -c local -i localhost, -e "ansible_python_interpreter=$LINUXNET_OVERLAY_PYTHON" "$@"; }
+  run -m linuxnet.overlay.netns -a "name=built-check" | grep -q CHANGED
+  ip netns list | grep -q "^built-check"
+  run -m linuxnet.overlay.netns -a "name=built-check" | grep -q SUCCESS
+  run -m linuxnet.overlay.netns -a "name=built-check state=absent" | grep -q CHANGED'
+echo "installed modules work: linuxnet.overlay.netns changed, then unchanged, then absent"

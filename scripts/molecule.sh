@@ -4,7 +4,7 @@
 # or the machine cannot run it (the scenario's own check prints the reason).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
-cd "$ROOT"
+cd "$ROOT" || exit 1
 # shellcheck source=scripts/env.sh
 source scripts/env.sh
 s=${1:-default}

@@ -14,7 +14,7 @@
 # PID namespaces, so nothing reaches the root namespace and everything dies with it.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
-cd "$ROOT"
+cd "$ROOT" || exit 1
 bash scripts/setup.sh || exit 1
 # shellcheck source=scripts/env.sh
 source scripts/env.sh

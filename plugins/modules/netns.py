@@ -37,8 +37,8 @@ options:
     default: present
   sysctls:
     description:
-      - Per-namespace kernel settings to hold inside the namespace, as C(key: value), for example
-        C(net.ipv4.ip_forward: 1) in a sandbox that routes between the subnets of one network.
+      - "Per-namespace kernel settings to hold inside the namespace, as C(key: value), for example
+        C(net.ipv4.ip_forward: 1) in a sandbox that routes between the subnets of one network."
       - Only C(net.*) keys, which the kernel keeps per network namespace; keys not listed are left alone.
     type: dict
 notes:

@@ -107,7 +107,7 @@ def reap():
     """In the sandbox this process is PID 1: reap the orphaned unshare processes it inherits."""
     while True:
         try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
+            pid, _status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
             return
         if pid == 0:
@@ -241,7 +241,7 @@ def test_facts_through_the_connection(seed):
                   'filter=ansible_hostname,ansible_interfaces,ansible_default_ipv4,ansible_all_ipv4_addresses').stdout
     facts = {}
     for line in out.splitlines():
-        host, _, rest = line.partition(' | SUCCESS => ')
+        host, _sep, rest = line.partition(' | SUCCESS => ')
         if rest:
             facts[host.strip()] = json.loads(rest)['ansible_facts']
     assert sorted(facts) == ['node1', 'node2']
@@ -308,7 +308,7 @@ def test_killed_node_is_detected_and_brought_back(seed):
     old = holder(seed['dir'], 'node1')
     nx(seed['dir'], 'node1', 'ip netns add before-reboot')
     os.kill(old, 9)
-    for _ in range(100):
+    for _attempt in range(100):
         reap()
         if not os.path.exists('/proc/%d' % old):
             break
@@ -375,7 +375,7 @@ def test_ten_up_down_cycles_leak_nothing(tmp_path):
     lab_dir = str(tmp_path / 'cycles')
     before = snapshot()
     times = []
-    for _ in range(10):
+    for _cycle in range(10):
         t0 = time.monotonic()
         proc = run([PYTHON, LABCTL, 'up', '--dir', lab_dir, '--spec', SEED])
         t1 = time.monotonic()
