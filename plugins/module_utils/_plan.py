@@ -176,9 +176,7 @@ def _check_nodes(raw, errors):
             continue
         addr = item.get('addr')
         node['addr'] = None
-        if addr in (None, ''):
-            errors.append('%s: no data-path address (addr; overlay_advertise_addr)' % where)
-        else:
+        if addr not in (None, ''):  # missing: the recorded one is kept (checked against the state)
             try:
                 node['addr'] = str(_ipam.parse_ip(addr, 'data-path address'))
             except ValueError as exc:
@@ -191,7 +189,7 @@ def _check_nodes(raw, errors):
         mtu = item.get('underlay_mtu')
         if mtu is not None:
             mtu = _int(mtu, where, 'underlay_mtu', errors, UNDERLAY_MTU_MIN, UNDERLAY_MTU_MAX)
-        node['underlay_mtu'] = mtu or 1500
+        node['underlay_mtu'] = mtu  # None: the recorded one, else 1500
         family = item.get('underlay_family')
         version = ipaddress.ip_address(node['addr']).version if node['addr'] else 4
         if family is not None:
@@ -201,7 +199,7 @@ def _check_nodes(raw, errors):
             elif node['addr'] and fam != version:
                 errors.append('%s: underlay_family %r does not match data-path address %s'
                               % (where, family, node['addr']))
-        node['family'] = version
+        node['family'] = version if node['addr'] else None
         node['routes'] = []
         for route in _list(item.get('routes'), where, 'routes', errors):
             try:
@@ -211,8 +209,6 @@ def _check_nodes(raw, errors):
                 continue
             if net.version == 4 and net.prefixlen > 0:  # a default route overlaps everything
                 node['routes'].append((route, net))
-        if node['addr'] and version == 4:
-            node['routes'].append((node['addr'], ipaddress.ip_network(node['addr'])))
     return nodes
 
 
@@ -495,10 +491,30 @@ class _Planner:
         """Problems that need the state to be seen: unjoined nodes, in-place network changes,
         unknown networks, absent networks still in use."""
         old_nodes, old_nets, old_svcs = self.old['nodes'], self.old['networks'], self.old['services']
-        for node in self.inp['nodes']:
-            if node['state'] == 'present' and node['hostname'] not in old_nodes and self.require_joined:
+        present = [n for n in self.inp['nodes'] if n['state'] == 'present']
+        addrs = dict((n['addr'], n['hostname']) for n in present if n['addr'])
+        for node in present:
+            host, rec = node['hostname'], old_nodes.get(node['hostname']) or {}
+            if not rec and self.require_joined:
                 self.errors.append('node %s has not joined the cluster: join it first (swarm, role: join) with '
-                                   'the %s token' % (node['hostname'], node['role']))
+                                   'the %s token' % (host, node['role']))
+            if node['addr'] is None:
+                # no facts for this node in this run (--limit, unreachable): keep what is recorded
+                if not rec.get('addr'):
+                    self.errors.append('node %s: no data-path address (addr; overlay_advertise_addr) and none '
+                                       'recorded in the cluster state' % host)
+                    continue
+                node['addr'] = rec['addr']
+                if node['addr'] in addrs:
+                    self.errors.append('node %s: its recorded data-path address %s is also the address of node %s'
+                                       % (host, node['addr'], addrs[node['addr']]))
+                addrs[node['addr']] = host
+                self.info('node %s: no address given, keeps its recorded data-path address %s' % (host, node['addr']))
+            if node['underlay_mtu'] is None:
+                node['underlay_mtu'] = rec.get('underlay_mtu') or 1500
+            node['family'] = ipaddress.ip_address(node['addr']).version
+            if node['family'] == 4:
+                node['routes'].append((node['addr'], ipaddress.ip_network(node['addr'])))
         input_nets = dict((n['name'], n) for n in self.inp['networks'])
         for net in self.inp['networks']:
             have = old_nets.get(net['name'])
@@ -580,7 +596,8 @@ class _Planner:
                 self.info('node %s changes role from %s to %s' % (host, entry['role'], node['role']))
             if entry.get('state') == 'down':
                 self.info('node %s is back' % host)
-            entry.update({'role': node['role'], 'addr': node['addr'], 'labels': node['labels'], 'state': 'ready'})
+            entry.update({'role': node['role'], 'addr': node['addr'], 'labels': node['labels'], 'state': 'ready',
+                          'underlay_mtu': node['underlay_mtu']})
             self.ready.append(dict(node, id=entry['id']))
         for host, entry in nodes.items():
             if host not in listed and entry.get('state') != 'down':

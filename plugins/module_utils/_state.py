@@ -9,7 +9,7 @@ Shape (JSON, ``format`` 1)::
      cluster: {id, data_path_port, default_addr_pool, mask_length},
      secrets: {cluster_key, manager, worker},           # secret: join tokens derive from it
      keyring: null,                                     # opaque, reserved for the encryption work
-     nodes: {<hostname>: {id, role, addr, labels, state: ready|down}},
+     nodes: {<hostname>: {id, role, addr, labels, state: ready|down, underlay_mtu}},
      networks: {<name>: {id, encrypted, mtu (explicit or null),
                          subnets: [{subnet, gateway, vni, last, allocated: {<ip>: <task id>}}]}},
      services: {<name>: {id, mode, replicas, networks: [{name, subnet}], constraints, command,

@@ -38,8 +38,9 @@ options:
     default: /var/lib/linuxnet-overlay
   nodes:
     description:
-      - Every node of the inventory. A node missing from this list is marked down and its tasks are placed
-        elsewhere; a node with O(nodes[].state=absent) is removed from the cluster.
+      - Every node of the inventory, also those without facts in this run. A node missing from this list
+        is marked down and its tasks are placed elsewhere; a node with O(nodes[].state=absent) is removed
+        from the cluster.
     type: list
     elements: dict
     required: true
@@ -53,7 +54,11 @@ options:
         type: str
         default: worker
       addr:
-        description: Data-path address (VTEP source address, C(overlay_advertise_addr)). Required unless absent.
+        description:
+          - Data-path address (VTEP source address, C(overlay_advertise_addr)).
+          - Omitted, the address recorded in the cluster state is kept, so a run that has no facts of
+            some nodes (C(--limit), unreachable hosts) can still list them and leaves their tasks in place.
+            A node without recorded address must give it.
         type: str
       labels:
         description: Labels for placement constraints (C(overlay_node_labels)).
@@ -63,9 +68,10 @@ options:
         type: str
         default: present
       underlay_mtu:
-        description: MTU of the node's interface towards the other nodes; the overlay MTU is derived from the smallest.
+        description:
+          - MTU of the node's interface towards the other nodes; the overlay MTU is derived from the smallest.
+          - Omitted, the value recorded by an earlier plan is kept, else 1500.
         type: int
-        default: 1500
       underlay_family:
         description: V(ipv4) or V(ipv6), the family of O(nodes[].addr) (derived from it when omitted).
         type: str
@@ -235,7 +241,7 @@ ARG_SPEC = dict(
         addr=dict(type='str'),
         labels=dict(type='dict'),
         state=dict(type='str', default='present'),
-        underlay_mtu=dict(type='int', default=1500),
+        underlay_mtu=dict(type='int'),
         underlay_family=dict(type='str'),
         routes=dict(type='list', elements='str'),
     )),

@@ -856,7 +856,6 @@ def test_every_validation_error_is_reported_at_once():
         "node node2: role 'boss' is not manager or worker",
         'node node2: data-path address 172.31.1.5 is also the address of node node1',
         'node node2: underlay_mtu 100 is out of range 1280..65535',
-        'node node3: no data-path address',
         "node node4: data-path address 'not-an-ip' is not a valid IP address",
         "node node4: route 'x/99' is not a valid address or CIDR",
         "node node5: labels must be a dict, got ['a']",
@@ -906,11 +905,14 @@ def test_state_dependent_errors_are_reported_together():
     c = Cluster(SEED_NODES)
     c.plan(SEED_NODES, SEED_NET, SEED_SVC)
     errs = errors_of(c.state, {
-        'nodes': SEED_NODES + [node('node9', '10.9.9.9')],
+        'nodes': [{'hostname': 'node1', 'role': 'manager'}, {'hostname': 'node2'}, node('node9', '10.9.9.9'),
+                  {'hostname': 'node8'}],
         'networks': [{'name': 'uber-net', 'state': 'absent'}],
         'services': [{'name': 'x', 'networks': ['uber-nett']}]})
     assert errs == [
         'node node9 has not joined the cluster: join it first (swarm, role: join) with the worker token',
+        'node node8 has not joined the cluster: join it first (swarm, role: join) with the worker token',
+        'node node8: no data-path address (addr; overlay_advertise_addr) and none recorded in the cluster state',
         'network uber-net has state: absent but service test still uses it',
         "service x: unknown network 'uber-nett'",
     ]
@@ -961,3 +963,29 @@ def test_changes_and_state_lines():
     assert c.state['secrets']['cluster_key'] not in lines
     assert _plan.state_lines(None) == ''
     assert _plan.changes(None, c.state)['networks']['added'] == ['n2', 'uber-net']
+
+
+# ============================================================================================
+# nodes without facts in this run (--limit, unreachable)
+
+def test_node_without_facts_keeps_its_recorded_address_and_mtu():
+    nodes = [dict(SEED_NODES[0], underlay_mtu=9000), dict(SEED_NODES[1], underlay_mtu=1400)]
+    c = Cluster(nodes)
+    first = c.plan(nodes, SEED_NET, SEED_SVC)
+    assert first['networks'][0]['mtu'] == 1350
+    assert c.state['nodes']['node2']['underlay_mtu'] == 1400
+    state = copy.deepcopy(c.state)
+    # a run limited to node1: node2 is known only by name and role (inventory), not by facts
+    limited = [nodes[0], {'hostname': 'node2', 'role': 'worker'}]
+    plan = c.plan(limited, SEED_NET, SEED_SVC)
+    assert c.state == state  # nothing moved, nothing re-addressed, same MTU
+    assert plan['networks'] == first['networks'] and plan['services'] == first['services']
+    assert plan['nodes']['node2']['addr'] == '192.168.1.5' and plan['nodes']['node2']['state'] == 'ready'
+    assert any('keeps its recorded data-path address 192.168.1.5' in m['msg'] for m in c.messages)
+
+
+def test_recorded_address_collision_is_reported():
+    c = Cluster(SEED_NODES)
+    c.plan(SEED_NODES)
+    errs = errors_of(c.state, {'nodes': [dict(SEED_NODES[0], addr='192.168.1.5'), {'hostname': 'node2'}]})
+    assert errs == ['node node2: its recorded data-path address 192.168.1.5 is also the address of node node1']
