@@ -157,14 +157,22 @@ def _members(plan):
     return nets
 
 
-def verify_probes(plan, hostname, by_name=True, mtu=True, isolation=True):
+def verify_probes(plan, hostname, by_name=True, mtu=True, isolation=True, existing=None):
     """The probes node ``hostname`` runs: from each of its tasks to every other task of each
     network the task is on, by address (one hop inside a subnet, two across subnets, DF at the
-    network MTU) and by name, and one isolation probe to each task that shares no network."""
+    network MTU) and by name, and one isolation probe to each task that shares no network.
+
+    ``existing`` (check mode): the task namespaces that exist on the nodes; a probe from or to a
+    task that does not exist yet (the run would create it) is left out."""
     members = _members(plan)
+    if existing is not None:
+        existing = set(existing)
+        members = {net: [m for m in ms if m['task'] in existing] for net, ms in members.items()}
     node = plan.get('nodes', {}).get(hostname) or {}
     probes = []
     for task in node.get('tasks', []):
+        if existing is not None and task['netns'] not in existing:
+            continue
         mine = {itf['network']: itf for itf in task.get('interfaces', [])}
         reachable = set()
         for net, itf in sorted(mine.items()):
