@@ -1018,7 +1018,9 @@ class _Planner:
 def hosts_file(interfaces, members, cache=None):
     """Content of ``/etc/netns/<task>/hosts``: the localhost lines, then for each network of the
     task (in interface order) one line per task interface on that network, in service and slot
-    order: ``<ip>\\t<task> <task>.<network> <service> tasks.<service>``.
+    order: ``<ip>\\t<task>.<network> <task> <service> tasks.<service>``. The first name is the
+    canonical one a reverse lookup returns, so ``traceroute`` shows ``test.2.<id>.uber-net`` as
+    the seed does.
 
     There is no virtual IP: ``<service>`` and ``tasks.<service>`` resolve to the tasks' own
     addresses in file order, like Docker's ``--endpoint-mode dnsrr``: with ``multi on`` in
@@ -1031,7 +1033,7 @@ def hosts_file(interfaces, members, cache=None):
         if net_name not in cache:  # one block per network, shared by all its tasks
             lines = ['# linuxnet.overlay network %s\n' % net_name]
             for m in members[net_name]:
-                lines.append('%s\t%s %s.%s %s tasks.%s\n' % (m['ip'], m['task'], m['task'], net_name,
+                lines.append('%s\t%s.%s %s %s tasks.%s\n' % (m['ip'], m['task'], net_name, m['task'],
                                                              m['service'], m['service']))
             cache[net_name] = ''.join(lines)
         blocks.append(cache[net_name])

@@ -152,12 +152,12 @@ def test_seed_hosts_file():
     lines = hosts.splitlines()
     assert lines[0] == '127.0.0.1\tlocalhost'
     assert lines[1].startswith('::1\tlocalhost')
-    assert '10.0.0.2\t%s %s.uber-net test tasks.test' % (t1['name'], t1['name']) in lines
-    assert '10.0.0.3\t%s %s.uber-net test tasks.test' % (t2['name'], t2['name']) in lines
+    assert '10.0.0.2\t%s.uber-net %s test tasks.test' % (t1['name'], t1['name']) in lines
+    assert '10.0.0.3\t%s.uber-net %s test tasks.test' % (t2['name'], t2['name']) in lines
     # same content on both nodes: the file lists every task of the network
     assert hosts == plan['nodes']['node2']['tasks'][0]['hosts']
-    assert lines.index('10.0.0.2\t%s %s.uber-net test tasks.test' % (t1['name'], t1['name'])) < \
-        lines.index('10.0.0.3\t%s %s.uber-net test tasks.test' % (t2['name'], t2['name']))
+    assert lines.index('10.0.0.2\t%s.uber-net %s test tasks.test' % (t1['name'], t1['name'])) < \
+        lines.index('10.0.0.3\t%s.uber-net %s test tasks.test' % (t2['name'], t2['name']))
 
 
 def test_seed_plan_is_json_and_holds_no_secret():
@@ -655,7 +655,7 @@ def test_multi_network_service_interfaces_in_order():
     hosts = task['hosts']
     assert hosts.index('# linuxnet.overlay network back') < hosts.index('# linuxnet.overlay network front')
     db = svc_tasks(plan, 'db')[0]
-    assert '10.0.1.3\t%s %s.back db tasks.db\n' % (db['name'], db['name']) in hosts
+    assert '10.0.1.3\t%s.back %s db tasks.db\n' % (db['name'], db['name']) in hosts
     # db's hosts file knows only the back network
     db_hosts = plan['nodes']['node2']['tasks'][0]['hosts']
     assert '.front' not in db_hosts and 'api tasks.api' in db_hosts
