@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Planner figures, measured side by side in one run (pure code: no root, no kernel).
@@ -9,7 +9,7 @@
 2. plan(): a cluster of 50 nodes, 20 networks, 50 services x 20 replicas (1000 tasks, two
    networks each): first run, re-run, and the size of the plan (and the share of hosts files).
 
-Usage: bench/plan_scale.py [--taken 2000 5000] [--rounds 3]
+Usage (venv first on PATH: source scripts/env.sh): bench/plan_scale.py [--taken 2000 5000] [--rounds 3]
 """
 
 from __future__ import annotations
