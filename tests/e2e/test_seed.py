@@ -1,0 +1,160 @@
+# -*- coding: utf-8 -*-
+# Copyright: linuxnet.overlay contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The seed walkthrough end to end: two nodes on different segments behind a router,
+``site.yml`` with uber-net and the service ``test`` (2 replicas of ``sleep infinity``).
+
+One lab for the module: a ``--check`` on the fresh cluster first (it must pass and touch
+nothing), then the cold run, then the tests, which only read (or re-run the converged
+cluster, which must change nothing)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from conftest import vxlan_data
+
+
+@pytest.fixture(scope='module')
+def seed(make_lab):
+    lab = make_lab('seed')
+    before = lab.snapshots()
+    fresh_check = lab.play(check=True, diff=True)
+    after_check = lab.snapshots()
+    cold = lab.play()
+    cold.assert_ok()
+    return {'lab': lab, 'before': before, 'fresh_check': fresh_check, 'after_check': after_check,
+            'cold': cold, 'snap': lab.snapshots()}
+
+
+def test_check_mode_on_a_fresh_cluster_predicts_and_touches_nothing(seed):
+    play = seed['fresh_check'].assert_ok()
+    assert all(c > 0 for c in play.changed.values()), play.changed     # it predicts the work
+    assert '+network uber-net' in play.out and '+task test.1.' in play.out   # the plan's diff
+    for node in ('node1', 'node2'):
+        before, after = seed['before'][node], seed['after_check'][node]
+        assert after['netns'] == before['netns'] == []
+        assert after['links'] == before['links']
+        assert after['etc_netns'] is None and after['runtime'] is None
+        assert after['state_files'] == {} and after['cluster_json'] is None
+        assert len(after['processes']) == len(before['processes'])
+
+
+def test_cold_run_prints_the_seed_reports(seed):
+    play = seed['cold']
+    (ls,) = play.debug_msgs('Network ls')
+    rows = [line.split() for line in ls.splitlines()]
+    assert rows[0] == ['NETWORK', 'ID', 'NAME', 'DRIVER', 'SCOPE']
+    assert [r[1:] for r in rows[1:]] == [['uber-net', 'overlay', 'swarm']]
+
+    (inspect,) = play.debug_msgs('Network inspect')
+    (doc,) = json.loads(inspect)
+    assert (doc['Name'], doc['Scope'], doc['Driver']) == ('uber-net', 'swarm', 'overlay')
+    assert re.match(r'^[0-9a-z]{25}$', doc['Id']) and doc['Id'].startswith(rows[1][0])
+    assert doc['IPAM']['Config'] == [{'Subnet': '10.0.0.0/24', 'Gateway': '10.0.0.1'}]
+
+    (ps,) = play.debug_msgs('Service ps')
+    rows = [line.split() for line in ps.splitlines()]
+    assert rows[0][:3] == ['ID', 'NAME', 'NODE']
+    assert [(r[1], r[2], r[3], r[4]) for r in rows[1:]] == [('test.1', 'node1', 'Running', 'Running'),
+                                                            ('test.2', 'node2', 'Running', 'Running')]
+
+    (walk,) = play.debug_msgs('Print the walkthrough')
+    t2 = seed['snap']['node2'].tasks[0]
+    assert '3 packets transmitted, 3 received, 0% packet loss' in walk
+    hops = walk.split('traceroute to 10.0.0.3', 1)[1].splitlines()[1:]
+    # one hop, and the reverse lookup names the task as the seed shows: test.2.<id>.uber-net
+    assert len(hops) == 1 and hops[0].split()[:3] == ['1', '%s.uber-net' % t2, '(10.0.0.3)'], walk
+
+
+def test_second_run_changes_nothing(seed):
+    seed['lab'].play().assert_unchanged()
+
+
+def test_check_diff_on_the_converged_cluster_changes_nothing(seed):
+    play = seed['lab'].play(check=True, diff=True).assert_unchanged()
+    assert '--- before' not in play.out, 'a diff on a converged cluster:\n%s' % play.tail()
+    # the walkthrough still runs (read-only) in check mode
+    (walk,) = play.debug_msgs('Print the walkthrough')
+    assert ' 0% packet loss' in walk
+
+
+@pytest.mark.parametrize('node', ['node1', 'node2'])
+def test_sandbox_bridge_and_vtep(seed, node):
+    snap = seed['snap'][node]
+    (sb,) = snap.sandboxes
+    br0, vx = snap.link(sb, 'br0'), snap.link(sb, 'vxlan0')
+    assert br0['linkinfo']['info_kind'] == 'bridge' and br0['mtu'] == 1450
+    assert snap.addresses(sb, 'br0') == ['10.0.0.1/24']
+    assert vx['linkinfo']['info_kind'] == 'vxlan' and vx['mtu'] == 1450 and vx['master'] == 'br0'
+    data = vxlan_data(vx)
+    assert (data['id'], data['port'], data['learning'], data['proxy']) == (4096, 4789, False, True)
+    assert data['local'] == seed['lab'].node(node)['address']
+    assert 'UP' in vx['flags'] and 'UP' in br0['flags']
+    # the VTEP was made in the node namespace and moved in: its UDP socket stays in the node's
+    assert any(a.endswith(':4789') for a in snap['udp']), snap['udp']
+    assert snap['ns'][sb]['udp'] == []
+    assert snap.link(None, 'vxlan0') is None                 # nothing left behind in the node namespace
+    assert [li['ifname'] for _ns, li in snap.links_of_kind('vxlan')] == ['vxlan0']
+
+
+@pytest.mark.parametrize('node,slot,ip', [('node1', 1, '10.0.0.2'), ('node2', 2, '10.0.0.3')])
+def test_one_task_per_node_running_sleep(seed, node, slot, ip):
+    snap = seed['snap'][node]
+    (task,) = snap.tasks
+    assert task.startswith('test.%d.' % slot)
+    eth0 = snap.task_eth(task)
+    assert eth0['mac'] == '02:42:0a:00:00:%02x' % int(ip.rsplit('.', 1)[1])
+    assert eth0['addresses'] == ['%s/24' % ip] and eth0['mtu'] == 1450
+    (sb,) = snap.sandboxes
+    # its veth peer sits on br0 in the sandbox
+    vets = [li for li in snap['ns'][sb]['links'] if li.get('linkinfo', {}).get('info_kind') == 'veth']
+    assert len(vets) == 1 and vets[0]['master'] == 'br0' and vets[0]['mtu'] == 1450
+    # `sleep infinity` runs inside the task's namespace, and nothing else does
+    assert [p['argv'] for p in snap.processes_in(task)] == [['sleep', 'infinity']]
+    # the hosts file names both tasks, task.network first (what a reverse lookup returns)
+    hosts = snap['hosts'][task]
+    assert snap['etc_netns'] == [task]
+    assert re.search(r'^10\.0\.0\.2\ttest\.1\.[0-9a-z]{25}\.uber-net test\.1\.[0-9a-z]{25} test tasks\.test$',
+                     hosts, re.M), hosts
+    assert re.search(r'^10\.0\.0\.3\ttest\.2\.[0-9a-z]{25}\.uber-net ', hosts, re.M), hosts
+
+
+@pytest.mark.parametrize('node,remote_ip,remote_node', [('node1', '10.0.0.3', 'node2'),
+                                                        ('node2', '10.0.0.2', 'node1')])
+def test_peer_entries_for_the_remote_task_only(seed, node, remote_ip, remote_node):
+    snap = seed['snap'][node]
+    (sb,) = snap.sandboxes
+    mac = '02:42:0a:00:00:%02x' % int(remote_ip.rsplit('.', 1)[1])
+    assert snap.neigh(sb, 'vxlan0') == {('vxlan0', remote_ip): mac}
+    assert snap.fdb(sb, 'vxlan0') == {('vxlan0', mac): seed['lab'].node(remote_node)['address']}
+    # no entry anywhere else on the node
+    assert sorted(e[:2] for e in snap.all_peer_entries()) == [(sb, 'fdb'), (sb, 'neigh')]
+
+
+def test_ping_and_traceroute_with_the_tools(seed):
+    lab, snap = seed['lab'], seed['snap']
+    t1 = snap['node1'].tasks[0]
+    t2 = snap['node2'].tasks[0]
+    out = lab.exec('node1', ['ip', 'netns', 'exec', t1, 'ping', '-c', '2', '-i', '0.2', '-W', '2', t2])
+    assert ' 0% packet loss' in out and '(10.0.0.3)' in out
+    out = lab.exec('node2', ['ip', 'netns', 'exec', t2, 'traceroute', '-q', '1', '-w', '2', '10.0.0.2'])
+    hops = out.splitlines()[1:]
+    assert len(hops) == 1 and hops[0].split()[1:3] == ['%s.uber-net' % t1, '(10.0.0.2)'], out
+
+
+def test_cluster_state_on_the_manager_only(seed):
+    n1, n2 = seed['snap']['node1'], seed['snap']['node2']
+    files = n1['state_files']
+    assert files['/var/lib/linuxnet-overlay']['mode'] == '0700'
+    assert files['/var/lib/linuxnet-overlay/cluster.json']['mode'] == '0600'
+    assert all(f['uid'] == 0 for f in files.values())
+    state = json.loads(n1['cluster_json'])
+    assert sorted(state['nodes']) == ['node1', 'node2']
+    assert [s['subnet'] for s in state['networks']['uber-net']['subnets']] == ['10.0.0.0/24']
+    # a worker holds no cluster state
+    assert n2['cluster_json'] is None
+    assert not [p for p in n2['state_files'] if p.endswith('.json')], n2['state_files']
