@@ -1,0 +1,219 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Shared plumbing for the lab benchmarks (dataplane.py, site_runtime.py, scale.py).
+
+* ``reexec_in_sandbox()``: run the calling script inside tests/sandbox.sh (own network, mount and
+  PID namespaces) unless already there, so nothing a benchmark makes can reach the root namespace
+  and everything dies with the sandbox, also on failure.
+* ``Lab``: a lab of simulated hosts in a temporary folder, built and removed with labctl
+  (roles/lab/files/labctl, the same code lab_up/lab_down run, without Ansible's start-up).
+* ``playbook()``: ansible-playbook with the environment scripts/env.sh sets, timed, with its
+  PLAY RECAP parsed.
+* small statistics helpers: medians, minimums, the load average.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
+BENCH = os.path.join(ROOT, 'bench')
+SANDBOX = os.path.join(ROOT, 'tests', 'sandbox.sh')
+LABCTL = os.path.join(ROOT, 'roles', 'lab', 'files', 'labctl')
+VENV_PY = os.path.join(ROOT, '.venv', 'bin', 'python')
+NSENTER_FLAGS = ['--net', '--mount', '--uts', '--ipc', '--pid']
+
+
+def reexec_in_sandbox(script):
+    """Re-execute ``script`` (the caller's __file__) inside tests/sandbox.sh unless already there."""
+    if os.environ.get('LINUXNET_SANDBOX') == '1':
+        return
+    python = VENV_PY if os.path.exists(VENV_PY) else sys.executable
+    sys.stdout.flush()
+    os.execv(SANDBOX, [SANDBOX, python, os.path.abspath(script)] + sys.argv[1:])
+
+
+def ansible_env(**extra):
+    """The environment scripts/env.sh sets (venv first on PATH, ansible pointed at this checkout)."""
+    env = dict(os.environ)
+    env['PATH'] = os.path.join(ROOT, '.venv', 'bin') + os.pathsep + env.get('PATH', '')
+    env['ANSIBLE_CONFIG'] = os.path.join(ROOT, 'ansible.cfg')
+    env['ANSIBLE_COLLECTIONS_PATH'] = os.path.join(ROOT, '.build')
+    env['LINUXNET_OVERLAY_ROOT'] = ROOT
+    env['LINUXNET_OVERLAY_PYTHON'] = VENV_PY
+    env['ANSIBLE_NOCOLOR'] = '1'
+    env['ANSIBLE_FORCE_COLOR'] = '0'
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def sh(cmd, check=True, **kw):
+    """Run a command (list: no shell; str: /bin/sh) and return its stdout."""
+    res = subprocess.run(cmd, shell=isinstance(cmd, str), capture_output=True, text=True, check=False, **kw)
+    if check and res.returncode != 0:
+        raise RuntimeError('command failed (rc %d): %s\n%s%s' % (res.returncode, cmd, res.stdout[-2000:],
+                                                                  res.stderr[-2000:]))
+    return res.stdout
+
+
+RECAP_RE = re.compile(r'^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+'
+                      r'skipped=(\d+)\s+rescued=(\d+)\s+ignored=(\d+)', re.M)
+
+
+def parse_recap(text):
+    """{host: {ok, changed, unreachable, failed, skipped, rescued, ignored}} from the PLAY RECAP."""
+    keys = ('ok', 'changed', 'unreachable', 'failed', 'skipped', 'rescued', 'ignored')
+    tail = text[text.rfind('PLAY RECAP'):] if 'PLAY RECAP' in text else ''
+    return {m.group(1): dict(zip(keys, map(int, m.groups()[1:]))) for m in RECAP_RE.finditer(tail)}
+
+
+class PlaybookFailed(RuntimeError):
+    pass
+
+
+def playbook(args, env=None, log=None):
+    """ansible-playbook ARGS from the repository root; returns (seconds, stdout, recap)."""
+    t0 = time.perf_counter()
+    res = subprocess.run(['ansible-playbook'] + list(args), cwd=ROOT, env=env or ansible_env(),
+                         capture_output=True, text=True, check=False)
+    dt = time.perf_counter() - t0
+    if log:
+        with open(log, 'w', encoding='utf-8') as f:
+            f.write(res.stdout)
+            f.write(res.stderr)
+    recap = parse_recap(res.stdout)
+    if res.returncode != 0 or not recap or any(r['failed'] or r['unreachable'] for r in recap.values()):
+        raise PlaybookFailed('ansible-playbook %s failed (rc %d):\n%s\n%s' % (
+            ' '.join(args), res.returncode, res.stdout[-4000:], res.stderr[-2000:]))
+    return dt, res.stdout, recap
+
+
+class Lab:
+    """A lab of simulated hosts in ``<tmp>/<name>``; cluster variables from ``overlay_vars``.
+
+    ``segments``/``nodes`` are labctl's spec lists (as in a lab description file). The cluster's
+    variables go to ``<lab>/../gv-<name>/all/overlay.yml``, linked by labctl as the inventory's
+    group_vars. Use as a context manager: the lab is always taken down.
+    """
+
+    def __init__(self, tmp, name, segments, nodes, overlay_vars):
+        self.name = name
+        self.dir = os.path.join(tmp, name)
+        self.gv = os.path.join(tmp, 'gv-' + name)
+        self.segments = segments
+        self.nodes = nodes
+        self.vars = overlay_vars
+        self.inventory = os.path.join(self.dir, 'inventory.yml')
+        self._pids = {}
+
+    def write_vars(self, overlay_vars=None):
+        if overlay_vars is not None:
+            self.vars = overlay_vars
+        os.makedirs(os.path.join(self.gv, 'all'), exist_ok=True)
+        with open(os.path.join(self.gv, 'all', 'overlay.yml'), 'w', encoding='utf-8') as f:
+            f.write('---\n' + json.dumps(self.vars, indent=1) + '\n')   # JSON is YAML
+
+    def up(self):
+        self.write_vars()
+        spec = {'name': self.name, 'segments': self.segments, 'nodes': self.nodes,
+                'python_interpreter': VENV_PY, 'group_vars': self.gv}
+        out = sh([VENV_PY, LABCTL, 'up', '--dir', self.dir, '--spec', '-'], input=json.dumps(spec))
+        self._pids = {}
+        return json.loads(out)
+
+    def down(self):
+        if os.path.isdir(self.dir):
+            subprocess.run([VENV_PY, LABCTL, 'down', '--dir', self.dir], capture_output=True, check=False)
+        self._pids = {}
+
+    def __enter__(self):
+        try:
+            self.up()
+        except BaseException:
+            self.down()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.down()
+
+    def pid(self, host):
+        if host not in self._pids:
+            path = os.path.join(self.dir, 'router' if host == 'router' else os.path.join('nodes', host), 'holder.pid')
+            with open(path, encoding='ascii') as f:
+                self._pids[host] = int(f.read().split()[0])
+        return self._pids[host]
+
+    def argv(self, host, cmd):
+        """argv that runs CMD (a list, or a string for /bin/sh -c) inside a node."""
+        if isinstance(cmd, str):
+            cmd = ['/bin/sh', '-c', cmd]
+        return ['nsenter', '--target', str(self.pid(host))] + NSENTER_FLAGS + ['--'] + list(cmd)
+
+    def run(self, host, cmd, check=True, **kw):
+        return sh(self.argv(host, cmd), check=check, **kw)
+
+    def site(self, extra=(), env=None, log=None):
+        """ansible-playbook -i <lab inventory> site.yml EXTRA; returns (seconds, stdout, recap)."""
+        return playbook(['-i', self.inventory, 'site.yml'] + list(extra), env=env, log=log)
+
+
+def seed_topology():
+    """The seed's two nodes behind the router (inventories/lab/seed/lab.yml)."""
+    segments = [{'name': 'seg1', 'gateway': '172.31.1.1/24'}, {'name': 'seg2', 'gateway': '192.168.1.1/24'}]
+    nodes = [{'name': 'node1', 'segment': 'seg1', 'address': '172.31.1.5', 'role': 'manager', 'labels': {}},
+             {'name': 'node2', 'segment': 'seg2', 'address': '192.168.1.5', 'role': 'worker', 'labels': {}}]
+    return segments, nodes
+
+
+def seed_vars(replicas=2):
+    """The seed's cluster (inventories/lab/seed/group_vars) with a chosen replica count."""
+    return {'overlay_networks': [{'name': 'uber-net'}],
+            'overlay_services': [{'name': 'test', 'networks': ['uber-net'], 'replicas': replicas,
+                                  'command': ['sleep', 'infinity']}]}
+
+
+def tmpdir(prefix):
+    return tempfile.mkdtemp(prefix=prefix, dir=os.environ.get('TMPDIR', '/tmp'))
+
+
+def rmtree(path):
+    shutil.rmtree(path, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# statistics and printing
+
+def med(values):
+    return statistics.median(values) if values else float('nan')
+
+
+def loadavg():
+    return ' '.join('%.2f' % x for x in os.getloadavg())
+
+
+def header(title):
+    uname = os.uname()
+    print('%s\n  %s, kernel %s, %d CPUs, load average %s, %s' % (
+        title, time.strftime('%Y-%m-%d %H:%M'), uname.release, os.cpu_count() or 0, loadavg(),
+        'inside tests/sandbox.sh' if os.environ.get('LINUXNET_SANDBOX') == '1' else 'NOT sandboxed'))
+    sys.stdout.flush()
+
+
+def table(rows, heads):
+    """Print a plain aligned table (rows: lists of str)."""
+    widths = [max(len(str(r[i])) for r in [heads] + rows) for i in range(len(heads))]
+    line = '  '.join('%%-%ds' % w for w in widths)
+    print(line % tuple(heads))
+    print(line % tuple('-' * w for w in widths))
+    for r in rows:
+        print(line % tuple(r))
+    sys.stdout.flush()
