@@ -10,7 +10,7 @@ DOCUMENTATION = r"""
 module: encryption_guard
 short_description: The nftables guard of encrypted overlay networks (mark for IPsec, drop clear text)
 version_added: 0.1.0
-author: linuxnet.overlay developers
+author: linuxnet.overlay developers (@linuxnet-overlay)
 description:
   - Owns one nftables table, C(ip linuxnet-overlay) (C(ip6 linuxnet-overlay) for an IPv6 underlay), in the node's
     namespace - the namespace that holds the VXLAN UDP sockets, where VXLAN packets are sent and received.

@@ -10,7 +10,7 @@ DOCUMENTATION = r"""
 module: xfrm
 short_description: IPsec security associations and policies (xfrm states and policies) in a network namespace
 version_added: 0.1.0
-author: linuxnet.overlay developers
+author: linuxnet.overlay developers (@linuxnet-overlay)
 description:
   - Makes the listed IPsec SAs (xfrm states) and SPs (xfrm policies) exist, or not exist, in a network namespace.
   - Talks NETLINK_XFRM directly. Keys never appear on a command line, in logs, in the task result or in a diff;
