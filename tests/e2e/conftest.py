@@ -142,8 +142,9 @@ class Play:
         for block in re.split(r'^(?=TASK \[|PLAY \[|PLAY RECAP)', self.out, flags=re.M):
             if not block.startswith('TASK [') or task not in block.splitlines()[0]:
                 continue
-            for m in re.finditer(r'^(ok|changed|failed|fatal|skipping): \[([^\]]+)\](?: => \(item=(.*?)\))?'
-                                 r'(?: => ?)?\n((?:(?:    .*)?\n)*)', block, re.M):
+            # ok: [h] => (item=x) =>   changed: [h]   failed: [h] (item=x) =>   fatal: [h -> d]: FAILED! =>
+            for m in re.finditer(r'^(ok|changed|failed|fatal|skipping): \[([^\]]+)\](?:: [A-Z]+!)?'
+                                 r'(?: (?:=> )?\(item=(.*?)\))?(?: => ?)?\n((?:(?:    .*)?\n)*)', block, re.M):
                 body = m.group(4)
                 data = yaml.safe_load(body) if body.strip() else None
                 out.append((m.group(1), m.group(2), m.group(3), data if isinstance(data, dict) else {}))
