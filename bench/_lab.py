@@ -217,3 +217,69 @@ def table(rows, heads):
     for r in rows:
         print(line % tuple(r))
     sys.stdout.flush()
+
+
+def scaled_topology(n):
+    """N nodes spread round-robin over 2 segments (N <= 4) or 3 (N > 4); node1 is the manager."""
+    nseg = 2 if n <= 4 else 3
+    nets = ['172.31.1', '192.168.1', '192.168.2']
+    segments = [{'name': 'seg%d' % (k + 1), 'gateway': '%s.1/24' % nets[k]} for k in range(nseg)]
+    nodes = []
+    for i in range(n):
+        k = i % nseg
+        nodes.append({'name': 'node%d' % (i + 1), 'segment': 'seg%d' % (k + 1),
+                      'address': '%s.%d' % (nets[k], 5 + i // nseg),
+                      'role': 'manager' if i == 0 else 'worker', 'labels': {}})
+    return segments, nodes
+
+
+# ---------------------------------------------------------------------------------------------
+# timings written by bench/callback_plugins/bench_timer.py
+
+TIMER_DIR = os.path.join(BENCH, 'callback_plugins')
+
+
+def timer_env(path, **extra):
+    """ansible_env() with the bench_timer callback writing to PATH."""
+    return ansible_env(ANSIBLE_CALLBACK_PLUGINS=TIMER_DIR, ANSIBLE_CALLBACKS_ENABLED='bench_timer',
+                       BENCH_TIMER_OUT=path, **extra)
+
+
+def load_timing(path):
+    with open(path, encoding='utf-8') as f:
+        return json.load(f)
+
+
+def task_walls(timing):
+    """[(play, role, task, wall seconds, hosts)] in order: from the strategy queueing the task (or
+    the first host starting it) to the last host's result."""
+    order, groups = [], {}
+    for rec in timing['tasks']:
+        key = (rec['play'], rec['role'], rec['task'], rec['queued'])
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        groups[key].append(rec)
+    out = []
+    for key in order:
+        recs = groups[key]
+        starts = [r['start'] for r in recs if r['start']] + ([key[3]] if key[3] else [])
+        ends = [r['end'] for r in recs if r['end']]
+        out.append((key[0], key[1], key[2], (max(ends) - min(starts)) if starts and ends else 0.0, len(recs)))
+    return out
+
+
+def play_walls(timing):
+    """[(play, seconds)]: each play from its start to the next play's start (the last: to the end)."""
+    plays = timing['plays']
+    bounds = [p['start'] for p in plays[1:]] + [timing['end']]
+    return [(p['name'], b - p['start']) for p, b in zip(plays, bounds)]
+
+
+def per_host_counts(timing):
+    """{host: (tasks that ran or were skipped, loop items)} from the timing records."""
+    out = {}
+    for rec in timing['tasks']:
+        t, i = out.get(rec['host'], (0, 0))
+        out[rec['host']] = (t + 1, i + rec['items'])
+    return out
