@@ -108,6 +108,22 @@ def test_verify_probes_pairs_hops_and_isolation():
     assert F.verify_probes(plan, 'nodeX') == []
 
 
+def test_verify_probes_in_check_mode_only_between_existing_tasks():
+    plan = {'nodes': {
+        'node1': {'tasks': [_task('a.1.x', 'net1', '10.0.0.2'), _task('c.1.z', 'net2', '10.5.0.2')]},
+        'node2': {'tasks': [_task('a.2.y', 'net1', '10.0.0.3'), _task('a.3.w', 'net1', '10.0.0.4')]},
+    }}
+    # a.3.w and c.1.z would be created by the run: nothing is probed from or to them
+    probes = F.verify_probes(plan, 'node1', existing=['a.1.x', 'a.2.y', 'ov-0123456789'])
+    assert [p['label'] for p in probes] == ['net1|a.1.x|a.2.y|addr', 'net1|a.1.x|a.2.y|name']
+    assert F.verify_probes(plan, 'node2', existing=['a.1.x', 'a.2.y'], by_name=False) == [
+        {'netns': 'a.2.y', 'target': '10.0.0.2', 'hops': 1, 'mtu': 1450, 'label': 'net1|a.2.y|a.1.x|addr'}]
+    # nothing exists yet (a fresh cluster): no probe at all
+    assert F.verify_probes(plan, 'node1', existing=[]) == []
+    # existing=None (a real run): everything is probed
+    assert len(F.verify_probes(plan, 'node2', isolation=False)) == 8       # 2 tasks x 2 others x (addr, name)
+
+
 def test_walkthrough_pair_prefers_another_node():
     plan = {'services': [{'name': 'a', 'tasks': [{'name': 'a.1.x', 'slot': 1}, {'name': 'a.2.y', 'slot': 2},
                                                  {'name': 'a.3.w', 'slot': 3}]}],
