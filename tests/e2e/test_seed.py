@@ -158,3 +158,88 @@ def test_cluster_state_on_the_manager_only(seed):
     # a worker holds no cluster state
     assert n2['cluster_json'] is None
     assert not [p for p in n2['state_files'] if p.endswith('.json')], n2['state_files']
+
+
+# --------------------------------------------------------------------------------------------
+# scaling: runs last in this module, it changes the cluster (2 -> 5 -> 1 replicas)
+# --------------------------------------------------------------------------------------------
+
+def _by_slot(snaps):
+    """{slot: (node, task name)} of the service test, from the namespaces on the nodes."""
+    out = {}
+    for node, snap in snaps.items():
+        for t in snap.tasks:
+            slot = int(t.split('.')[1])
+            assert slot not in out, 'slot %d twice: %s and %s' % (slot, out[slot], (node, t))
+            out[slot] = (node, t)
+    return out
+
+
+def _assert_converged(lab, snaps, placement):
+    """Every node holds exactly its tasks, each running, and peer entries for exactly the remote ones."""
+    by_slot = _by_slot(snaps)
+    assert {s: n for s, (n, _t) in by_slot.items()} == placement
+    eths = {}
+    for slot, (node, task) in by_slot.items():
+        snap = snaps[node]
+        eth0 = snap.task_eth(task)
+        ip = eth0['addresses'][0].split('/')[0]
+        assert eth0['mac'] == '02:42:' + ':'.join('%02x' % int(b) for b in ip.split('.'))
+        eths[task] = (node, ip, eth0['mac'])
+        assert [p['argv'] for p in snap.processes_in(task)] == [['sleep', 'infinity']], task
+    for node, snap in snaps.items():
+        mine = sorted(t for _s, (n, t) in by_slot.items() if n == node)
+        assert snap.tasks == mine
+        assert sorted(snap['etc_netns'] or []) == mine
+        assert sorted(snap['runtime'] or []) == mine
+        # only the tasks' own commands run outside the node namespace
+        assert sorted(p['argv'][0] for p in snap.foreign_processes()) == ['sleep'] * len(mine)
+        if not mine:                                           # lazy: no task, no sandbox
+            assert snap.sandboxes == [] and snap.links_of_kind('vxlan') == []
+            continue
+        (sb,) = snap.sandboxes
+        remote = [v for v in eths.values() if v[0] != node]
+        assert snap.neigh(sb) == {('vxlan0', ip): mac for _n, ip, mac in remote}
+        assert snap.fdb(sb) == {('vxlan0', mac): lab.node(n)['address'] for n, _ip, mac in remote}
+        # every task's hosts file lists exactly the tasks that exist
+        for t in mine:
+            names = sorted(line.split()[2] for line in snap['hosts'][t].splitlines() if line.startswith('10.'))
+            assert names == sorted(eths), (t, snap['hosts'][t])
+    return by_slot
+
+
+def test_scale_2_5_1(seed):
+    lab = seed['lab']
+    gv = lab.default_group_vars
+    start = _assert_converged(lab, seed['snap'], {1: 'node1', 2: 'node2'})
+
+    def scale(replicas):
+        svc = dict(gv['overlay_services'][0], replicas=replicas)
+        lab.play(group_vars=dict(gv, overlay_services=[svc])).assert_ok()     # verify passes
+        lab.play().assert_unchanged()
+        return lab.snapshots()
+
+    # drift the scaling run must repair on the way: test.1's command died, node2 lost its peer
+    # entries for test.1, node1 gained a stale entry for a task that does not exist
+    (t1,) = seed['snap']['node1'].tasks
+    (sb,) = seed['snap']['node1'].sandboxes
+    lab.sh('node1', "kill $(cat /run/linuxnet-overlay/tasks/%s/pid)" % t1)
+    lab.sh('node2', 'ip -n %s neigh del 10.0.0.2 dev vxlan0 && bridge -n %s fdb del 02:42:0a:00:00:02 dev vxlan0'
+           % ((seed['snap']['node2'].sandboxes[0],) * 2))
+    lab.sh('node1', 'ip -n {0} neigh add 10.0.0.99 lladdr 02:42:0a:00:00:63 dev vxlan0 nud permanent && '
+           'bridge -n {0} fdb add 02:42:0a:00:00:63 dev vxlan0 dst 192.168.9.9 self permanent'.format(sb))
+    # up: spread puts the new slots on the node with the fewest tasks, the first node on a tie
+    five = _assert_converged(lab, scale(5), {1: 'node1', 2: 'node2', 3: 'node1', 4: 'node2', 5: 'node1'})
+    assert five[1] == start[1] and five[2] == start[2]          # existing tasks stay where they are
+    # down: the highest slots go, test.1 stays
+    snaps = scale(1)
+    one = _assert_converged(lab, snaps, {1: 'node1'})
+    assert one[1] == start[1]
+    gone = [t for s, (_n, t) in five.items() if s != 1]
+    gone_ips = ['10.0.0.%d' % i for i in range(3, 7)]
+    for node, snap in snaps.items():
+        assert not set(gone) & set(snap['netns'])
+        assert not set(gone) & set(snap['etc_netns'] or [])
+        entries = snap.all_peer_entries()
+        assert not [e for e in entries if e[1] == 'neigh' and e[2][1] in gone_ips], (node, entries)
+        assert entries == [], (node, entries)          # test.1 has no remote peer left
