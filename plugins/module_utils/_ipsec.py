@@ -159,6 +159,146 @@ def keyring_public(keyring):
 
 
 # ---------------------------------------------------------------------------------------------
+# The keyring in the cluster state
+#
+# ``state['keyring']`` is None while no network is encrypted, else
+#     {'keys': [{tag, key (32 hex), created (epoch seconds)}, ...], 'installed': tag | None}
+# ``installed`` is the newest tag that every node with an encrypted network has installed (its
+# SAs exist), recorded after a run that converged all of them; rotate() refuses to go further.
+
+DURATION_UNITS = {'s': 1, 'm': 60, 'h': 3600, 'd': 86400, 'w': 604800}
+
+
+def parse_duration(value, what='key_max_age'):
+    """Seconds from an int, a digit string, or a number with a unit (90s, 30m, 12h, 7d, 2w).
+    0 or None: never. Raises ValueError naming the value."""
+    if value is None or value == '':
+        return 0
+    if isinstance(value, bool):
+        raise ValueError('%s: %r is not a duration' % (what, value))
+    if isinstance(value, int):
+        seconds = value
+    else:
+        text = str(value).strip().lower()
+        unit = DURATION_UNITS.get(text[-1:]) if text[-1:].isalpha() else 1
+        number = text[:-1] if text[-1:].isalpha() else text
+        if unit is None or not number.isdigit():
+            raise ValueError('%s: %r is not a duration (seconds, or a number with s, m, h, d or w: 12h)'
+                             % (what, value))
+        seconds = int(number) * unit
+    if seconds < 0:
+        raise ValueError('%s: %r is negative' % (what, value))
+    return seconds
+
+
+def check_keyring_state(entry):
+    """Raise KeyringError unless ``entry`` is None or {'keys': [...], 'installed': tag|None}."""
+    if entry is None:
+        return None
+    if not isinstance(entry, dict) or set(entry) - {'keys', 'installed'} or 'keys' not in entry:
+        raise KeyringError('the cluster state\'s keyring must be null or {keys, installed}')
+    ring = validate_keyring(entry['keys'])
+    installed = entry.get('installed')
+    if installed is not None and (isinstance(installed, bool) or not isinstance(installed, int)):
+        raise KeyringError('keyring.installed must be a tag (integer) or null')
+    return {'keys': ring, 'installed': installed}
+
+
+def _age(seconds):
+    for unit, size in (('d', 86400), ('h', 3600), ('m', 60)):
+        if seconds >= size:
+            return '%d%s' % (seconds // size, unit)
+    return '%ds' % max(seconds, 0)
+
+
+def keyring_step(entry, needed, now, rotate_now=False, max_age=0, rand=os.urandom):
+    """The keyring after one plan: ``(new entry, messages)``, messages as {level, msg}.
+
+    * no encrypted network (``needed`` false): no keyring; an existing one is dropped (no node
+      uses it any more: the network role removes the SAs and the guard of the last encrypted
+      network in the same run);
+    * a network is encrypted and there is no keyring: three new keys (tags 1, 2, 3);
+    * ``rotate_now``, or the newest key is ``max_age`` seconds old or older: one rotation
+      (``rotate()``), but only when the newest key is installed everywhere. An explicit rotation
+      that is not safe raises KeyringError; a rotation due by age waits with a warning.
+
+    The entry returned is a new object; ``entry`` is not changed. Messages never carry keys."""
+    entry = check_keyring_state(entry)
+    msgs = []
+    if not needed:
+        if entry is not None:
+            msgs.append({'level': 'info', 'msg': 'keyring removed: no network is encrypted any more'})
+        if rotate_now:
+            msgs.append({'level': 'warning', 'msg': 'rotate_keys: there is no keyring to rotate '
+                                                    '(no network is encrypted)'})
+        return None, msgs
+    if entry is None:
+        ring = init_keyring(now, rand)
+        msgs.append({'level': 'info', 'msg': 'keyring created: keys %s, nodes send with key %d'
+                                             % (', '.join(str(k['tag']) for k in ring), primary(ring)['tag'])})
+        return {'keys': ring, 'installed': None}, msgs
+    ring, installed = entry['keys'], entry['installed']
+    newest = ring[-1]
+    age = int(now) - int(newest.get('created', 0))
+    due = bool(max_age) and age >= max_age
+    if rotate_now or due:
+        why = 'rotate_keys' if rotate_now else 'key %d is %s old (key_max_age %s)' % (newest['tag'], _age(age),
+                                                                                    _age(max_age))
+        try:
+            new_ring = rotate(ring, now, installed, rand)
+        except KeyringError as exc:
+            if rotate_now:
+                raise
+            msgs.append({'level': 'warning', 'msg': 'key rotation due (%s) waits: %s' % (why, exc)})
+            return {'keys': ring, 'installed': installed}, msgs
+        dropped = sorted({k['tag'] for k in ring} - {k['tag'] for k in new_ring})
+        msgs.append({'level': 'info', 'msg': 'keys rotated (%s): added key %d, nodes now send with key %d%s'
+                     % (why, new_ring[-1]['tag'], primary(new_ring)['tag'],
+                        ', dropped key %s' % ', '.join(str(t) for t in dropped) if dropped else '')})
+        return {'keys': new_ring, 'installed': installed}, msgs
+    return {'keys': ring, 'installed': installed}, msgs
+
+
+def confirm_installed(entry, tag):
+    """The entry with ``installed`` raised to ``tag`` (a run converged every node with it):
+    ``(new entry, message or None)``. A tag no longer in the ring (a concurrent rotation) or older
+    than the recorded one changes nothing; a tag newer than the ring is an error."""
+    entry = check_keyring_state(entry)
+    if entry is None:
+        return None, 'no keyring (no network is encrypted): nothing to confirm'
+    tags = [k['tag'] for k in entry['keys']]
+    if tag > tags[-1]:
+        raise KeyringError('installed: key %d is not in the keyring (keys %s)' % (tag, ', '.join(map(str, tags))))
+    if tag < tags[-1] and tag not in tags:
+        return entry, 'key %d is not in the keyring any more (keys %s): nothing to confirm' % (
+            tag, ', '.join(map(str, tags)))
+    if entry['installed'] is not None and entry['installed'] >= tag:
+        return entry, None
+    return {'keys': entry['keys'], 'installed': tag}, None
+
+
+def keyring_info(entry):
+    """What may be shown of the keyring: per key tag, created, primary, fingerprint; installed."""
+    entry = check_keyring_state(entry)
+    if entry is None:
+        return None
+    return {'keys': keyring_public(entry['keys']), 'installed': entry['installed']}
+
+
+def keyring_lines(entry):
+    """The keyring as readable lines for diffs (fingerprints, never keys)."""
+    info = keyring_info(entry)
+    if info is None:
+        return []
+    lines = ['keyring key %d fingerprint=%s created=%s%s' % (k['tag'], k['fingerprint'], k['created'],
+                                                             ' primary' if k['primary'] else '')
+             for k in info['keys']]
+    lines.append('keyring installed on every node: %s' % (info['installed'] if info['installed'] is not None
+                                                          else 'not yet'))
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------
 # SPIs
 
 

@@ -139,7 +139,28 @@ options:
     description: Seconds to wait for the cluster lock held by another run before failing with a message naming the holder.
     type: float
     default: 60
+  rotate_keys:
+    description:
+      - Rotate the IPsec keyring of the encrypted networks once - add a new key, make the second newest the one
+        nodes send with, drop the oldest (a loss-free order, see C(docs/encryption.md)).
+      - Refused, naming the key, while the newest key is not installed on every node yet (a run that converged every
+        node with an encrypted network records that with M(linuxnet.overlay.keyring)); converge first, then rotate.
+      - The playbook C(linuxnet.overlay.rotate_keys) sets this and installs the new keys on every node.
+    type: bool
+    default: false
+  key_max_age:
+    description:
+      - Rotate the keyring during a normal run when its newest key is this old or older - seconds, or a number with
+        a unit (V(90s), V(30m), V(12h), V(7d), V(2w)). Docker rotates every 12 hours.
+      - A rotation that is due but not safe yet (the newest key is not installed everywhere) waits, with a warning.
+      - Omitted or V(0), keys are only rotated on request (O(rotate_keys)).
+    type: raw
 notes:
+  - "Encryption keys: when a network is encrypted the keyring (three 16-byte keys from C(os.urandom)) is generated here
+    and kept in the cluster state (mode 0600, root only); it is dropped again when no network is encrypted any more.
+    This module never returns key material - C(keyring_info) and the diff show tags, ages and fingerprints.
+    The nodes get the keys from M(linuxnet.overlay.keyring), whose result is hidden (no_log)."
+  - Rotation with O(rotate_keys) or O(key_max_age) is computed in check mode too (the new keys are thrown away).
   - Check mode on a manager without cluster state plans against a provisional, empty cluster (ids in that
     plan are not the ones a real run would allocate) and does not require joined nodes.
 seealso:
@@ -173,7 +194,7 @@ RETURN = r"""
 plan:
   description:
     - The complete desired state of the cluster; its shape is a contract documented in C(docs/plan.md).
-    - Holds no secret (no token, no key).
+    - Holds no secret (no token, no key); the keyring is not part of it.
   returned: success
   type: dict
   contains:
@@ -217,6 +238,19 @@ pending:
   description: With O(commit=false) or in check mode, whether a committing run would change the state.
   returned: success
   type: bool
+keyring_info:
+  description:
+    - The IPsec keyring without its key material (null while no network is encrypted) - per key its tag, creation
+      time (epoch seconds), whether nodes send with it (C(primary)) and an 8-hex-digit fingerprint; C(installed) is
+      the newest tag every node has installed.
+  returned: success
+  type: dict
+  sample:
+    keys:
+      - {tag: 1, created: 1764390000, primary: false, fingerprint: 3f1c09aa}
+      - {tag: 2, created: 1764390000, primary: true, fingerprint: 71be0c42}
+      - {tag: 3, created: 1764390000, primary: false, fingerprint: c08d5e11}
+    installed: 3
 errors:
   description: Every problem of the input, when the module fails because of them.
   returned: failure
@@ -225,9 +259,11 @@ errors:
 """
 
 import os
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.linuxnet.overlay.plugins.module_utils import _ipsec
 from ansible_collections.linuxnet.overlay.plugins.module_utils import _plan
 from ansible_collections.linuxnet.overlay.plugins.module_utils import _state
 from ansible_collections.linuxnet.overlay.plugins.module_utils import _statefile
@@ -254,6 +290,8 @@ ARG_SPEC = dict(
     prune=dict(type='bool', default=False),
     require_joined=dict(type='bool', default=True),
     lock_timeout=dict(type='float', default=60.0),
+    rotate_keys=dict(type='bool', default=False),
+    key_max_age=dict(type='raw'),
 )
 
 
@@ -276,6 +314,10 @@ def main():
                              'role: init on the first manager)' % state_dir)
     require_joined = p['require_joined']
     try:
+        max_age = _ipsec.parse_duration(p['key_max_age'])
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
+    try:
         lock = _statefile.cluster_lock(state_dir, timeout=p['lock_timeout'], purpose='cluster_plan',
                                        exclusive=write) if os.path.isdir(state_dir) else _NoLock()
         with lock:
@@ -294,6 +336,10 @@ def main():
                                                  prune=p['prune'])
             except _plan.PlanError as exc:
                 module.fail_json(msg=str(exc), errors=exc.errors)
+            try:
+                keyring(base, new, plan, messages, p['rotate_keys'], max_age)
+            except _ipsec.KeyringError as exc:
+                module.fail_json(msg=str(exc))
             pending = old is None or _state.content(new) != _state.content(old)
             if pending and write:
                 _statefile.write_state(state_dir, new)
@@ -305,10 +351,30 @@ def main():
         if m['level'] == 'warning':
             module.warn(m['msg'])
     result = dict(changed=pending and (write or module.check_mode), plan=plan, messages=messages,
-                  version=new['version'], pending=pending, changes=_plan.changes(old, new))
+                  version=new['version'], pending=pending, changes=_plan.changes(old, new),
+                  keyring_info=_ipsec.keyring_info(new.get('keyring')))
     if module._diff:
-        result['diff'] = diff_result(_plan.state_lines(old), _plan.state_lines(new))
+        result['diff'] = diff_result(state_lines(old), state_lines(new))
     module.exit_json(**result)
+
+
+def keyring(base, new, plan, messages, rotate_now, max_age):
+    """The IPsec keyring step of a plan, in place on ``new``, ``plan`` and ``messages``: create the
+    keyring when a network is encrypted, rotate it when asked or due, drop it when nothing is
+    encrypted. Keys come from os.urandom and stay in the state; the plan never holds them."""
+    needed = any(net.get('encrypted') for net in new['networks'].values())
+    entry, msgs = _ipsec.keyring_step(base.get('keyring'), needed, time.time(), rotate_now, max_age)
+    new['keyring'] = entry
+    messages.extend(msgs)
+    _state.bump(base, new)
+    plan['cluster']['version'] = new['version']
+
+
+def state_lines(state):
+    """The allocations and the keyring's public view as sorted lines, for --diff."""
+    if state is None:
+        return ''
+    return _plan.state_lines(state) + ''.join(line + '\n' for line in _ipsec.keyring_lines(state.get('keyring')))
 
 
 class _NoLock:

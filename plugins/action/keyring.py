@@ -1,0 +1,15 @@
+# -*- coding: utf-8 -*-
+# Copyright: linuxnet.overlay contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin for linuxnet.overlay.keyring: runs the module and marks every result that
+carries IPsec keys (``keyring``, with reveal=true) as no_log (see plugin_utils/_secret_results.py)."""
+
+from __future__ import annotations
+
+from ansible_collections.linuxnet.overlay.plugins.plugin_utils._secret_results import SecretResultAction
+
+
+class ActionModule(SecretResultAction):
+
+    MODULE = 'linuxnet.overlay.keyring'
+    SECRET_KEYS = ('keyring',)
