@@ -2,7 +2,8 @@
 # Copyright: linuxnet.overlay contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The encryption guard: the nftables table that marks the overlay's encrypted VXLAN traffic for
-IPsec and drops encrypted VNIs that arrive in clear text. Pure code (private): parse what
+IPsec, drops encrypted VNIs that arrive in clear text, and drops encrypted VNIs that would leave in
+clear text. Pure code (private): parse what
 ``nft -j list table`` prints, compare it with what we want, and write the ``nft -f`` script.
 
 The table follows Docker's nftables backend (``encryption_nft_linux.go``), with our own names:
@@ -13,6 +14,8 @@ The table follows Docker's nftables backend (``encryption_nft_linux.go``), with 
         udp dport 4789 @th,96,24 @encrypted-vnis counter meta mark set 0x4c4e4f }
       chain enc-in  { type filter hook input priority raw; policy accept;
         meta secpath missing udp dport 4789 @th,96,24 @encrypted-vnis counter drop }
+      chain enc-post { type filter hook postrouting priority filter; policy accept;
+        rt ipsec missing udp dport 4789 @th,96,24 @encrypted-vnis counter drop }
     }
 
 ``@th,96,24`` is 24 bits at bit 96 of the transport header: UDP header (64 bits) + the VXLAN
@@ -20,6 +23,16 @@ flags word (32 bits), i.e. the VNI. enc-out is a *route* chain so that the kerne
 (and the xfrm policy, which selects on that mark) up again after the mark is set. enc-in runs at
 raw priority (-300), before any administrator's accept rule can let clear text in; ESP packets
 that the kernel decrypted carry a secpath and pass.
+
+enc-post is ours, not Docker's: the outbound half of fail closed. Docker only marks outbound
+VXLAN; when the policy or SA behind the mark is missing (an SA the kernel refused, a peer whose
+policy is not there yet, a mark overwritten by another rule), the packet leaves in clear text.
+In POSTROUTING a packet that the xfrm policy will encrypt still is clear-text VXLAN, but its route
+is an xfrm bundle (``rt ipsec exists``); after ESP (transport mode) it is no longer UDP and does
+not match. So a VXLAN packet of an encrypted VNI whose route has no IPsec transform is dropped
+and counted: nothing of an encrypted network ever leaves a node in clear text, also while the
+SAs cannot be made (measured in tests/integration/test_encryption_guard.py on a kernel without
+ESP, and in the molecule vm scenario with real ESP, where encrypted traffic passes).
 """
 
 from __future__ import annotations
@@ -28,11 +41,13 @@ TABLE = 'linuxnet-overlay'
 SET = 'encrypted-vnis'
 CHAIN_OUT = 'enc-out'
 CHAIN_IN = 'enc-in'
+CHAIN_POST = 'enc-post'
 VNI_MAX = (1 << 24) - 1
 
 CHAIN_SPECS = {
     CHAIN_OUT: {'type': 'route', 'hook': 'output', 'prio': -150, 'policy': 'accept'},
     CHAIN_IN: {'type': 'filter', 'hook': 'input', 'prio': -300, 'policy': 'accept'},
+    CHAIN_POST: {'type': 'filter', 'hook': 'postrouting', 'prio': 0, 'policy': 'accept'},
 }
 
 
@@ -56,6 +71,8 @@ def wanted_rules(port, mark):
                     {'mangle': {'key': {'meta': {'key': 'mark'}}, 'value': mark}}],
         CHAIN_IN: [{'match': {'op': '==', 'left': {'meta': {'key': 'ipsec'}}, 'right': False}},
                    _match_dport(port), _match_vni(), {'counter': None}, {'drop': None}],
+        CHAIN_POST: [{'match': {'op': '==', 'left': {'rt': {'key': 'ipsec'}}, 'right': False}},
+                     _match_dport(port), _match_vni(), {'counter': None}, {'drop': None}],
     }
 
 
@@ -142,8 +159,9 @@ def describe(family, vnis, port, mark):
             '  set %s: %s\n'
             '  chain %s (route output mangle): udp dport %d, VNI in @%s -> counter, meta mark set 0x%x\n'
             '  chain %s (filter input raw): no IPsec secpath, udp dport %d, VNI in @%s -> counter, drop\n'
+            '  chain %s (filter postrouting): no IPsec transform, udp dport %d, VNI in @%s -> counter, drop\n'
             % (family, TABLE, SET, ' '.join(str(v) for v in sorted(vnis)) or '(empty)',
-               CHAIN_OUT, port, SET, mark, CHAIN_IN, port, SET))
+               CHAIN_OUT, port, SET, mark, CHAIN_IN, port, SET, CHAIN_POST, port, SET))
 
 
 def _elements(vnis):
@@ -171,6 +189,10 @@ def full_script(family, vnis, port, mark, exists):
         '  chain %s {' % CHAIN_IN,
         '    type filter hook input priority raw; policy accept;',
         '    meta secpath missing udp dport %d @th,96,24 @%s counter drop' % (port, SET),
+        '  }',
+        '  chain %s {' % CHAIN_POST,
+        '    type filter hook postrouting priority filter; policy accept;',
+        '    rt ipsec missing udp dport %d @th,96,24 @%s counter drop' % (port, SET),
         '  }',
         '}',
     ]

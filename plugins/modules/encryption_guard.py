@@ -21,12 +21,18 @@ description:
     (no secpath) are counted and dropped (chain C(enc-in), type filter, hook input, priority raw = -300, before
     any administrator's accept rule). Clear-text injection into an encrypted network is impossible, also while
     no SA exists yet."
+  - "Outbound fail closed (not in Docker): VXLAN packets to the data-path port whose VNI is in the set and whose route
+    has no IPsec transform (no xfrm policy and SA will encrypt them) are counted and dropped (chain C(enc-post), type
+    filter, hook postrouting, priority filter). Packets the policy encrypts pass (they leave as ESP), so nothing of an
+    encrypted network leaves the node in clear text - not while the SAs are being made, not when the kernel cannot hold
+    them, not toward a peer whose policy is missing."
   - The same design as Docker's nftables backend (table C(docker-overlay)), under our own name and mark so that both
     can coexist. Named for what it guards rather than for nftables, which is how it does it today.
   - Fail closed - run it before the VXLAN device of an encrypted network exists, and do not make the device when
     this module fails.
   - Idempotent against C(nft -j list table). Adding or removing a VNI only changes the set's elements; any other
-    difference (port, mark, chains, rules, extra objects in the table) rebuilds the whole table. Every change is one
+    difference (port, mark, chains, rules, extra objects in the table, a table made by an older version without
+    C(enc-post)) rebuilds the whole table. Every change is one
     atomic C(nft -f) transaction read from stdin, so there is never a moment without the guard.
 extends_documentation_fragment:
   - linuxnet.overlay._netns
@@ -61,7 +67,7 @@ options:
     default: present
 requirements:
   - nft (nftables) on the managed node; the kernel needs nf_tables with the meta secpath match (CONFIG_NFT_XFRM)
-    for the inbound rule.
+    for the inbound rule and the rt expression (CONFIG_NFT_RT) for the outbound one.
 seealso:
   - module: linuxnet.overlay.xfrm
 """
@@ -91,12 +97,13 @@ vnis:
   sample: [4096, 4098]
 counters:
   description:
-    - Packets and bytes the two rules counted before the task (a rebuild resets them). C(enc_in) counts clear-text
+    - Packets and bytes the three rules counted before the task (a rebuild resets them). C(enc_in) counts clear-text
       VXLAN dropped for an encrypted VNI; a rising value means someone sends unencrypted traffic into an encrypted
-      network.
+      network. C(enc_post) counts clear-text VXLAN of an encrypted VNI that this node did not send because no IPsec
+      policy and SA would encrypt it.
   returned: always
   type: dict
-  sample: {enc_out: {packets: 1200, bytes: 180000}, enc_in: {packets: 0, bytes: 0}}
+  sample: {enc_out: {packets: 1200, bytes: 180000}, enc_in: {packets: 0, bytes: 0}, enc_post: {packets: 0, bytes: 0}}
 reason:
   description: Why the table changed (or would change); empty when nothing changes.
   returned: always
@@ -196,7 +203,8 @@ def main():
         'table': '%s %s' % (family, G.TABLE),
         'vnis': sorted(p['vnis']) if present else [],
         'counters': {'enc_out': counters.get(G.CHAIN_OUT, {'packets': 0, 'bytes': 0}),
-                     'enc_in': counters.get(G.CHAIN_IN, {'packets': 0, 'bytes': 0})},
+                     'enc_in': counters.get(G.CHAIN_IN, {'packets': 0, 'bytes': 0}),
+                     'enc_post': counters.get(G.CHAIN_POST, {'packets': 0, 'bytes': 0})},
         'reason': reason,
     }
     if module._diff:

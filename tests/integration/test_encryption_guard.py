@@ -8,7 +8,11 @@ Besides the usual module checks, two behavioural proofs on the real kernel:
   reaches the task (the enc-in counter rises, the task's RX counter does not) while the same packet
   for an unencrypted VNI is delivered; with the guard gone the encrypted VNI is delivered again;
 * outbound: the mark set by enc-out makes the kernel select the overlay's xfrm policy; with no SA
-  behind the policy the packets are dropped (XfrmOutNoStates), never sent in clear text.
+  behind the policy the packets are dropped (XfrmOutNoStates), never sent in clear text;
+* outbound without any policy (the SAs could not be made, or a peer's policy is missing): enc-post
+  drops the encrypted VNI's clear text before it leaves, the unencrypted VNI still goes out.
+
+The hand-made VXLAN packets come from _helpers_vxlan.py (shared with tests/e2e).
 """
 
 from __future__ import annotations
@@ -16,13 +20,13 @@ from __future__ import annotations
 import json
 import os
 import socket
-import struct
 import sys
 import time
 import uuid
 
 import pytest
 
+from _helpers_vxlan import vxlan_icmp
 from conftest import ROOT, sh
 
 sys.path.insert(0, os.path.join(ROOT, '.build'))
@@ -75,6 +79,8 @@ def test_create_rerun_check_vni_change_absent(run_module, scratch_netns):
     assert 'type route hook output priority mangle; policy accept;' in text
     assert 'type filter hook input priority raw; policy accept;' in text
     assert 'meta ipsec missing udp dport 4789 @th,96,24 @encrypted-vnis counter packets 0 bytes 0 drop' in text
+    assert 'type filter hook postrouting priority filter; policy accept;' in text
+    assert 'rt ipsec missing udp dport 4789 @th,96,24 @encrypted-vnis counter packets 0 bytes 0 drop' in text
     assert set_elements(ns) == [VNI_X, 5000]
     assert '+  set encrypted-vnis: 4096 5000' in '\n'.join('+' + line for line in res['diff']['after'].splitlines())
 
@@ -93,7 +99,7 @@ def test_create_rerun_check_vni_change_absent(run_module, scratch_netns):
     assert 'set encrypted-vnis: 4096 4097' in res['diff']['after']
 
     res = run_module('encryption_guard', {'netns': ns, 'vnis': []})
-    assert res['changed'] and set_elements(ns) == [] and len(rule_handles(ns)) == 2
+    assert res['changed'] and set_elements(ns) == [] and len(rule_handles(ns)) == 3
 
     res = run_module('encryption_guard', {'netns': ns, 'state': 'absent'}, check=True)
     assert res['changed'] and 'linuxnet-overlay' in ' '.join(nft_tables(ns))
@@ -152,26 +158,6 @@ def test_missing_namespace(run_module):
 
 
 # --- behaviour on the wire -----------------------------------------------------------------------
-
-def _csum(data):
-    if len(data) % 2:
-        data += b'\0'
-    s = sum(struct.unpack('!%dH' % (len(data) // 2), data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
-
-
-def vxlan_icmp(vni, dst_mac, src_ip, dst_ip, seq):
-    """A VXLAN UDP payload: 8-byte header (flags 0x08, VNI << 8), inner Ethernet/IPv4/ICMP echo."""
-    icmp = struct.pack('!BBHHH', 8, 0, 0, 0x4c4e, seq) + b'linuxnet.overlay'
-    icmp = icmp[:2] + struct.pack('!H', _csum(icmp)) + icmp[4:]
-    ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(icmp), seq, 0, 64, 1, 0,
-                     socket.inet_aton(src_ip), socket.inet_aton(dst_ip))
-    ip = ip[:10] + struct.pack('!H', _csum(ip)) + ip[12:]
-    eth = bytes.fromhex(dst_mac.replace(':', '')) + bytes.fromhex('02420a000009') + b'\x08\x00'
-    return struct.pack('!II', 0x08 << 24, vni << 8) + eth + ip + icmp
-
 
 def send_clear_vxlan(from_ns, to_addr, payloads):
     with _netns.entered(from_ns):
@@ -291,3 +277,32 @@ def test_mark_selects_the_overlay_policy_and_no_sa_means_drop(run_module, two_no
     rx_y = rx_packets(n['ty'])
     sh('ip netns exec %s ping -c3 -i0.2 -W1 10.0.1.2 >/dev/null || true' % a)
     assert rx_packets(n['ty']) - rx_y >= 3                      # VNI Y: not marked, no policy, delivered
+
+
+def test_no_policy_means_the_encrypted_vni_never_leaves_in_clear_text(run_module, two_nodes):
+    """Outbound fail closed without any xfrm object (what a node has while its SAs cannot be made):
+    A's VTEPs send both VNIs to B, the guard lists VNI X. enc-post drops VNI X before it leaves A
+    (counter rises, nothing on A's cable, nothing at B's task); VNI Y goes out in clear text."""
+    n = two_nodes
+    a = n['a']
+    for vni, addr in ((VNI_X, '10.0.0.1/24'), (VNI_Y, '10.0.1.1/24')):
+        sh('ip -n %s link add vx%d type vxlan id %d dstport 4789 local 192.0.2.1 remote 192.0.2.2 dev eth0'
+           % (a, vni, vni))
+        sh('ip -n %s addr add %s dev vx%d && ip -n %s link set vx%d up' % (a, addr, vni, a, vni))
+    # baseline without a guard: VNI X reaches B's task in clear text
+    rx_x = rx_packets(n['tx'])
+    sh('ip netns exec %s ping -c3 -i0.2 -W1 10.0.0.2 >/dev/null' % a)
+    assert rx_packets(n['tx']) - rx_x >= 3
+
+    assert run_module('encryption_guard', {'netns': a, 'vnis': [VNI_X]})['changed']
+    assert sh('ip -n %s xfrm policy' % a) == '' and sh('ip -n %s xfrm state' % a) == ''
+    dropped, marked, wire, rx_x = counter(a, 'enc-post'), counter(a, 'enc-out'), tx_packets(a), rx_packets(n['tx'])
+    sh('ip netns exec %s ping -c3 -i0.2 -W1 10.0.0.2 >/dev/null || true' % a)
+    dropped = counter(a, 'enc-post') - dropped
+    assert dropped >= 3 and counter(a, 'enc-out') - marked == dropped   # every marked packet was stopped
+    assert tx_packets(a) == wire                                       # nothing left A's cable
+    assert rx_packets(n['tx']) == rx_x                                 # nothing reached B's task
+
+    post, rx_y = counter(a, 'enc-post'), rx_packets(n['ty'])
+    sh('ip netns exec %s ping -c3 -i0.2 -W1 10.0.1.2 >/dev/null' % a)  # VNI Y: not guarded, delivered
+    assert rx_packets(n['ty']) - rx_y >= 3 and counter(a, 'enc-post') == post

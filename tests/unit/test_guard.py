@@ -29,7 +29,8 @@ def test_parse_what_full_script_made():
     cur = G.parse_table(load('nft_guard_ip.json'))
     assert cur['vnis'] == {4096, 4097}
     assert cur['chains'] == G.CHAIN_SPECS
-    assert cur['counters'] == {'enc-out': {'packets': 0, 'bytes': 0}, 'enc-in': {'packets': 0, 'bytes': 0}}
+    assert cur['counters'] == {'enc-out': {'packets': 0, 'bytes': 0}, 'enc-in': {'packets': 0, 'bytes': 0},
+                               'enc-post': {'packets': 0, 'bytes': 0}}
     assert G.structure_differences(cur, 4789, MARK) == []
     assert G.plan(cur, 'ip', [4096, 4097], 4789, MARK) == ('', '')
 
@@ -37,14 +38,15 @@ def test_parse_what_full_script_made():
 def test_other_port_or_mark_is_a_difference():
     cur = G.parse_table(load('nft_guard_ip.json'))
     assert G.structure_differences(cur, 4790, MARK) == ['chain enc-out rules differ (port, mark or match)',
-                                                        'chain enc-in rules differ (port, mark or match)']
+                                                        'chain enc-in rules differ (port, mark or match)',
+                                                        'chain enc-post rules differ (port, mark or match)']
     assert G.structure_differences(cur, 4789, 0xD0C4E3) == ['chain enc-out rules differ (port, mark or match)']
 
 
 def test_tampered_table_is_rebuilt_atomically():
     cur = G.parse_table(load('nft_guard_tampered.json'))
     why = G.structure_differences(cur, 4789, MARK)
-    assert "chains ['enc-in', 'enc-out', 'extra'] instead of ['enc-in', 'enc-out']" in why
+    assert "chains ['enc-in', 'enc-out', 'enc-post', 'extra'] instead of ['enc-in', 'enc-out', 'enc-post']" in why
     assert 'chain enc-in rules differ (port, mark or match)' in why
     script, reason = G.plan(cur, 'ip', [4096], 4789, MARK)
     assert reason.startswith('rebuild the table: ')
@@ -72,6 +74,8 @@ def test_create_and_absent():
     assert '    meta secpath missing udp dport 4789 @th,96,24 @encrypted-vnis counter drop' in script
     assert '    type route hook output priority mangle; policy accept;' in script
     assert '    type filter hook input priority raw; policy accept;' in script
+    assert '    rt ipsec missing udp dport 4789 @th,96,24 @encrypted-vnis counter drop' in script
+    assert '    type filter hook postrouting priority filter; policy accept;' in script
     assert G.plan(None, 'ip', [], 4789, MARK)[0].count('elements') == 0     # empty set: no elements line
     assert G.plan(None, 'ip', [1], 4789, MARK, present=False) == ('', '')
     cur = G.parse_table(load('nft_guard_ip.json'))
@@ -97,3 +101,18 @@ def test_describe_is_readable():
     text = G.describe('ip', [4097, 4096], 4789, MARK)
     assert text.splitlines()[1] == '  set encrypted-vnis: 4096 4097'
     assert 'meta mark set 0x4c4e4f' in text and G.describe('ip', [], 4789, MARK).count('(empty)') == 1
+    assert '  chain enc-post (filter postrouting): no IPsec transform, udp dport 4789, VNI in @encrypted-vnis' \
+        ' -> counter, drop' in text
+
+
+def test_a_table_made_before_enc_post_existed_is_rebuilt():
+    """A guard made by an earlier version (enc-out and enc-in only) is rebuilt in one transaction."""
+    doc = load('nft_guard_ip.json')
+    doc['nftables'] = [i for i in doc['nftables']
+                       if i.get('chain', {}).get('name') != 'enc-post' and i.get('rule', {}).get('chain') != 'enc-post']
+    cur = G.parse_table(doc)
+    assert G.structure_differences(cur, 4789, MARK) == [
+        "chains ['enc-in', 'enc-out'] instead of ['enc-in', 'enc-out', 'enc-post']",
+        'chain enc-post rules differ (port, mark or match)']
+    script, reason = G.plan(cur, 'ip', [4096, 4097], 4789, MARK)
+    assert reason.startswith('rebuild the table: ') and script.startswith('delete table ip linuxnet-overlay\n')
