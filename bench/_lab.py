@@ -104,8 +104,9 @@ class Lab:
     group_vars. Use as a context manager: the lab is always taken down.
     """
 
-    def __init__(self, tmp, name, segments, nodes, overlay_vars):
+    def __init__(self, tmp, name, segments, nodes, overlay_vars, interpreter=VENV_PY):
         self.name = name
+        self.interpreter = interpreter
         self.dir = os.path.join(tmp, name)
         self.gv = os.path.join(tmp, 'gv-' + name)
         self.segments = segments
@@ -124,7 +125,7 @@ class Lab:
     def up(self):
         self.write_vars()
         spec = {'name': self.name, 'segments': self.segments, 'nodes': self.nodes,
-                'python_interpreter': VENV_PY, 'group_vars': self.gv}
+                'python_interpreter': self.interpreter, 'group_vars': self.gv}
         out = sh([VENV_PY, LABCTL, 'up', '--dir', self.dir, '--spec', '-'], input=json.dumps(spec))
         self._pids = {}
         return json.loads(out)
