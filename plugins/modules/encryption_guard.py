@@ -66,7 +66,7 @@ options:
     choices: [present, absent]
     default: present
 requirements:
-  - nft (nftables) on the managed node; the kernel needs nf_tables with the meta secpath match (CONFIG_NFT_XFRM)
+  - nft (nftables) on the managed node (not for O(state=absent), which has nothing to do without it); the kernel needs nf_tables with the meta secpath match (CONFIG_NFT_XFRM)
     for the inbound rule and the rt expression (CONFIG_NFT_RT) for the outbound one.
 seealso:
   - module: linuxnet.overlay.xfrm
@@ -154,6 +154,10 @@ def _nft(module, netns, args, data=None):
                                   binary_data=True, encoding='utf-8')
 
 
+def _zero():
+    return {'packets': 0, 'bytes': 0}
+
+
 def read(module, netns, family):
     rc, out, err = _nft(module, netns, ['-j', 'list', 'table', family, G.TABLE])
     if rc != 0:
@@ -176,6 +180,10 @@ def main():
         mark = _validate(p)
     except (ValueError, _netns.NetnsError) as exc:
         module.fail_json(msg=str(exc))
+    if not present and module.get_bin_path('nft') is None:
+        # without nft there can be no table of ours: nothing to remove (hosts that never encrypt need no nftables)
+        module.exit_json(changed=False, table='%s %s' % (family, G.TABLE), vnis=[], reason='',
+                         counters={'enc_out': _zero(), 'enc_in': _zero(), 'enc_post': _zero()})
 
     cur = read(module, p['netns'], family)
     script, reason = G.plan(cur, family, p['vnis'], p['port'], mark, present)
@@ -202,9 +210,9 @@ def main():
         'changed': changed,
         'table': '%s %s' % (family, G.TABLE),
         'vnis': sorted(p['vnis']) if present else [],
-        'counters': {'enc_out': counters.get(G.CHAIN_OUT, {'packets': 0, 'bytes': 0}),
-                     'enc_in': counters.get(G.CHAIN_IN, {'packets': 0, 'bytes': 0}),
-                     'enc_post': counters.get(G.CHAIN_POST, {'packets': 0, 'bytes': 0})},
+        'counters': {'enc_out': counters.get(G.CHAIN_OUT, _zero()),
+                     'enc_in': counters.get(G.CHAIN_IN, _zero()),
+                     'enc_post': counters.get(G.CHAIN_POST, _zero())},
         'reason': reason,
     }
     if module._diff:
