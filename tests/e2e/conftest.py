@@ -293,7 +293,10 @@ class Lab:
         return self.exec(node, ['/bin/sh', '-c', script], check=check)
 
     def snapshot(self, node):
-        return Snapshot(json.loads(self.exec(node, [PYTHON, SNAPSHOT])))
+        # the source goes in argv: a node has its own /tmp, where a checkout under /tmp is not
+        with open(SNAPSHOT, encoding='utf-8') as f:
+            source = f.read()
+        return Snapshot(json.loads(self.exec(node, [PYTHON, '-c', source])))
 
     def snapshots(self):
         return {n: self.snapshot(n) for n in self.nodes}
