@@ -10,13 +10,11 @@ import json
 
 import pytest
 
-TOKENS = {
-    # what a user might paste by mistake
-    'malformed': ('SWMTKN-1-wrong-e2e-0123456789', 'token is malformed'),
-    # well formed, but of another cluster
-    'other-cluster': ('SWMTKN-1-' + '0123456789abcdefghijklmnopqrstuvwxyz0123456789abcd' + '-'
-                      + 'zyxwvutsrqponmlkjihgfedcb', 'does not belong to this cluster'),
-}
+# Well formed (SWMTKN-1-<50>-<25>, base 36), so the check gets past the shape: the token of
+# another cluster, as a user who pasted the wrong one would present it. (A malformed token is
+# refused earlier, with "the join token is malformed"; the unit tests of _ids cover each reason.)
+TOKEN = 'SWMTKN-1-wrong' + '0123456789abcdefghijklmnopqrstuvwxyz012345678' + '-' + 'zyxwvutsrqponmlkjihgfedcb'
+REASON = 'does not belong to this cluster'
 
 
 @pytest.fixture(scope='module')
@@ -24,9 +22,8 @@ def lab(make_lab):
     return make_lab('seed')
 
 
-@pytest.mark.parametrize('kind', sorted(TOKENS))
-def test_wrong_join_token_is_refused(lab, kind):
-    token, reason = TOKENS[kind]
+def test_wrong_join_token_is_refused(lab):
+    token, reason = TOKEN, REASON
     lab.set_host_vars('node2', {'overlay_join_token': token})
     try:
         play = lab.play()
