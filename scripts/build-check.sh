@@ -29,6 +29,7 @@ for c in plugins/connection/*.py; do
 done
 tar tzf "$tarball" | grep -c . | xargs echo "files in $tarball:"
 # The installed modules work: create and remove a namespace with the installed copy, in a sandbox.
+# shellcheck disable=SC2016  # the inner script expands its own variables
 tests/sandbox.sh /bin/sh -ec '
   run() { ansible localhost -c local -i localhost, -e "ansible_python_interpreter=$LINUXNET_OVERLAY_PYTHON" "$@"; }
   run -m linuxnet.overlay.netns -a "name=built-check" | grep -q CHANGED
