@@ -242,8 +242,10 @@ def keyring_step(entry, needed, now, rotate_now=False, max_age=0, rand=os.urando
     age = int(now) - int(newest.get('created', 0))
     due = bool(max_age) and age >= max_age
     if rotate_now or due:
-        why = 'rotate_keys' if rotate_now else 'key %d is %s old (key_max_age %s)' % (newest['tag'], _age(age),
-                                                                                    _age(max_age))
+        if rotate_now:
+            why = 'rotate_keys'
+        else:
+            why = 'key %d is %s old (key_max_age %s)' % (newest['tag'], _age(age), _age(max_age))
         try:
             new_ring = rotate(ring, now, installed, rand)
         except KeyringError as exc:

@@ -291,7 +291,7 @@ ARG_SPEC = dict(
     require_joined=dict(type='bool', default=True),
     lock_timeout=dict(type='float', default=60.0),
     rotate_keys=dict(type='bool', default=False),
-    key_max_age=dict(type='raw'),
+    key_max_age=dict(type='raw', no_log=False),   # a duration, not a key
 )
 
 

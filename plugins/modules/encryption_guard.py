@@ -66,7 +66,8 @@ options:
     choices: [present, absent]
     default: present
 requirements:
-  - nft (nftables) on the managed node (not for O(state=absent), which has nothing to do without it); the kernel needs nf_tables with the meta secpath match (CONFIG_NFT_XFRM)
+  - nft (nftables) on the managed node (not for O(state=absent), which has nothing to do without it); the kernel needs
+    nf_tables with the meta secpath match (CONFIG_NFT_XFRM)
     for the inbound rule and the rt expression (CONFIG_NFT_RT) for the outbound one.
 seealso:
   - module: linuxnet.overlay.xfrm

@@ -268,8 +268,10 @@ def test_no_key_in_the_verbose_output_or_any_world_readable_file(single, lab):
     assert_no_key_anywhere(lab, single['play'], single['state'])
 
 
-def test_rerun_changes_nothing(single):
+def test_rerun_and_check_diff_change_nothing(single, lab):
     single['again'].assert_unchanged()
+    play = lab.play(check=True, diff=True).assert_unchanged()
+    assert '--- before' not in play.out, play.tail()
 
 
 # --- phase 2: encryption across nodes on a kernel without ESP ---------------------------------

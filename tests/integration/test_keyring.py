@@ -15,10 +15,14 @@ import time
 
 import pytest
 
-from test_cluster_modules import (NETWORKS, SERVICES, file_state, fingerprint, joined, plan_args,  # noqa: F401
-                                  registered, state_dir)
+from test_cluster_modules import file_state, fingerprint, joined, plan_args, registered
 
 ENCRYPTED = [{'name': 'uber-net', 'encrypted': True}]
+
+
+@pytest.fixture
+def state_dir(tmp_path):
+    return str(tmp_path / 'linuxnet-overlay')
 
 
 def key_forms(state):
