@@ -4,7 +4,8 @@
 """site.yml cold run on 2, 4 and 8 simulated nodes: wall time, the 8/2 ratio, and where the time goes.
 
     bench/scale.py [--sizes 2,4,8] [--rounds 2]
-    bench/scale.py --rounds 2 --settings forks=4,strategy=free,pipelining=off,poll=0.01   # ~15 min
+    bench/scale.py --rounds 2 --settings forks=4,strategy=free,pipelining=off,poll=0.01   # ~18 min
+    bench/scale.py --rounds 2 --settings connection=local,strategy=mitogen --settings-sizes 2,8
 
 Re-executes itself inside tests/sandbox.sh unless already there. For every round and size
 (rotated, so none always runs first): a fresh lab of N nodes behind one router (generated into a
@@ -21,10 +22,15 @@ Where the time goes, from the same runs:
     controller CPU = total - modules. CPU / wall near the CPU count means the run is CPU-bound.
 
 ``--settings`` compares Ansible settings that need no change to the collection, each against the
-default configuration (ansible.cfg: forks 20, linear strategy, pipelining on) at the largest size,
-alternating in every round: ``forks=N``, ``strategy=free``, ``pipelining=off``, ``poll=S`` (the
-controller's result polling interval, default 0.001 s) (given as ANSIBLE_FORKS, ANSIBLE_STRATEGY,
-ANSIBLE_PIPELINING, or for poll a copy of ansible.cfg with internal_poll_interval). A setting that makes site.yml fail is
+default configuration (ansible.cfg: forks 20, linear strategy, pipelining on) at the largest size
+(or ``--settings-sizes``), alternating in every round: ``forks=N``, ``strategy=free``,
+``pipelining=off``, ``poll=S`` (the controller's result polling interval, default 0.001 s)
+(given as ANSIBLE_FORKS, ANSIBLE_STRATEGY, ANSIBLE_PIPELINING, or for poll a copy of ansible.cfg
+with internal_poll_interval); ``connection=local`` (the nodes reached by the ``local`` connection
+and an interpreter wrapper that nsenters into the node, instead of linuxnet.overlay.nsenter) and
+``strategy=mitogen`` (mitogen_linear from tests/vmlab/mitogen.sh's install, with that same local
+connection, since mitogen only drives its own connection types: one persistent interpreter per
+node instead of one process per module). A setting that makes site.yml fail is
 reported as failing, with the first error.
 """
 
@@ -43,11 +49,18 @@ import _lab  # noqa: E402  pylint: disable=wrong-import-position
 CPU_PYTHON = os.path.join(_lab.BENCH, 'cpu_python')
 CPU_LOG = '/run/bench-python-cpu.log'
 SETTINGS = {'forks': 'ANSIBLE_FORKS', 'strategy': 'ANSIBLE_STRATEGY', 'pipelining': 'ANSIBLE_PIPELINING',
-            'poll': None}     # internal_poll_interval has no environment variable: a copy of ansible.cfg
+            'poll': None,        # internal_poll_interval has no environment variable: a copy of ansible.cfg
+            'connection': None}  # connection=local: see local_inventory()
+MITOGEN_DIR = os.environ.get('VMLAB_MITOGEN_DIR', '/var/cache/vmlab/mitogen')   # tests/vmlab/mitogen.sh
 
 
 def setting_env(tmp, key, val):
     """Environment for one setting; poll=S writes ansible.cfg plus internal_poll_interval to TMP."""
+    if key == 'connection':
+        return {}
+    if key == 'strategy' and val == 'mitogen':
+        return {'ANSIBLE_STRATEGY_PLUGINS': os.path.join(MITOGEN_DIR, 'ansible_mitogen', 'plugins', 'strategy'),
+                'ANSIBLE_STRATEGY': 'mitogen_linear', 'PYTHONPATH': MITOGEN_DIR}
     if SETTINGS[key]:
         return {SETTINGS[key]: {'on': 'True', 'off': 'False'}.get(val, val)}
     path = os.path.join(tmp, 'ansible-poll-%s.cfg' % val)
@@ -80,15 +93,43 @@ def module_cpu(lab, nodes):
     return dict(out)
 
 
-def cold_run(tmp, n, env_extra, tag):
+def local_inventory(lab, nodes, inner):
+    """A copy of the lab's inventory that reaches each node with the ``local`` connection and an
+    interpreter wrapper ``exec nsenter --target <holder> --net --mount --uts --ipc --pid -- INNER``
+    (what mitogen can drive: it only knows its own connection types, not linuxnet.overlay.nsenter).
+    The wrappers fail before running anything if they cannot enter the node."""
+    import yaml     # pylint: disable=import-outside-toplevel  (ansible's own dependency)
+    with open(lab.inventory, encoding='utf-8') as f:
+        inv = yaml.safe_load(f)
+    for group in inv['all']['children'].values():
+        for host, hv in group['hosts'].items():
+            wrapper = os.path.join(lab.dir, 'py-%s' % host)
+            with open(wrapper, 'w', encoding='ascii') as f:
+                f.write('#!/bin/sh\nexec nsenter --target "$(cat %s)" --net --mount --uts --ipc --pid -- %s "$@"\n'
+                        % (hv['ansible_nsenter_pidfile'], inner))
+            os.chmod(wrapper, 0o755)
+            hv.pop('ansible_nsenter_pidfile')
+            hv.update({'ansible_connection': 'local', 'ansible_python_interpreter': wrapper})
+    path = os.path.join(lab.dir, 'inventory-local.yml')     # next to the lab's group_vars
+    with open(path, 'w', encoding='utf-8') as f:
+        yaml.safe_dump(inv, f)
+    return path
+
+
+def cold_run(tmp, n, env_extra, tag, connection=None):
     """A fresh lab of N nodes and one cold site.yml: a result dict (or {'error': ...})."""
     segments, nodes = _lab.scaled_topology(n)
     tj = os.path.join(tmp, 'timing-%s.json' % tag)
     with _lab.Lab(tmp, 'scale%d' % n, segments, nodes, _lab.seed_vars(2 * n), interpreter=CPU_PYTHON) as lab:
+        inventory = lab.inventory
+        if connection == 'local':
+            mitogen = env_extra.get('ANSIBLE_STRATEGY') == 'mitogen_linear'
+            inventory = local_inventory(lab, nodes, _lab.VENV_PY if mitogen else CPU_PYTHON)
         cpu0 = children_cpu()
         launch = time.time()
         try:
-            dt, _, recap = lab.site(env=_lab.timer_env(tj, **env_extra), log=os.path.join(tmp, 'site-%s.log' % tag))
+            dt, _, recap = _lab.playbook(['-i', inventory, 'site.yml'], env=_lab.timer_env(tj, **env_extra),
+                                         log=os.path.join(tmp, 'site-%s.log' % tag))
         except _lab.PlaybookFailed as e:
             lines = [ln for ln in str(e).splitlines() if 'FAILED' in ln or 'fatal' in ln or 'ERROR' in ln]
             return {'error': (lines or [str(e).splitlines()[0]])[0][:200]}
@@ -104,14 +145,23 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--sizes', default='2,4,8')
     ap.add_argument('--rounds', type=int, default=2)
-    ap.add_argument('--settings', default='', help='comma-separated, e.g. forks=4,forks=8,strategy=free,pipelining=off')
+    ap.add_argument('--settings', default='',
+                    help='comma-separated, e.g. forks=4,strategy=free,pipelining=off,poll=0.01,connection=local,'
+                         'strategy=mitogen')
+    ap.add_argument('--settings-sizes', default='', help='sizes to measure the settings at (default: the largest)')
     ap.add_argument('--keep-logs', action='store_true', help='keep the temporary folder (site.yml logs, timings)')
     args = ap.parse_args()
     sizes = [int(x) for x in args.sizes.split(',')]
     settings = [s for s in args.settings.split(',') if s]
     for s in settings:
         if '=' not in s or s.split('=')[0] not in SETTINGS:
-            ap.error('setting %r: use forks=N, strategy=free|linear, pipelining=on|off or poll=SECONDS' % s)
+            ap.error('setting %r: use forks=N, strategy=free|linear|mitogen, pipelining=on|off, poll=SECONDS '
+                     'or connection=local' % s)
+    if 'strategy=mitogen' in settings and not os.path.isdir(os.path.join(MITOGEN_DIR, 'ansible_mitogen')):
+        ap.error('strategy=mitogen: no mitogen in %s (bash tests/vmlab/mitogen.sh installs it there)' % MITOGEN_DIR)
+    ssizes = [int(x) for x in args.settings_sizes.split(',') if x] or [max(sizes)]
+    if not set(ssizes) <= set(sizes):
+        ap.error('--settings-sizes must be among --sizes (the default runs are the reference)')
     _lab.reexec_in_sandbox(__file__)
 
     _lab.header('scale: site.yml cold run on %s simulated nodes (replicas = 2 x nodes)' % ', '.join(map(str, sizes)))
@@ -128,10 +178,12 @@ def main():
             cfgs = settings[r % len(settings):] + settings[:r % len(settings)] if settings else []
             for s in cfgs:
                 env = setting_env(tmp, *s.split('=', 1))
-                res[(s, big)].append(cold_run(tmp, big, env, '%s-n%d-r%d' % (s.replace('=', '-'), big, r)))
+                conn = 'local' if s in ('connection=local', 'strategy=mitogen') else None
+                for n in ssizes:
+                    res[(s, n)].append(cold_run(tmp, n, env, '%s-n%d-r%d' % (s.replace('=', '-'), n, r), conn))
             print('  round %d of %d done, load average %s' % (r + 1, args.rounds, _lab.loadavg()))
             sys.stdout.flush()
-        report(sizes, settings, res, args)
+        report(sizes, settings, ssizes, res, args)
     finally:
         if args.keep_logs:
             print('  logs kept in %s' % tmp)
@@ -143,7 +195,7 @@ def ok_runs(runs):
     return [x for x in runs if 'error' not in x]
 
 
-def report(sizes, settings, res, args):
+def report(sizes, settings, ssizes, res, args):
     print('\nCold site.yml (s). CPU: all processes; modules: the module processes in the nodes; '
           'controller = CPU - modules\n')
     rows = []
@@ -214,21 +266,27 @@ def report(sizes, settings, res, args):
     _lab.table(rows, ['module', 'runs per host', 'CPU s (all hosts)', 'ms per run'])
 
     if settings:
-        print('\nAnsible settings at %d nodes against the default configuration, same rounds\n' % big)
-        base = res[('default', big)]
+        print('\nAnsible settings against the default configuration at the same size, same rounds\n')
         rows = []
-        for s in settings:
-            runs = res[(s, big)]
-            errs = [x['error'] for x in runs if 'error' in x]
-            good = ok_runs(runs)
-            pairs = [x['wall'] / y['wall'] for x, y in zip(runs, base) if 'error' not in x and 'error' not in y]
-            rows.append([s, ' '.join('%.1f' % x['wall'] if 'error' not in x else 'FAIL' for x in runs),
-                         '%.1f' % _lab.med([x['wall'] for x in good]) if good else '-',
-                         '%.1f' % _lab.med([x['cpu'] for x in good]) if good else '-',
-                         '%.2f' % _lab.med(pairs) if pairs else '-', errs[0] if errs else ''])
-        rows.append(['default', ' '.join('%.1f' % x['wall'] for x in ok_runs(base)), '%.1f' % med[big]['wall'],
-                     '%.1f' % med[big]['cpu'], '1.00', ''])
-        _lab.table(rows, ['setting', 'wall per round', 'median', 'CPU', 'paired ratio', 'error'])
+        for s in settings + ['default']:
+            for n in ssizes:
+                runs, base = res[(s, n)], res[('default', n)]
+                errs = [x['error'] for x in runs if 'error' in x]
+                good = ok_runs(runs)
+                pairs = [x['wall'] / y['wall'] for x, y in zip(runs, base) if 'error' not in x and 'error' not in y]
+                rows.append([s, str(n), ' '.join('%.1f' % x['wall'] if 'error' not in x else 'FAIL' for x in runs),
+                             '%.1f' % _lab.med([x['wall'] for x in good]) if good else '-',
+                             '%.1f' % _lab.med([x['cpu'] for x in good]) if good else '-',
+                             '%.2f' % _lab.med(pairs) if pairs else '-', errs[0] if errs else ''])
+        _lab.table(rows, ['setting', 'nodes', 'wall per round', 'median', 'CPU', 'paired ratio', 'error'])
+        if len(ssizes) > 1:
+            lo, hi = min(ssizes), max(ssizes)
+            print()
+            for s in settings + ['default']:
+                a, b = ok_runs(res[(s, hi)]), ok_runs(res[(s, lo)])
+                if a and b:
+                    print('  %-20s %d nodes / %d nodes: %.2f (medians)' % (
+                        s, hi, lo, _lab.med([x['wall'] for x in a]) / _lab.med([x['wall'] for x in b])))
     print('\nload average at the end: %s' % _lab.loadavg())
 
 

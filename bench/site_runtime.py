@@ -4,7 +4,7 @@
 """site.yml on the seed lab: cold run and no-op re-run, and the task count per host against peers.
 
     bench/site_runtime.py [--rounds 2] [--configs seed,skewed] [--reruns 1]
-    bench/site_runtime.py --configs seed,many,skewed      # also 10 tasks per node (~7 min)
+    bench/site_runtime.py --configs seed,many,skewed      # also 10 tasks per node (~9 min)
 
 Re-executes itself inside tests/sandbox.sh unless already there. Every round, for every cluster
 configuration (rotated, so none always runs first), on a fresh lab of the seed's two nodes
@@ -16,8 +16,8 @@ behind the router (built with labctl in a temporary folder, removed afterwards):
 Configurations (the same two nodes):
   seed     service test, 2 replicas (one task per node, one peer each)         - the seed
   many     service test, 20 replicas (10 tasks per node, 10 peers each)
-  skewed   service a: 1 replica on node1; service b: 19 replicas on node2, same network
-           (node1: 1 task of its own but 19 peers)
+  skewed   service a: 1 replica on node1; service b: 9 replicas on node2, same network
+           (node1: 1 task of its own but 9 peers; node2: 9 tasks)
 
 Counts per host, from the PLAY RECAP (``ok`` includes ``changed``; tasks = ok + skipped) and
 from the benchmark callback bench/callback_plugins/bench_timer.py (tasks that ran or were
@@ -45,11 +45,11 @@ def configs():
             'overlay_services': [
                 {'name': 'a', 'networks': ['uber-net'], 'replicas': 1, 'constraints': ['node.hostname==node1'],
                  'command': ['sleep', 'infinity']},
-                {'name': 'b', 'networks': ['uber-net'], 'replicas': 19, 'constraints': ['node.hostname==node2'],
+                {'name': 'b', 'networks': ['uber-net'], 'replicas': 9, 'constraints': ['node.hostname==node2'],
                  'command': ['sleep', 'infinity']}]}
     return {'seed': ('2 replicas: 1 task + 1 peer per node', _lab.seed_vars(2)),
             'many': ('20 replicas: 10 tasks + 10 peers per node', _lab.seed_vars(20)),
-            'skewed': ('1 + 19 replicas pinned: node1 has 1 task, 19 peers', skew)}
+            'skewed': ('1 + 9 replicas pinned: node1 has 1 task, 9 peers', skew)}
 
 
 def children_cpu():
