@@ -59,8 +59,8 @@ def sh(cmd, check=True, **kw):
     """Run a command (list: no shell; str: /bin/sh) and return its stdout."""
     res = subprocess.run(cmd, shell=isinstance(cmd, str), capture_output=True, text=True, check=False, **kw)
     if check and res.returncode != 0:
-        raise RuntimeError('command failed (rc %d): %s\n%s%s' % (res.returncode, cmd, res.stdout[-2000:],
-                                                                  res.stderr[-2000:]))
+        raise RuntimeError('command failed (rc %d): %s\n%s%s'
+                           % (res.returncode, cmd, res.stdout[-2000:], res.stderr[-2000:]))
     return res.stdout
 
 

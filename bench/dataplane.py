@@ -109,8 +109,8 @@ def ping(lab, path, count, interval):
     The median of the packets is steadier than ping's own average on a busy machine (one
     descheduled packet moves the average by several microseconds).
     """
-    out = lab.run(path.src.node, path.src.argv(['ping', '-n', '-c', str(count), '-i', str(interval),
-                                                 path.dst.ip]), check=False)
+    argv = ['ping', '-n', '-c', str(count), '-i', str(interval), path.dst.ip]
+    out = lab.run(path.src.node, path.src.argv(argv), check=False)
     times = [float(t) * 1000 for t in TIME_RE.findall(out)]
     loss = LOSS_RE.search(out)
     if not times or not loss:
@@ -289,7 +289,7 @@ def main():
     segments, nodes = _lab.seed_topology()
     try:
         with _lab.Lab(tmp, 'seed', segments, nodes, _lab.seed_vars(2)) as lab:
-            dt, _, _ = lab.site(log=os.path.join(tmp, 'site.log'))
+            dt = lab.site(log=os.path.join(tmp, 'site.log'))[0]
             print('  lab up, site.yml converged in %.1f s' % dt)
             run(lab, args, want)
     finally:
@@ -332,7 +332,7 @@ def run(lab, args, want):
 
     # warm up every path (neighbour resolution, sockets) and check that it works
     for p in paths:
-        _, _, lost = ping(lab, p, 5, '0.01')
+        lost = ping(lab, p, 5, '0.01')[2]
         if lost:
             raise RuntimeError('%s: %d of 5 warm-up pings lost' % (p.name, lost))
 

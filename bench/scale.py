@@ -98,7 +98,7 @@ def local_inventory(lab, nodes, inner):
     interpreter wrapper ``exec nsenter --target <holder> --net --mount --uts --ipc --pid -- INNER``
     (what mitogen can drive: it only knows its own connection types, not linuxnet.overlay.nsenter).
     The wrappers fail before running anything if they cannot enter the node."""
-    import yaml     # pylint: disable=import-outside-toplevel  (ansible's own dependency)
+    import yaml  # pylint: disable=import-outside-toplevel
     with open(lab.inventory, encoding='utf-8') as f:
         inv = yaml.safe_load(f)
     for group in inv['all']['children'].values():
@@ -128,8 +128,8 @@ def cold_run(tmp, n, env_extra, tag, connection=None):
         cpu0 = children_cpu()
         launch = time.time()
         try:
-            dt, _, recap = _lab.playbook(['-i', inventory, 'site.yml'], env=_lab.timer_env(tj, **env_extra),
-                                         log=os.path.join(tmp, 'site-%s.log' % tag))
+            dt, _out, recap = _lab.playbook(['-i', inventory, 'site.yml'], env=_lab.timer_env(tj, **env_extra),
+                                            log=os.path.join(tmp, 'site-%s.log' % tag))
         except _lab.PlaybookFailed as e:
             lines = [ln for ln in str(e).splitlines() if 'FAILED' in ln or 'fatal' in ln or 'ERROR' in ln]
             return {'error': (lines or [str(e).splitlines()[0]])[0][:200]}
@@ -165,8 +165,8 @@ def main():
     _lab.reexec_in_sandbox(__file__)
 
     _lab.header('scale: site.yml cold run on %s simulated nodes (replicas = 2 x nodes)' % ', '.join(map(str, sizes)))
-    print('  %d rounds; settings: %s' % (args.rounds, ', '.join(settings) or 'none (ansible.cfg: forks 20, linear, '
-                                                                          'pipelining on)'))
+    default = 'none (ansible.cfg: forks 20, linear, pipelining on)'
+    print('  %d rounds; settings: %s' % (args.rounds, ', '.join(settings) or default))
     tmp = _lab.tmpdir('bench-scale.')
     try:
         res = collections.defaultdict(list)
@@ -226,7 +226,7 @@ def report(sizes, settings, ssizes, res, args):
     plays = []
     for n in sizes:
         for x in ok_runs(res[('default', n)]):
-            for p, _ in _lab.play_walls(x['timing']):
+            for p, _wall in _lab.play_walls(x['timing']):
                 if p not in plays:
                     plays.append(p)
     rows = []
@@ -235,7 +235,7 @@ def report(sizes, settings, ssizes, res, args):
         row = [str(n), '%.1f' % med[n]['startup']]
         for p in plays:
             row.append('%.1f' % _lab.med([dict(_lab.play_walls(x['timing'])).get(p, 0.0) for x in runs]))
-        tw = [sum(w for *_, w, _h in _lab.task_walls(x['timing'])) for x in runs]
+        tw = [sum(t[-2] for t in _lab.task_walls(x['timing'])) for x in runs]
         nt = [len(_lab.task_walls(x['timing'])) for x in runs]
         row += ['%d' % _lab.med(nt), '%.2f' % (_lab.med(tw) / max(_lab.med(nt), 1))]
         rows.append(row)

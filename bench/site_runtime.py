@@ -61,7 +61,7 @@ def timed_site(lab, tmp, tag):
     """site.yml once: (wall s, CPU s of all processes it waited for, recap, timing)."""
     tj = os.path.join(tmp, 'timing-%s.json' % tag)
     cpu0 = children_cpu()
-    dt, _, recap = lab.site(env=_lab.timer_env(tj), log=os.path.join(tmp, 'site-%s.log' % tag))
+    dt, _out, recap = lab.site(env=_lab.timer_env(tj), log=os.path.join(tmp, 'site-%s.log' % tag))
     return dt, children_cpu() - cpu0, recap, _lab.load_timing(tj)
 
 
@@ -80,8 +80,8 @@ def main():
     _lab.reexec_in_sandbox(__file__)
 
     _lab.header('site_runtime: site.yml cold run and no-op re-run on the seed lab (2 nodes behind a router)')
-    print('  %d rounds, configurations %s, %d no-op re-run(s) per cold run' % (args.rounds, ', '.join(names),
-                                                                             args.reruns))
+    print('  %d rounds, configurations %s, %d no-op re-run(s) per cold run'
+          % (args.rounds, ', '.join(names), args.reruns))
     tmp = _lab.tmpdir('bench-site.')
     segments, nodes = _lab.seed_topology()
     res = {n: {'cold': [], 'noop': [], 'cold_cpu': [], 'noop_cpu': []} for n in names}
