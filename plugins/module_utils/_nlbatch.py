@@ -393,6 +393,35 @@ def get_link(sock, name):
     return None
 
 
+class DeviceError(Exception):
+    """The device of an fdb/neigh task cannot be used; the message is meant for the user."""
+
+
+def where_of(netns):
+    return 'namespace %s' % netns if netns else "the module's namespace"
+
+
+def open_device(netns, name):
+    """A socket inside ``netns`` and the link dict of device ``name`` there, for the fdb and neigh
+    modules; DeviceError with a message that says nothing was changed otherwise."""
+    where = where_of(netns)
+    try:
+        sock = Socket(netns)
+    except (_netns.NetnsError, ValueError) as exc:
+        raise DeviceError('%s; nothing was changed' % exc) from exc
+    except OSError as exc:
+        raise DeviceError('cannot open a netlink socket in %s: %s' % (where, exc)) from exc
+    try:
+        device = get_link(sock, name) if len(name.encode()) < 16 else None
+    except NetlinkError as exc:
+        sock.close()
+        raise DeviceError('cannot look up device %r in %s: %s' % (name, where, exc.strerror)) from exc
+    if device is None:
+        sock.close()
+        raise DeviceError('device %r does not exist in %s; nothing was changed' % (name, where))
+    return sock, device
+
+
 # ----------------------------------------------------------------------------------------------
 # FDB (family AF_BRIDGE)
 

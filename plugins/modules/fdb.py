@@ -163,7 +163,6 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.linuxnet.overlay.plugins.module_utils import _entries, _nlbatch
 from ansible_collections.linuxnet.overlay.plugins.module_utils._common import NETNS_ARG_SPEC, diff_result
-from ansible_collections.linuxnet.overlay.plugins.module_utils._netns import NetnsError
 
 
 def main():
@@ -182,7 +181,7 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     p = module.params
     name, netns, state = p['device'], p['netns'], p['state']
-    where = 'namespace %s' % netns if netns else "the module's namespace"
+    where = _nlbatch.where_of(netns)
 
     if p['exclusive'] and state == 'absent':
         module.fail_json(msg='exclusive=true only applies to state=present; nothing was changed')
@@ -191,18 +190,10 @@ def main():
         module.fail_json(msg=_entries.error_summary(errors))
 
     try:
-        sock = _nlbatch.Socket(netns)
-    except (NetnsError, ValueError) as exc:
-        module.fail_json(msg='%s; nothing was changed' % exc)
-    except OSError as exc:
-        module.fail_json(msg='cannot open a netlink socket in %s: %s' % (where, exc))
+        sock, device = _nlbatch.open_device(netns, name)
+    except _nlbatch.DeviceError as exc:
+        module.fail_json(msg=str(exc))
     with sock:
-        try:
-            device = _nlbatch.get_link(sock, name) if len(name.encode()) < 16 else None
-        except _nlbatch.NetlinkError as exc:
-            module.fail_json(msg='cannot look up device %r in %s: %s' % (name, where, exc.strerror))
-        if device is None:
-            module.fail_json(msg='device %r does not exist in %s; nothing was changed' % (name, where))
         if device['kind'] != 'vxlan':
             module.fail_json(msg='device %r in %s is not a VXLAN device (its link kind is %s); nothing was changed'
                              % (name, where, device['kind'] or 'none: loopback or physical'))
