@@ -52,9 +52,15 @@ def ensure_dir(state_dir):
     try:
         st = os.lstat(state_dir)
     except FileNotFoundError:
-        os.makedirs(state_dir, mode=DIR_MODE)
-        os.chmod(state_dir, DIR_MODE)  # makedirs' mode is filtered by the umask
-        return ['created %s (mode 0700)' % state_dir]
+        try:
+            os.makedirs(state_dir, mode=DIR_MODE)
+        except FileExistsError:
+            # another run (a concurrent site.yml, or join racing init) made it between the two
+            # calls: fall through to the same checks as for a folder that was already there
+            st = os.lstat(state_dir)
+        else:
+            os.chmod(state_dir, DIR_MODE)  # makedirs' mode is filtered by the umask
+            return ['created %s (mode 0700)' % state_dir]
     if not stat.S_ISDIR(st.st_mode):
         raise StateFileError('state_dir %s exists but is not a directory' % state_dir)
     if st.st_uid != os.geteuid():

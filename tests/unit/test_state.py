@@ -283,3 +283,17 @@ def test_lock_released_on_exception(tmp_path):
             raise RuntimeError('x')
     with _statefile.cluster_lock(d, timeout=0):
         pass
+
+
+def test_ensure_dir_tolerates_a_concurrent_creation(tmp_path, monkeypatch):
+    """Two runs at once: the folder appears between lstat and makedirs (seen with strategy free)."""
+    target = str(tmp_path / 'state')
+    real_makedirs = os.makedirs
+
+    def racing_makedirs(path, mode=0o777, exist_ok=False):
+        real_makedirs(path, mode=0o700)          # the other run wins the race
+        real_makedirs(path, mode=mode, exist_ok=exist_ok)
+
+    monkeypatch.setattr(_statefile.os, 'makedirs', racing_makedirs)
+    assert _statefile.ensure_dir(target) == []
+    assert os.path.isdir(target)
