@@ -69,8 +69,8 @@ EXAMPLES = r"""
     name: test.1.vh3k8m2q0d9x1c7b5n4p6r8t0
     hosts: |
       127.0.0.1 localhost
-      10.0.0.2 test.1.vh3k8m2q0d9x1c7b5n4p6r8t0 test tasks.test
-      10.0.0.3 test.2.a8d7f6g5h4j3k2l1z0x9c8v7b test tasks.test
+      10.0.0.2 test.1.vh3k8m2q0d9x1c7b5n4p6r8t0.uber-net test.1.vh3k8m2q0d9x1c7b5n4p6r8t0 test tasks.test
+      10.0.0.3 test.2.a8d7f6g5h4j3k2l1z0x9c8v7b.uber-net test.2.a8d7f6g5h4j3k2l1z0x9c8v7b test tasks.test
     command: [sleep, infinity]
 
 - name: Remove a task and everything it ran
