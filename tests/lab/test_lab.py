@@ -329,6 +329,32 @@ def test_killed_node_is_detected_and_brought_back(seed):
     assert lab_up(seed['dir'])['changed'] == 0
 
 
+def test_kill_wipe_powers_a_node_off_and_up_brings_it_back_fresh(seed):
+    nx(seed['dir'], 'node2', 'mkdir -p /var/lib/disk-test && echo x > /var/lib/disk-test/f && '
+       'echo y > /etc/disk-test && ip netns add before-kill')
+    old = holder(seed['dir'], 'node2')
+    out = json.loads(run([PYTHON, LABCTL, 'kill', '--dir', seed['dir'], 'node2', '--wipe']).stdout)
+    assert out['changed'] and 'node2: killed' in out['actions'], out
+    assert 'node2: erased its /var/lib' in out['actions'] and 'node2: erased its /etc' in out['actions'], out
+    for _attempt in range(100):
+        reap()
+        if not os.path.exists('/proc/%d' % old):
+            break
+        time.sleep(0.02)
+    assert not os.path.exists('/proc/%d' % old)
+    assert json.loads(run([PYTHON, LABCTL, 'status', '--dir', seed['dir']]).stdout)['up'] is False
+    # a killed node is refused, an unknown one too
+    bad = run([PYTHON, LABCTL, 'kill', '--dir', seed['dir'], 'node9'], check=False)
+    assert bad.returncode == 1 and 'node9: no such node' in bad.stdout
+    assert lab_up(seed['dir'])['changed'] == 1
+    # back as a fresh host: no namespace, no file it wrote, its own /etc/hosts again, cabled
+    assert nx(seed['dir'], 'node2', 'ip netns list').stdout.strip() == ''
+    assert nx(seed['dir'], 'node2', 'ls /var/lib/disk-test /etc/disk-test', check=False).returncode != 0
+    assert 'node2' in nx(seed['dir'], 'node2', 'cat /etc/hosts').stdout
+    assert ' 0% packet loss' in nx(seed['dir'], 'node2', 'ping -c1 -W2 172.31.1.5').stdout
+    assert lab_up(seed['dir'])['changed'] == 0
+
+
 def test_recable_after_a_cable_was_cut(seed):
     nx(seed['dir'], 'router', 'ip link del r-node2')
     assert lab_up(seed['dir'])['changed'] == 1
