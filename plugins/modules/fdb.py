@@ -161,8 +161,8 @@ failed_entries:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _entries, _nlbatch
-from ansible_collections.linuxnet.overlay.plugins.module_utils._common import NETNS_ARG_SPEC, diff_result
+from ansible_collections.linuxnet.overlay.plugins.module_utils import _peers
+from ansible_collections.linuxnet.overlay.plugins.module_utils._common import NETNS_ARG_SPEC
 
 
 def main():
@@ -179,68 +179,10 @@ def main():
     )
     argument_spec.update(NETNS_ARG_SPEC)
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    p = module.params
-    name, netns, state = p['device'], p['netns'], p['state']
-    where = _nlbatch.where_of(netns)
-
-    if p['exclusive'] and state == 'absent':
-        module.fail_json(msg='exclusive=true only applies to state=present; nothing was changed')
-    entries, errors = _entries.validate_fdb(p['entries'], state)
-    if errors:
-        module.fail_json(msg=_entries.error_summary(errors))
-
     try:
-        sock, device = _nlbatch.open_device(netns, name)
-    except _nlbatch.DeviceError as exc:
-        module.fail_json(msg=str(exc))
-    with sock:
-        if device['kind'] != 'vxlan':
-            module.fail_json(msg='device %r in %s is not a VXLAN device (its link kind is %s); nothing was changed'
-                             % (name, where, device['kind'] or 'none: loopback or physical'))
-        refused = {}
-        if state == 'present':
-            refused = _nlbatch.fdb_refused_families(sock, device['ifindex'], (e['dst'] for e in entries))
-        errors = _entries.check_fdb_device(entries, device, state, refused)
-        if errors:
-            module.fail_json(msg=_entries.error_summary(errors))
-
-        plan = _entries.plan_fdb(entries, _nlbatch.fdb_dump(sock, device['ifindex']), device,
-                                 state=state, exclusive=p['exclusive'])
-        ops = plan['ops']
-        result = dict(
-            changed=bool(ops),
-            added=plan['added'],
-            replaced=plan['replaced'],
-            removed=plan['removed'],
-            unchanged=len(entries) - len(plan['added']) - len(plan['replaced']) if state == 'present' else 0,
-            entries=len(plan['after']),
-        )
-        if module._diff:
-            result['diff'] = diff_result(
-                {'device': name, 'fdb': '\n'.join(plan['before']) + '\n' if plan['before'] else ''},
-                {'device': name, 'fdb': '\n'.join(plan['after']) + '\n' if plan['after'] else ''})
-        if not ops or module.check_mode:
-            module.exit_json(**result)
-
-        ifindex = device['ifindex']
-        messages = [_nlbatch.fdb_message(op, ifindex, e['mac'], e['dst'], e['port'], e['vni'], e.get('via'))
-                    for op, e in ops]
-        try:
-            failures = sock.batch(messages)
-        except (_nlbatch.NetlinkError, OSError) as exc:
-            module.fail_json(msg='programming the FDB of %s in %s failed part way: %s; run the task again to see '
-                             'what is left' % (name, where, exc), **result)
-        if failures:
-            failed = [dict(op=ops[i][0], mac=ops[i][1]['mac'], dst=ops[i][1]['dst'], error=err.strerror)
-                      for i, err in failures]
-            lines = ['entry %s dst %s (%s) failed: %s' % (f['mac'], f['dst'], f['op'], f['error'])
-                     for f in failed[:_entries.MAX_REPORTED_ERRORS]]
-            more = len(failed) - len(lines)
-            result['entries'] = sum(1 for e in _nlbatch.fdb_dump(sock, ifindex) if e['self'] and e['dst'])
-            module.fail_json(msg='the kernel refused %d of %d FDB changes on %s in %s: %s%s'
-                             % (len(failed), len(ops), name, where, '; '.join(lines),
-                                '; and %d more' % more if more else ''),
-                             failed_entries=failed, **result)
+        result = _peers.fdb_converge(module.params, module.check_mode, module._diff)
+    except _peers.PeerError as exc:
+        module.fail_json(msg=str(exc), **exc.extra)
     module.exit_json(**result)
 
 

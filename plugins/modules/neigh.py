@@ -141,8 +141,8 @@ failed_entries:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _entries, _nlbatch
-from ansible_collections.linuxnet.overlay.plugins.module_utils._common import NETNS_ARG_SPEC, diff_result
+from ansible_collections.linuxnet.overlay.plugins.module_utils import _peers
+from ansible_collections.linuxnet.overlay.plugins.module_utils._common import NETNS_ARG_SPEC
 
 
 def main():
@@ -158,58 +158,10 @@ def main():
     )
     argument_spec.update(NETNS_ARG_SPEC)
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    p = module.params
-    name, netns, state = p['device'], p['netns'], p['state']
-    where = _nlbatch.where_of(netns)
-
-    if p['exclusive'] and state == 'absent':
-        module.fail_json(msg='exclusive=true only applies to state=present; nothing was changed')
-    entries, errors = _entries.validate_neigh(p['entries'], state)
-    if errors:
-        module.fail_json(msg=_entries.error_summary(errors))
-
     try:
-        sock, device = _nlbatch.open_device(netns, name)
-    except _nlbatch.DeviceError as exc:
-        module.fail_json(msg=str(exc))
-    with sock:
-
-        plan = _entries.plan_neigh(entries, _nlbatch.neigh_dump(sock, device['ifindex']), state=state,
-                                   exclusive=p['exclusive'], permanent=p['permanent'])
-        ops = plan['ops']
-        result = dict(
-            changed=bool(ops),
-            added=plan['added'],
-            replaced=plan['replaced'],
-            removed=plan['removed'],
-            unchanged=len(entries) - len(plan['added']) - len(plan['replaced']) if state == 'present' else 0,
-            entries=len(plan['after']),
-        )
-        if module._diff:
-            result['diff'] = diff_result(
-                {'device': name, 'neigh': '\n'.join(plan['before']) + '\n' if plan['before'] else ''},
-                {'device': name, 'neigh': '\n'.join(plan['after']) + '\n' if plan['after'] else ''})
-        if not ops or module.check_mode:
-            module.exit_json(**result)
-
-        ifindex = device['ifindex']
-        messages = [_nlbatch.neigh_message(op, ifindex, e['ip'], e['mac'], p['permanent']) for op, e in ops]
-        try:
-            failures = sock.batch(messages)
-        except (_nlbatch.NetlinkError, OSError) as exc:
-            module.fail_json(msg='programming the neighbour table of %s in %s failed part way: %s; run the task '
-                             'again to see what is left' % (name, where, exc), **result)
-        if failures:
-            failed = [dict(op=ops[i][0], ip=ops[i][1]['ip'], mac=ops[i][1]['mac'], error=err.strerror)
-                      for i, err in failures]
-            lines = ['entry %s lladdr %s (%s) failed: %s' % (f['ip'], f['mac'], f['op'], f['error'])
-                     for f in failed[:_entries.MAX_REPORTED_ERRORS]]
-            more = len(failed) - len(lines)
-            result['entries'] = len(_nlbatch.neigh_dump(sock, ifindex))
-            module.fail_json(msg='the kernel refused %d of %d neighbour changes on %s in %s: %s%s'
-                             % (len(failed), len(ops), name, where, '; '.join(lines),
-                                '; and %d more' % more if more else ''),
-                             failed_entries=failed, **result)
+        result = _peers.neigh_converge(module.params, module.check_mode, module._diff)
+    except _peers.PeerError as exc:
+        module.fail_json(msg=str(exc), **exc.extra)
     module.exit_json(**result)
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import uuid
@@ -10,6 +11,7 @@ import uuid
 import pytest
 
 from conftest import sh
+from _helpers_links import snapshot
 
 
 @pytest.fixture
@@ -118,3 +120,122 @@ def test_omitted_command_leaves_the_process_alone(run_module, task_name, dirs):
     stopped = run_module('task', dict(args, command=[]))
     assert stopped['actions'] == ['stop command (pid %d)' % first['task']['pid']]
     assert pids(task_name) == []
+
+
+# --- interfaces: namespace, hosts file, veths and command in one run -----------------------------
+
+@pytest.fixture
+def sandbox_ns(scratch_netns):
+    """A sandbox with br0 (gateway 10.0.0.1/24) and br1 (10.0.1.1/24), as the network role makes it."""
+    ns = scratch_netns('sb')
+    for i in (0, 1):
+        sh('ip -n {0} link add br{1} type bridge && ip -n {0} addr add 10.0.{1}.1/24 dev br{1} && '
+           'ip -n {0} link set br{1} up'.format(ns, i))
+    return ns
+
+
+def interface(sandbox, veth='vethT0', **kw):
+    out = {'veth': veth, 'sandbox': sandbox, 'bridge': 'br0', 'ifname': 'eth0', 'mtu': 1450,
+           'mac': '02:42:0a:00:00:02', 'address': '10.0.0.2/24', 'routes': [{'dst': '10.0.1.0/24', 'via': '10.0.0.1'}],
+           # keys of the cluster plan, ignored
+           'network': 'uber-net', 'ip': '10.0.0.2', 'subnet': '10.0.0.0/24', 'gateway': '10.0.0.1', 'vni': 4096}
+    out.update(kw)
+    return out
+
+
+def eth(task, name='eth0'):
+    return json.loads(sh('ip -j -d -n %s addr show dev %s' % (task, name)))[0]
+
+
+def test_interfaces_with_the_task_in_one_run(run_module, task_name, dirs, sandbox_ns):
+    args = dict(name=task_name, hosts=HOSTS, command=['sleep', 'infinity'], interfaces=[interface(sandbox_ns)],
+                **dirs)
+    before = sh('ip netns list') + sh('ip -n %s -br link' % sandbox_ns)
+    pred = run_module('task', args, check=True)
+    assert pred['changed'] and before == sh('ip netns list') + sh('ip -n %s -br link' % sandbox_ns)
+    assert pred['actions'][:2] == ['create namespace', 'write hosts file']
+    assert pred['actions'][2].startswith('create veth pair vethT0 (namespace %s) - eth0' % sandbox_ns)
+    assert pred['actions'][-1] == 'start command'
+    assert pred['interfaces'][0]['peer']['addresses'] == ['10.0.0.2/24']
+    assert pred['diff']['before']['interfaces'] == [{'name': 'vethT0', 'netns': sandbox_ns, 'exists': False}]
+
+    res = run_module('task', args)
+    assert res['changed'] and res['task']['running']
+    e0 = eth(task_name)
+    assert e0['address'] == '02:42:0a:00:00:02' and e0['mtu'] == 1450 and 'UP' in e0['flags']
+    assert [(a['local'], a['prefixlen']) for a in e0['addr_info'] if a['family'] == 'inet'] == [('10.0.0.2', 24)]
+    assert '10.0.1.0/24 via 10.0.0.1 dev eth0' in sh('ip -n %s route' % task_name)
+    v = json.loads(sh('ip -j -d -n %s link show dev vethT0' % sandbox_ns))[0]
+    assert v['master'] == 'br0' and v['mtu'] == 1450
+    # the command runs with its interface: it reaches the gateway in the sandbox
+    sh('ip netns exec %s ping -c 1 -W 2 10.0.0.1' % task_name)
+    assert pred['diff']['after']['interfaces'][0]['peer']['addresses'] == \
+        res['diff']['after']['interfaces'][0]['peer']['addresses']
+
+    again = run_module('task', args)
+    assert not again['changed'], again['actions']
+    snap = snapshot(task_name, sandbox_ns)
+    check = run_module('task', args, check=True)
+    assert not check['changed'] and check['diff']['before'] == check['diff']['after']
+    assert snap == snapshot(task_name, sandbox_ns)
+
+
+def test_interface_drift_is_repaired_and_reported(run_module, task_name, dirs, sandbox_ns):
+    args = dict(name=task_name, hosts=HOSTS, command=['sleep', 'infinity'], interfaces=[interface(sandbox_ns)],
+                **dirs)
+    run_module('task', args)
+    sh('ip -n %s link del vethT0' % sandbox_ns)              # the pair goes with it
+    pred = run_module('task', args, check=True)
+    assert pred['changed'] and pred['actions'] == [
+        'create veth pair vethT0 (namespace %s) - eth0 (namespace %s)' % (sandbox_ns, task_name),
+        'eth0: add address 10.0.0.2/24', 'eth0: add route 10.0.1.0/24 via 10.0.0.1']
+    assert sh('ip -n %s -br link show dev vethT0' % sandbox_ns, check=False) == ''
+    res = run_module('task', args)
+    assert res['changed'] and eth(task_name)['address'] == '02:42:0a:00:00:02'
+    # moved to the other subnet: the address changes in place
+    moved = dict(args, interfaces=[interface(sandbox_ns, bridge='br1', address='10.0.1.2/24', routes=[])])
+    res = run_module('task', moved)
+    assert 'eth0: add address 10.0.1.2/24' in res['actions'] and 'eth0: remove address 10.0.0.2/24' in res['actions']
+    assert json.loads(sh('ip -j -n %s link show dev vethT0' % sandbox_ns))[0]['master'] == 'br1'
+    assert not run_module('task', moved)['changed']
+
+
+def test_several_interfaces_and_a_task_deleted_by_hand(run_module, task_name, dirs, sandbox_ns):
+    two = [interface(sandbox_ns), interface(sandbox_ns, veth='vethT1', bridge='br1', ifname='eth1',
+                                            mac='02:42:0a:00:01:02', address='10.0.1.2/24', routes=[])]
+    args = dict(name=task_name, hosts=HOSTS, command=['sleep', 'infinity'], interfaces=two, **dirs)
+    run_module('task', args)
+    assert eth(task_name, 'eth1')['address'] == '02:42:0a:00:01:02'
+    sh('ip netns pids %s | xargs -r kill -9; ip netns del %s' % (task_name, task_name))
+    time.sleep(0.3)
+    res = run_module('task', args)
+    assert res['changed'] and 'create namespace' in res['actions'] and 'start command' in res['actions']
+    assert eth(task_name)['address'] == '02:42:0a:00:00:02' and eth(task_name, 'eth1')['mtu'] == 1450
+    assert len(pids(task_name)) == 1
+    assert not run_module('task', args)['changed']
+
+
+@pytest.mark.parametrize('change, words', [
+    ({'address': '10.0.0.2'}, "'10.0.0.2' has no prefix length"),
+    ({'mac': 'nope'}, "'nope' is not a MAC address"),
+    ({'veth': 'a-very-long-veth-name'}, "'a-very-long-veth-name'"),
+    ({'routes': [{'dst': '10.0.1.0/24', 'via': '10.9.9.9'}]}, 'gateway 10.9.9.9'),
+    ({'vethh': 'x'}, 'unknown key(s) vethh'),
+    ({'bridge': None}, 'interfaces[0] needs bridge'),
+    ({'mtu': 'big'}, "mtu 'big' is not an integer"),
+])
+def test_bad_interface_is_refused_before_any_change(run_module, task_name, dirs, sandbox_ns, change, words):
+    args = dict(name=task_name, hosts=HOSTS, command=['sleep', 'infinity'],
+                interfaces=[interface(sandbox_ns, **change)], **dirs)
+    res = run_module('task', args, expect_failure=True)
+    assert words in res['msg'], res['msg']
+    assert task_name not in sh('ip netns list') and not os.path.exists(os.path.join(dirs['etc_netns_dir'], task_name))
+
+
+def test_missing_sandbox_is_a_clear_error(run_module, task_name, dirs):
+    args = dict(name=task_name, command=['sleep', 'infinity'], interfaces=[interface('ov-missing')], **dirs)
+    pred = run_module('task', args, check=True)
+    assert pred['changed'] and task_name not in sh('ip netns list')
+    res = run_module('task', args, expect_failure=True)
+    assert "network namespace 'ov-missing' does not exist" in res['msg']
+    assert res['actions'][0] == 'create namespace' and 'start command' not in res['actions']

@@ -1,0 +1,315 @@
+# -*- coding: utf-8 -*-
+# Copyright: linuxnet.overlay contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""All overlay sandboxes of one node in one module run (the logic of the ``sandbox`` module).
+
+A sandbox is a network namespace holding, per subnet, a bridge with the gateway address and a VTEP
+(VXLAN made in the node namespace, moved in, enslaved to the bridge) with the exact set of peer
+neighbour and FDB entries. The work is the per-object converge functions the single-object
+modules use (``_namespace``, ``_bridge``, ``_vxlan``, ``_peers``), called in order in one process:
+on this 2-vCPU machine each module process costs 0.3-0.35 s of CPU to start (bench/scale.py), the
+kernel work milliseconds, so one run per node instead of five loops is what makes site.yml scale.
+
+Pure part (unit-tested in tests/unit/test_sandbox.py): ``validate`` (every input error, named,
+before any change), ``peer_entries``, ``plan_removals``, ``render``. The rest talks to the kernel.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.linuxnet.overlay.plugins.module_utils import (
+    _bridge, _links, _namespace, _netns, _peers, _vxlan)
+
+SANDBOX_KEYS = ('netns', 'mtu', 'ip_forward', 'subnets')
+SANDBOX_INFO_KEYS = ('network', 'network_id', 'encrypted')      # the cluster plan's, shown or ignored
+SUBNET_KEYS = ('bridge', 'address', 'vxlan', 'vni', 'peers')
+SUBNET_INFO_KEYS = ('subnet', 'gateway', 'prefixlen')
+PEER_KEYS = ('ip', 'mac', 'vtep')
+DEFAULTS = {'sandboxes': [], 'dstport': _links.VXLAN_DEFAULT_PORT, 'local': None, 'exclusive': False,
+            'prefix': None}
+
+
+class SandboxError(Exception):
+    """A user-facing error; ``actions`` are what was already done (empty for input errors)."""
+
+    def __init__(self, msg, actions=None):
+        super().__init__(msg)
+        self.actions = actions or []
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure planning
+
+def _int(value, what, low, high):
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise SandboxError('%s %r is not an integer' % (what, value))
+    if isinstance(value, str):
+        if not value.strip().isdigit():
+            raise SandboxError('%s %r is not an integer' % (what, value))
+        value = int(value)
+    if not low <= value <= high:
+        raise SandboxError('%s %d is out of range: use %d-%d' % (what, value, low, high))
+    return value
+
+
+def _bool(value, what):
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ('1', 'true', 'yes', 'on'):
+        return True
+    if text in ('0', 'false', 'no', 'off'):
+        return False
+    raise SandboxError('%s %r is not a boolean' % (what, value))
+
+
+def _keys(item, what, known, info=()):
+    if not isinstance(item, dict):
+        raise SandboxError('%s must be a dict, got %r' % (what, item))
+    unknown = sorted(set(item) - set(known) - set(info))
+    if unknown:
+        raise SandboxError('%s: unknown key(s) %s; known: %s' % (what, ', '.join(unknown), ', '.join(known)))
+
+
+def peer_entries(peers):
+    """A subnet's peers ``{ip, mac, vtep}`` as neighbour entries and FDB entries (one per MAC)."""
+    neigh = [{'ip': p['ip'], 'mac': p['mac']} for p in peers]
+    fdb = {}
+    for p in peers:
+        fdb.setdefault(p['mac'], {'mac': p['mac'], 'dst': p['vtep']})
+    return neigh, list(fdb.values())
+
+
+def _linkerr(what, func, *args):
+    try:
+        return func(*args)
+    except (_links.LinkError, ValueError) as exc:
+        raise SandboxError('%s: %s' % (what, exc)) from None
+
+
+def validate(params):
+    """Every input error, raised as SandboxError naming the bad value; the normalised input
+    otherwise: ``{'dstport', 'local', 'exclusive', 'prefix', 'sandboxes': [...]}``."""
+    p = dict(DEFAULTS, **params)
+    dstport = _int(p['dstport'], 'dstport', 1, 65535)
+    try:
+        local = _links.normalize_ip(p['local'], 'local') if p['local'] else None
+    except _links.LinkError as exc:
+        raise SandboxError('%s; nothing was changed' % exc) from None
+    prefix = p['prefix']
+    if p['exclusive'] and not prefix:
+        raise SandboxError('exclusive=true needs a prefix (the names of the sandboxes this module owns, '
+                           'for example ov-): without one it would remove every namespace; nothing was changed')
+    if prefix is not None:
+        _linkerr('prefix', _netns.validate_name, prefix)
+    if not isinstance(p['sandboxes'], list):
+        raise SandboxError('sandboxes must be a list, got %r' % (p['sandboxes'],))
+    out, names, vnis = [], {}, {}
+    for i, raw in enumerate(p['sandboxes']):
+        what = 'sandboxes[%d]' % i
+        _keys(raw, what, SANDBOX_KEYS, SANDBOX_INFO_KEYS)
+        if raw.get('netns') is None:
+            raise SandboxError('%s needs netns (the name of the sandbox namespace)' % what)
+        netns = _linkerr('%s.netns' % what, _netns.validate_name, raw['netns'])
+        if netns in names:
+            raise SandboxError('%s.netns %s is listed twice (also sandboxes[%d])' % (what, netns, names[netns]))
+        names[netns] = i
+        what = 'sandbox %s (sandboxes[%d])' % (netns, i)
+        mtu = _int(raw['mtu'], '%s: mtu' % what, 68, 65535) if raw.get('mtu') is not None else None
+        subnets_raw = raw.get('subnets')
+        if not isinstance(subnets_raw, list) or not subnets_raw:
+            raise SandboxError('%s needs subnets: a non-empty list of {bridge, address, vxlan, vni, peers}' % what)
+        ip_forward = (_bool(raw['ip_forward'], '%s: ip_forward' % what) if raw.get('ip_forward') is not None
+                      else len(subnets_raw) > 1)
+        subnets, devices = [], {}
+        for j, sraw in enumerate(subnets_raw):
+            swhat = '%s subnets[%d]' % (what, j)
+            _keys(sraw, swhat, SUBNET_KEYS, SUBNET_INFO_KEYS)
+            for key in ('bridge', 'address', 'vxlan', 'vni'):
+                if sraw.get(key) is None:
+                    raise SandboxError('%s needs %s' % (swhat, key))
+            bridge = _linkerr('%s: bridge' % swhat, _links.validate_ifname, sraw['bridge'], 'bridge')
+            vxlan = _linkerr('%s: vxlan' % swhat, _links.validate_ifname, sraw['vxlan'], 'vxlan')
+            for dev in (bridge, vxlan):
+                if dev in devices:
+                    raise SandboxError('%s: device name %s is used twice in the sandbox' % (swhat, dev))
+                devices[dev] = j
+            address = _linkerr('%s: address' % swhat, _links.normalize_cidrs, [sraw['address']], 'address')[0]
+            vni = _int(sraw['vni'], '%s: vni' % swhat, _links.VNI_MIN, _links.VNI_MAX)
+            if vni in vnis:
+                raise SandboxError('%s: vni %d is also used by %s; a VNI exists once per node and port'
+                                   % (swhat, vni, vnis[vni]))
+            vnis[vni] = swhat
+            peers = sraw.get('peers') or []
+            if not isinstance(peers, list):
+                raise SandboxError('%s: peers must be a list of {ip, mac, vtep}' % swhat)
+            for k, peer in enumerate(peers):
+                _keys(peer, '%s peers[%d]' % (swhat, k), PEER_KEYS)
+                missing = [key for key in PEER_KEYS if not peer.get(key)]
+                if missing:
+                    raise SandboxError('%s peers[%d] needs %s' % (swhat, k, ', '.join(missing)))
+            neigh, fdb = peer_entries(peers)
+            try:
+                neigh = _peers.validate_neigh({'device': vxlan, 'entries': neigh, 'exclusive': True})[1]
+                fdb = _peers.validate_fdb({'device': vxlan, 'entries': fdb, 'exclusive': True})[1]
+            except _peers.PeerError as exc:
+                raise SandboxError('%s peers: %s' % (swhat, exc)) from None
+            subnets.append({'bridge': bridge, 'address': address, 'vxlan': vxlan, 'vni': vni,
+                            'neigh': [{'ip': e['ip'], 'mac': e['mac']} for e in neigh],
+                            'fdb': [{'mac': e['mac'], 'dst': e['dst']} for e in fdb]})
+        out.append({'netns': netns, 'network': raw.get('network'), 'mtu': mtu, 'ip_forward': ip_forward,
+                    'subnets': subnets})
+    return {'dstport': dstport, 'local': local, 'exclusive': bool(p['exclusive']), 'prefix': prefix,
+            'sandboxes': out}
+
+
+def plan_removals(existing, sandboxes, prefix):
+    """Namespaces named ``prefix``... that exist but are not listed, sorted."""
+    listed = {s['netns'] for s in sandboxes}
+    return sorted(n for n in existing if n.startswith(prefix) and n not in listed)
+
+
+def _onoff(value):
+    return 'on' if value else 'off'
+
+
+def render(view):
+    """A sandbox as readable text (one line per object or entry) for --diff; '' when it does not exist.
+
+    ``view``: ``{'netns', 'network', 'exists', 'sysctls', 'links' (for a sandbox being removed),
+    'subnets': [{'bridge': diff view, 'vxlan': diff view, 'neigh': text, 'fdb': text}]}``."""
+    if not view.get('exists'):
+        return ''
+    lines = ['sandbox %s%s' % (view['netns'], ' (network %s)' % view['network'] if view.get('network') else '')]
+    lines.extend('  sysctl %s = %s' % kv for kv in sorted((view.get('sysctls') or {}).items()))
+    for name, link in sorted((view.get('links') or {}).items()):
+        lines.append('  device %s (%s)' % (name, link.get('kind')))
+    for sub in view.get('subnets') or []:
+        br = sub['bridge']
+        if not br.get('exists'):
+            lines.append('  bridge %s: absent' % br['name'])
+        else:
+            lines.append('  bridge %s: mtu %s, %s, addresses %s' % (
+                br['name'], br['mtu'], 'up' if br['up'] else 'down', ' '.join(br['addresses']) or '-'))
+        vx = sub['vxlan']
+        if not vx.get('exists'):
+            lines.append('  vtep %s: absent' % vx['name'])
+        else:
+            lines.append('  vtep %s: vni %s, dstport %s, local %s, learning %s, proxy %s, mtu %s, master %s, %s%s' % (
+                vx['name'], vx.get('vni'), vx.get('dstport'), vx.get('local') or '-', _onoff(vx.get('learning')),
+                _onoff(vx.get('proxy')), vx.get('mtu'), vx.get('master') or '-', 'up' if vx.get('up') else 'down',
+                ', UDP socket in %s' % vx['socket_netns'] if vx.get('socket_netns') else ''))
+        lines.extend('  %s neigh %s' % (vx['name'], line) for line in (sub.get('neigh') or '').splitlines())
+        lines.extend('  %s fdb %s' % (vx['name'], line) for line in (sub.get('fdb') or '').splitlines())
+    return '\n'.join(lines) + '\n'
+
+
+# ---------------------------------------------------------------------------------------------
+# Applying (kernel)
+
+def _diff_entry(name, before, after):
+    return {'before_header': 'sandbox %s' % name, 'after_header': 'sandbox %s' % name,
+            'before': before, 'after': after}
+
+
+def _count(value):
+    return len(value) if isinstance(value, (list, tuple)) else value
+
+
+def _peer_counts(res):
+    return {k: _count(res[k]) for k in ('added', 'replaced', 'removed', 'unchanged', 'entries')}
+
+
+def _peer_action(kind, res):
+    parts = ['%s %d' % (w, _count(res[k])) for w, k in (('add', 'added'), ('replace', 'replaced'), ('remove', 'removed'))
+             if _count(res[k])]
+    return '%s entries: %s' % (kind, ', '.join(parts))
+
+
+def converge_one(sb, v, check_mode):
+    """Converge one sandbox; returns ``(result, before_view, after_view)``."""
+    netns = sb['netns']
+    new = check_mode and not _netns.exists(netns)
+    sysctls = {'net.ipv4.ip_forward': 1} if sb['ip_forward'] else None
+    ns = _namespace.converge({'name': netns, 'sysctls': sysctls}, check_mode, True)
+    actions = list(ns['actions'])
+    before = {'netns': netns, 'network': sb['network'], 'exists': ns['diff']['before']['exists'],
+              'sysctls': ns['diff']['before'].get('sysctls'), 'subnets': []}
+    after = {'netns': netns, 'network': sb['network'], 'exists': True,
+             'sysctls': ns['diff']['after'].get('sysctls'), 'subnets': []}
+    out = {'name': netns, 'network': sb['network'], 'bridges': [], 'vteps': [], 'neigh': {}, 'fdb': {}}
+    for sub in sb['subnets']:
+        brp = {'name': sub['bridge'], 'netns': netns, 'addresses': [sub['address']], 'mtu': sb['mtu']}
+        br = _bridge.predict_new(brp) if new else _bridge.converge(brp, check_mode, True)
+        vxp = {'name': sub['vxlan'], 'netns': netns, 'vni': sub['vni'], 'dstport': v['dstport'],
+               'local': v['local'], 'mtu': sb['mtu'], 'master': sub['bridge'], 'learning': False, 'proxy': True}
+        bridge_made = any(a.startswith('create bridge') for a in br['actions'])
+        if new:
+            vx = _vxlan.predict_new(vxp)
+        elif check_mode and bridge_made:
+            # the bridge this run would make does not exist yet to be a master: predict the enslaving
+            vx = _vxlan.converge(dict(vxp, master=None), check_mode, True)
+            if vx['vxlan'] is not None and vx['vxlan'].get('master') != sub['bridge']:
+                vx['actions'].append('set master %s -> %s' % (vx['vxlan'].get('master'), sub['bridge']))
+                vx['vxlan']['master'] = sub['bridge']
+                vx['diff']['after'] = dict(vx['diff']['after'], master=sub['bridge'])
+                vx['changed'] = True
+        else:
+            vx = _vxlan.converge(vxp, check_mode, True)
+        vtep_made = any(a.startswith('create ') for a in vx['actions'])
+        if check_mode and vtep_made:
+            fdb, neigh = _peers.predict_new(sub['vxlan'], sub['vni'], v['dstport'], sub['fdb'], sub['neigh'])
+        else:
+            neigh = _peers.neigh_converge({'device': sub['vxlan'], 'netns': netns, 'entries': sub['neigh'],
+                                           'exclusive': True}, check_mode, True)
+            fdb = _peers.fdb_converge({'device': sub['vxlan'], 'netns': netns, 'entries': sub['fdb'],
+                                       'exclusive': True}, check_mode, True)
+        actions.extend(br['actions'])
+        actions.extend(vx['actions'])
+        if neigh['changed']:
+            actions.append('%s: %s' % (sub['vxlan'], _peer_action('neighbour', neigh)))
+        if fdb['changed']:
+            actions.append('%s: %s' % (sub['vxlan'], _peer_action('FDB', fdb)))
+        out['bridges'].append(br['bridge'])
+        out['vteps'].append(vx['vxlan'])
+        out['neigh'][sub['vxlan']] = _peer_counts(neigh)
+        out['fdb'][sub['vxlan']] = _peer_counts(fdb)
+        for side, view in (('before', before), ('after', after)):
+            view['subnets'].append({'bridge': br['diff'][side], 'vxlan': vx['diff'][side],
+                                    'neigh': neigh['diff'][side]['neigh'], 'fdb': fdb['diff'][side]['fdb']})
+    out['changed'] = bool(actions)
+    out['actions'] = actions
+    return out, before, after
+
+
+def converge(params, check_mode=False, diff=False):
+    v = validate(params)
+    actions, sandboxes, removed, diffs = [], [], [], []
+    removals = plan_removals(_netns.list_names(), v['sandboxes'], v['prefix']) if v['exclusive'] else []
+    current = None
+    try:
+        for name in removals:
+            current = name
+            res = _namespace.converge({'name': name, 'state': 'absent'}, check_mode, True)
+            actions.extend('%s: %s' % (name, a) for a in res['actions'])
+            removed.append(name)
+            before = dict(res['diff']['before'], netns=name)
+            diffs.append(_diff_entry(name, render(before), ''))
+        for sb in v['sandboxes']:
+            current = sb['netns']
+            res, before, after = converge_one(sb, v, check_mode)
+            actions.extend('%s: %s' % (sb['netns'], a) for a in res['actions'])
+            sandboxes.append(res)
+            if res['changed']:
+                diffs.append(_diff_entry(sb['netns'], render(before), render(after)))
+    except _peers.PeerError as exc:
+        raise SandboxError('sandbox %s: %s' % (current, exc), actions) from None
+    except (_links.LinkError, _netns.NetnsError, ValueError) as exc:
+        raise SandboxError('sandbox %s: %s' % (current, exc), actions) from None
+    except _links.NetlinkError as exc:
+        raise SandboxError(_links.netlink_message('sandbox %s' % current, exc), actions) from None
+    except OSError as exc:
+        raise SandboxError('sandbox %s: %s' % (current, exc), actions) from None
+    result = {'changed': bool(actions), 'actions': actions, 'sandboxes': sandboxes, 'removed': removed}
+    if diff:
+        result['diff'] = diffs
+    return result

@@ -1,0 +1,263 @@
+# -*- coding: utf-8 -*-
+# Copyright: linuxnet.overlay contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One service task on a node (the logic of the ``task`` module): its namespace, hosts file, veth
+interfaces (``_veth.converge``, the code of the ``veth`` module) and command, in that order.
+
+``converge(params, check_mode, diff)`` returns the module result; errors raise ``TaskError`` with
+the actions already done. ``validate_interfaces`` is pure (tests/unit/test_task_interfaces.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+from ansible_collections.linuxnet.overlay.plugins.module_utils import _links, _netns, _procs, _veth
+
+DEFAULTS = {'name': None, 'state': 'present', 'hosts': None, 'command': None, 'interfaces': None,
+            'runtime_dir': '/run/linuxnet-overlay/tasks', 'etc_netns_dir': '/etc/netns', 'stop_timeout': 5.0}
+INTERFACE_KEYS = ('veth', 'sandbox', 'bridge', 'mtu', 'ifname', 'mac', 'address', 'routes')
+INTERFACE_INFO_KEYS = ('network', 'ip', 'subnet', 'gateway', 'vni')     # the cluster plan's, ignored
+
+
+class TaskError(Exception):
+    """A user-facing error; ``actions`` are what was already done."""
+
+    def __init__(self, msg, actions=None):
+        super().__init__(msg)
+        self.actions = list(actions or [])
+
+
+def _read(path):
+    try:
+        with open(path, encoding='utf-8') as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def _write_atomic(path, content, mode):
+    tmp = path + '.tmp'
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, 'w', encoding='utf-8') as f:
+        f.write(content)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
+def validate_interfaces(task, interfaces):
+    """The ``interfaces`` option as ``_veth.converge`` parameters (pure); TaskError naming the bad value.
+
+    Each interface: ``veth`` (name of the end on the bridge, in ``sandbox``), ``sandbox``, ``bridge``,
+    ``ifname`` (the end in the task, default ``eth<N>``), ``mtu``, ``mac``, ``address`` (CIDR), ``routes``.
+    """
+    if interfaces is None:
+        return None
+    out, ifnames, veths = [], {}, {}
+    for i, raw in enumerate(interfaces):
+        what = 'interfaces[%d]' % i
+        if not isinstance(raw, dict):
+            raise TaskError('%s must be a dict, got %r' % (what, raw))
+        unknown = sorted(set(raw) - set(INTERFACE_KEYS) - set(INTERFACE_INFO_KEYS))
+        if unknown:
+            raise TaskError('%s: unknown key(s) %s; known: %s' % (what, ', '.join(unknown), ', '.join(INTERFACE_KEYS)))
+        for key in ('veth', 'sandbox', 'bridge'):
+            if not raw.get(key):
+                raise TaskError('%s needs %s' % (what, key))
+        ifname = raw.get('ifname') or 'eth%d' % i
+        mtu = raw.get('mtu')
+        if mtu is not None:
+            if isinstance(mtu, bool) or not str(mtu).strip().isdigit():
+                raise TaskError('%s: mtu %r is not an integer' % (what, mtu))
+            mtu = int(mtu)
+        routes = raw.get('routes')
+        if routes is not None and not isinstance(routes, list):
+            raise TaskError('%s: routes must be a list of {dst, via}' % what)
+        params = {'name': raw['veth'], 'netns': raw['sandbox'], 'master': raw['bridge'], 'mtu': mtu,
+                  'peer': ifname, 'peer_netns': task, 'peer_mac': raw.get('mac'),
+                  'peer_addresses': [raw['address']] if raw.get('address') else None,
+                  'peer_routes': routes}
+        try:
+            _netns.validate_name(raw['sandbox'])
+            _links.validate_ifname(raw['veth'], 'veth')
+            _links.validate_ifname(ifname, 'ifname')
+            want = _veth.desired(dict(_veth.DEFAULTS, **params))
+            _veth.check_gateways(want['routes'], want['addresses'] or [])
+        except (ValueError, _links.LinkError) as exc:
+            raise TaskError('%s: %s' % (what, exc)) from None
+        if ifname in ifnames:
+            raise TaskError('%s: ifname %s is also used by interfaces[%d]' % (what, ifname, ifnames[ifname]))
+        key = (raw['sandbox'], raw['veth'])
+        if key in veths:
+            raise TaskError('%s: veth %s in %s is also used by interfaces[%d]' % (what, key[1], key[0], veths[key]))
+        ifnames[ifname], veths[key] = i, i
+        out.append(params)
+    return out
+
+
+class Task:
+    def __init__(self, params, check_mode):
+        p = self.p = dict(DEFAULTS, **params)
+        self.check = check_mode
+        self.name = p['name']
+        self.rt = os.path.join(p['runtime_dir'], self.name)
+        self.etc = os.path.join(p['etc_netns_dir'], self.name)
+        self.pidfile = os.path.join(self.rt, 'pid')
+        self.specfile = os.path.join(self.rt, 'task.json')
+        self.actions = []
+        self.interfaces = validate_interfaces(self.name, p['interfaces']) if p['state'] == 'present' else None
+        self.links = []
+        self.links_before, self.links_after = [], []
+
+    def current(self):
+        exists = _netns.exists(self.name)
+        pid = _procs.read_pidfile(self.pidfile)
+        spec = json.loads(_read(self.specfile) or '{}')
+        running = False
+        stale_pid = None
+        # a pid from the file counts only while it still runs the command we started (pids get reused)
+        if pid and _procs.alive(pid) and _procs.cmdline(pid) == (spec.get('command') or None):
+            # the process must live in THIS namespace, not in an older one of the same name
+            # (deleted by hand and made again): such a process is ours but stale
+            running = exists and _procs.ns_inode('/proc/%d/ns/net' % pid) == _procs.ns_inode(_netns.netns_path(self.name))
+            stale_pid = None if running else pid
+        self.stale_pid = stale_pid
+        return {
+            'name': self.name,
+            'exists': exists,
+            'hosts': _read(os.path.join(self.etc, 'hosts')),
+            'command': spec.get('command') or [],
+            'pid': pid if running else None,
+            'running': running,
+        }
+
+    def present(self, cur):
+        p = self.p
+        check = self.check
+        after = dict(cur)
+        command = p['command']
+        if command is None:  # leave the process alone
+            command = cur['command'] if cur['running'] else []
+            if not cur['running']:
+                self._namespace_and_hosts(cur, after)
+                self._interfaces(cur)
+                return after
+        if self.stale_pid:
+            self.actions.append('stop stale command (pid %d, in a namespace that no longer has this name)' % self.stale_pid)
+            if not check:
+                _procs.stop([self.stale_pid], p['stop_timeout'])
+        self._namespace_and_hosts(cur, after)
+        self._interfaces(cur)
+        if not check:
+            os.makedirs(self.rt, mode=0o700, exist_ok=True)
+        restart = cur['running'] and cur['command'] != command
+        if cur['running'] and (restart or not command):
+            self.actions.append('stop command (pid %d)' % cur['pid'])
+            if not check:
+                _procs.stop([cur['pid']], p['stop_timeout'])
+            after.update(running=False, pid=None)
+        if command and (restart or not cur['running']):
+            self.actions.append('start command')
+            after.update(running=True, command=command)
+            if not check:
+                after['pid'] = self._start(command)
+        if not command:
+            after['command'] = []
+        if not check and cur['command'] != command:
+            _write_atomic(self.specfile, json.dumps({'name': self.name, 'command': command}), 0o600)
+        return after
+
+    def _namespace_and_hosts(self, cur, after):
+        p = self.p
+        check = self.check
+        if not cur['exists']:
+            self.actions.append('create namespace')
+            if not check:
+                _netns.create(self.name)
+                with _netns.iproute(self.name) as ipr:
+                    ipr.link('set', index=1, state='up')
+            after['exists'] = True
+        if p['hosts'] is not None and cur['hosts'] != p['hosts']:
+            self.actions.append('write hosts file')
+            if not check:
+                os.makedirs(self.etc, mode=0o755, exist_ok=True)
+                _write_atomic(os.path.join(self.etc, 'hosts'), p['hosts'], 0o644)
+            after['hosts'] = p['hosts']
+        if not check:
+            os.makedirs(self.rt, mode=0o700, exist_ok=True)
+        return after
+
+    def _interfaces(self, cur):
+        """Each interface a veth from its sandbox's bridge to ifname in the task (``_veth.converge``)."""
+        for params in self.interfaces or ():
+            new = self.check and (not cur['exists'] or not _netns.exists(params['netns']))
+            try:
+                res = _veth.predict_new(params) if new else _veth.converge(params, self.check, True)
+            except (ValueError, _links.LinkError, _netns.NetnsError) as exc:
+                raise TaskError('task %s: interface %s: %s' % (self.name, params['peer'], exc), self.actions) from None
+            except _links.NetlinkError as exc:
+                raise TaskError('task %s: %s' % (self.name, _links.netlink_message(
+                    'interface %s (veth %s)' % (params['peer'], params['name']), exc)), self.actions) from None
+            self.actions.extend(res['actions'])      # each names its device already
+            self.links.append(res['veth'])
+            self.links_before.append(res['diff']['before'])
+            self.links_after.append(res['diff']['after'])
+
+    def _start(self, command):
+        log = os.path.join(self.rt, 'log')
+        pid, rc = _procs.start_detached(['ip', 'netns', 'exec', self.name] + list(command), log)
+        if rc not in (None, 0):
+            tail = (_read(log) or '')[-2000:]
+            raise TaskError('task %s: command %s exited at once with status %d: %s'
+                            % (self.name, command, rc, tail.strip()), self.actions)
+        _write_atomic(self.pidfile, '%d\n' % pid, 0o600)
+        return pid
+
+    def absent(self, cur):
+        check = self.check
+        after = {'name': self.name, 'exists': False, 'hosts': None, 'command': [], 'pid': None, 'running': False}
+        if self.stale_pid:
+            self.actions.append('stop stale command (pid %d)' % self.stale_pid)
+            if not check:
+                _procs.stop([self.stale_pid], self.p['stop_timeout'])
+        if cur['exists']:
+            victims = _procs.pids_in_netns(_netns.netns_path(self.name))
+            if victims:
+                self.actions.append('stop %d process(es)' % len(victims))
+                if not check:
+                    _procs.stop(victims, self.p['stop_timeout'])
+            self.actions.append('delete namespace')
+            if not check:
+                _netns.remove(self.name)
+        for path, what in ((self.etc, 'remove %s' % self.etc), (self.rt, 'remove runtime folder')):
+            if os.path.isdir(path):
+                self.actions.append(what)
+                if not check:
+                    shutil.rmtree(path)
+        return after
+
+
+def converge(params, check_mode=False, diff=False):
+    p = dict(DEFAULTS, **params)
+    try:
+        _netns.validate_name(p['name'])
+    except ValueError as exc:
+        raise TaskError(str(exc)) from None
+    task = Task(p, check_mode)
+    try:
+        cur = task.current()
+        after = task.present(cur) if p['state'] == 'present' else task.absent(cur)
+    except (OSError, _netns.NetnsError) as exc:
+        raise TaskError('task %s: %s' % (p['name'], exc), task.actions) from None
+    result = {'changed': bool(task.actions), 'task': after, 'actions': task.actions}
+    if task.interfaces is not None:
+        result['interfaces'] = task.links
+    if diff:
+        keys = ('exists', 'hosts', 'command', 'running')
+        before, after_view = {k: cur[k] for k in keys}, {k: after[k] for k in keys}
+        if task.interfaces is not None:
+            before['interfaces'], after_view['interfaces'] = task.links_before, task.links_after
+        result['diff'] = {'before': before, 'after': after_view}
+    return result

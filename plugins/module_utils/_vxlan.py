@@ -1,0 +1,210 @@
+# -*- coding: utf-8 -*-
+# Copyright: linuxnet.overlay contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Converge one VXLAN device (the logic of the ``vxlan`` module, shared with ``sandbox``).
+
+``converge(params, check_mode, diff)`` returns the module result; bad input and kernel objects in
+the way raise ``_links.LinkError`` before any change.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.linuxnet.overlay.plugins.module_utils import _links, _netns
+from ansible_collections.linuxnet.overlay.plugins.module_utils._common import diff_result
+
+DEFAULTS = {'name': None, 'netns': None, 'state': 'present', 'vni': None, 'dstport': 4789, 'local': None,
+            'learning': False, 'proxy': True, 'l2miss': False, 'l3miss': False, 'ttl': None, 'mtu': None,
+            'master': None, 'up': True}
+
+
+KEYS = ('vni', 'dstport', 'local', 'learning', 'proxy', 'l2miss', 'l3miss', 'ttl', 'mtu', 'master', 'up')
+KERNEL_FLAGS = ('learning', 'ttl', 'local')   # in-place changes sent with kind='vxlan'
+
+
+def read_state(ipr, links, link, netns):
+    if link is None:
+        return None
+    master = _links.find(links, ifindex=link['master']) if link['master'] else None
+    state = {'name': link['name'], 'netns': netns, 'ifindex': link['ifindex'], 'mtu': link['mtu'],
+             'mac': link['mac'], 'up': link['up'], 'master': master['name'] if master else None,
+             'socket_netns': _links.socket_netns(ipr, link, netns)}
+    state.update({k: v for k, v in link['vxlan'].items() if k != 'ipv6'})
+    return state
+
+
+def desired_state(p):
+    _links.validate_vni(p['vni'])
+    _links.validate_port(p['dstport'])
+    if p['ttl'] is not None and not 0 <= p['ttl'] <= 255:
+        raise _links.LinkError('ttl %d is out of range: use 0-255 (0 = automatic)' % p['ttl'])
+    want = {k: p[k] for k in KEYS}
+    want['local'] = _links.normalize_ip(p['local'], 'local') if p['local'] is not None else None
+    want['mtu'] = _links.validate_mtu(p['mtu'])
+    if p['master']:
+        _links.validate_ifname(p['master'], 'master')
+    return want
+
+
+def kernel_attrs(want):
+    attrs = {'vxlan_id': want['vni'], 'vxlan_port': want['dstport'], 'vxlan_learning': int(want['learning']),
+             'vxlan_proxy': int(want['proxy']), 'vxlan_l2miss': int(want['l2miss']),
+             'vxlan_l3miss': int(want['l3miss'])}
+    if want['ttl'] is not None:
+        attrs['vxlan_ttl'] = want['ttl']
+    if want['local'] is not None:
+        attrs['vxlan_local6' if _links.ip_version(want['local']) == 6 else 'vxlan_local'] = want['local']
+    if want['mtu'] is not None:
+        attrs['mtu'] = want['mtu']
+    return attrs
+
+
+def check_master(links, master, netns):
+    if not master:
+        return None
+    link = _links.find(links, name=master)
+    if link is None:
+        raise _links.LinkError('master bridge %s does not exist in %s; create it first, for example with '
+                               'linuxnet.overlay.bridge' % (master, _links.where(netns)))
+    if link['kind'] != 'bridge':
+        raise _links.LinkError('master ' + _links.wrong_kind_message(master, netns, link['kind'], 'bridge'))
+    return link['ifindex']
+
+
+def check_vni_free(want, netns, name):
+    clashes = _links.vni_clashes(
+        _links.scan_vxlan_devices(_netns.list_names(), skip=(netns, name)),
+        want['vni'], want['dstport'], _links.ip_version(want['local']) == 6)
+    if clashes:
+        raise _links.LinkError(_links.clash_message(want['vni'], want['dstport'], clashes))
+
+
+def translate_eexist(exc, want):
+    """The kernel's EEXIST on create means the VNI is taken; say where, if we can see it."""
+    clashes = _links.vni_clashes(_links.scan_vxlan_devices(_netns.list_names()),
+                                 want['vni'], want['dstport'], _links.ip_version(want['local']) == 6)
+    if clashes:
+        return _links.clash_message(want['vni'], want['dstport'], clashes)
+    return ('the kernel refused VNI %d on dstport %d (%s): another VXLAN device with this VNI and port has its '
+            'UDP socket in the namespace the module runs in, probably inside a namespace without a name under '
+            '/run/netns' % (want['vni'], want['dstport'], exc))
+
+
+def apply_update(ipr, index, changes, master_index):
+    flags = {}
+    for key in KERNEL_FLAGS:
+        if key in changes:
+            after = changes[key][1]
+            if key == 'local':
+                flags['vxlan_local6' if _links.ip_version(after) == 6 else 'vxlan_local'] = after
+            else:
+                flags['vxlan_' + key] = int(after) if isinstance(after, bool) else after
+    if flags:
+        ipr.link('set', index=index, kind='vxlan', **flags)
+    if 'mtu' in changes:
+        ipr.link('set', index=index, mtu=changes['mtu'][1])
+    if 'master' in changes:
+        ipr.link('set', index=index, master=master_index or 0)
+    if 'up' in changes:
+        ipr.link('set', index=index, state='up' if changes['up'][1] else 'down')
+
+
+def describe(key, before, after):
+    return 'set %s %s -> %s' % (key, before, after)
+
+
+def converge(params, check_mode=False, diff=False):
+    p = dict(DEFAULTS, **params)
+    name = _links.validate_ifname(p['name'], 'name')
+    netns = p['netns']
+    _netns.require(netns)
+    moving = netns is not None and not _netns.same_as_current(netns)
+    want = desired_state(p) if p['state'] == 'present' else None
+    actions = []
+    plan = None
+    with _links.opened(None) as home, _links.opened(netns) as target:
+        links = _links.read_links(target)
+        link = _links.find(links, name=name)
+        if link is not None and link['kind'] != 'vxlan':
+            raise _links.LinkError(_links.wrong_kind_message(name, netns, link['kind'], 'vxlan'))
+        current = read_state(target, links, link, netns)
+
+        if want is None:
+            predicted = None
+            if current is not None:
+                actions.append('delete %s' % name)
+                if not check_mode:
+                    _links.delete_link(target, current['ifindex'])
+        else:
+            master_index = check_master(links, p['master'], netns)
+            plan = _links.plan_vxlan(want, current)
+            if plan['action'] == 'update':
+                actions.extend(describe(k, *plan['changes'][k]) for k in KEYS if k in plan['changes'])
+                predicted = dict(current, **{k: v[1] for k, v in plan['changes'].items()})
+            elif plan['action'] in ('create', 'recreate'):
+                if current is not None:   # unmanaged attributes keep their values across a re-create
+                    for key in ('mtu', 'ttl', 'local'):
+                        if want[key] is None:
+                            want[key] = current[key]
+                    if p['master'] is None and current['master']:
+                        want['master'] = current['master']
+                        master_index = check_master(links, current['master'], netns)
+                check_vni_free(want, netns, name)
+                if plan['action'] == 'recreate':
+                    actions.append('delete %s (%s)' % (name, '; '.join(plan['reasons'])))
+                actions.append('create %s (vni %d, dstport %d)%s' % (
+                    name, want['vni'], want['dstport'],
+                    ' in the namespace the module runs in, move it to %s' % netns if moving else ''))
+                predicted = {'name': name, 'netns': netns, 'ifindex': None, 'mac': None, 'mtu': 1500, 'ttl': 0,
+                             'local': None, 'master': None, 'socket_netns': None}
+                predicted.update({k: want[k] for k in KEYS if want[k] is not None})
+                predicted['master'] = predicted['master'] or None
+            else:
+                predicted = current
+            if actions and not check_mode:
+                if plan['action'] == 'update':
+                    apply_update(target, current['ifindex'], plan['changes'], master_index)
+                else:
+                    if plan['action'] == 'recreate':
+                        _links.delete_link(target, current['ifindex'])
+                    try:
+                        _links.create_vxlan(home, target, netns if moving else None, name, kernel_attrs(want),
+                                            master=master_index, up=want['up'])
+                    except _links.NetlinkError as exc:
+                        if getattr(exc, 'code', 0) == 17:
+                            raise _links.LinkError(translate_eexist(exc, want)) from None
+                        raise
+
+        changed = bool(actions)
+        if changed and not check_mode:
+            links = _links.read_links(target)
+            after = read_state(target, links, _links.find(links, name=name), netns)
+        else:
+            after = predicted if changed else current
+    result = {'changed': changed, 'actions': actions, 'vxlan': after}
+    if diff:
+        after_view = _links.diff_view(after, name=name, netns=netns)
+        if plan and plan['action'] == 'recreate':
+            after_view['recreated'] = plan['reasons']
+        result['diff'] = diff_result(_links.diff_view(current, name=name, netns=netns), after_view)
+    return result
+
+
+def predict_new(params):
+    """The result of ``converge`` for a VTEP in a sandbox that does not exist yet (check mode):
+    validated, its VNI checked against the node's other VXLAN devices, reported as created."""
+    p = dict(DEFAULTS, **params)
+    name = _links.validate_ifname(p['name'], 'name')
+    want = desired_state(p)
+    clashes = _links.vni_clashes(_links.scan_vxlan_devices(_netns.list_names()), want['vni'], want['dstport'],
+                                 _links.ip_version(want['local']) == 6)
+    if clashes:
+        raise _links.LinkError(_links.clash_message(want['vni'], want['dstport'], clashes))
+    after = {'name': name, 'netns': p['netns'], 'ifindex': None, 'mac': None, 'mtu': 1500, 'ttl': 0,
+             'local': None, 'master': None, 'socket_netns': None}
+    after.update({k: want[k] for k in KEYS if want[k] is not None})
+    after['master'] = after['master'] or None
+    actions = ['create %s (vni %d, dstport %d) in the namespace the module runs in, move it to %s'
+               % (name, want['vni'], want['dstport'], p['netns'])]
+    return {'changed': True, 'actions': actions, 'vxlan': after,
+            'diff': diff_result(_links.diff_view(None, name=name, netns=p['netns']),
+                                _links.diff_view(after, name=name, netns=p['netns']))}

@@ -1,0 +1,188 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: linuxnet.overlay contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: sandbox
+short_description: Converge all overlay sandboxes of a node in one run - namespace, bridges, VTEPs, peer entries
+version_added: 0.1.0
+description:
+  - Brings every listed sandbox to its desired state in one module run. A sandbox is a network namespace
+    holding, per subnet of the overlay network, a bridge with the subnet's gateway address and a VTEP
+    (VXLAN device) enslaved to it, with exactly the listed peers as permanent neighbour (IP to MAC) and
+    FDB (MAC to remote data-path address) entries.
+  - Each VTEP is made in the namespace the module runs in (the node namespace) and then moved into the
+    sandbox, so its UDP socket stays in the node namespace. Learning is off and proxy ARP on; O(dstport)
+    is always given to the kernel explicitly.
+  - Does what M(linuxnet.overlay.netns), M(linuxnet.overlay.bridge), M(linuxnet.overlay.vxlan),
+    M(linuxnet.overlay.neigh) and M(linuxnet.overlay.fdb) (with O(linuxnet.overlay.fdb#module:exclusive=true))
+    do, with the same code, in one process instead of one per object.
+  - With O(exclusive=true), namespaces whose name starts with O(prefix) and that are not listed are removed,
+    their VTEPs first, then the namespace.
+  - Every input error is reported, naming the bad value, before anything is changed.
+author: linuxnet.overlay developers (@linuxnet-overlay)
+extends_documentation_fragment:
+  - linuxnet.overlay._attributes
+options:
+  sandboxes:
+    description:
+      - The sandboxes this node should have. The entries of the cluster plan's C(nodes[<host>].sandboxes)
+        can be passed as they are; their keys C(network_id) and C(encrypted) are ignored, C(network) is
+        shown in the diff.
+      - Keys of each sandbox are C(netns) (required, the namespace name), C(mtu) (of the bridges and VTEPs;
+        omitted means not managed), C(ip_forward) (set C(net.ipv4.ip_forward=1) in the sandbox; default
+        true when it has several subnets; false means not managed) and C(subnets) (required, non-empty).
+      - Keys of each subnet are C(bridge) (name, for example V(br0)), C(address) (the gateway address of
+        the bridge in CIDR notation, for example V(10.0.0.1/24)), C(vxlan) (name of the VTEP, for example
+        V(vxlan0)), C(vni) and C(peers), a list of C({ip, mac, vtep}), one per remote task in the subnet
+        (C(vtep) is the remote node's data-path address). The plan's keys C(subnet), C(gateway) and
+        C(prefixlen) are ignored.
+      - Any other key is an error.
+    type: list
+    elements: dict
+    default: []
+  dstport:
+    description: UDP port of the VTEPs (the data-path port); always given to the kernel, whose default is 8472.
+    type: int
+    default: 4789
+  local:
+    description: Source address of the VTEPs (the node's data-path address). Omitted means not set.
+    type: str
+  exclusive:
+    description:
+      - Remove the sandboxes whose namespace name starts with O(prefix) and that are not listed (their VXLAN
+        devices first, then the namespace).
+    type: bool
+    default: false
+  prefix:
+    description: Name prefix of the sandboxes this module owns; required with O(exclusive=true).
+    type: str
+notes:
+  - In check mode a sandbox that does not exist yet is predicted as created with all its objects and entries
+    new; nothing is touched.
+  - The diff has one section per sandbox that changes, one line per object or entry.
+seealso:
+  - module: linuxnet.overlay.netns
+  - module: linuxnet.overlay.bridge
+  - module: linuxnet.overlay.vxlan
+  - module: linuxnet.overlay.neigh
+  - module: linuxnet.overlay.fdb
+requirements:
+  - pyroute2 >= 0.9.1 on the managed node
+  - Linux, run as root (CAP_NET_ADMIN and CAP_SYS_ADMIN)
+"""
+
+EXAMPLES = r"""
+---
+- name: The seed's sandbox of uber-net on node1, with node2's task as the one peer
+  linuxnet.overlay.sandbox:
+    sandboxes:
+      - netns: ov-3xk2m0ab4q
+        network: uber-net
+        mtu: 1450
+        subnets:
+          - bridge: br0
+            address: 10.0.0.1/24
+            vxlan: vxlan0
+            vni: 4096
+            peers:
+              - {ip: 10.0.0.3, mac: "02:42:0a:00:00:03", vtep: 192.168.1.5}
+    dstport: 4789
+    local: 172.31.1.5
+    exclusive: true
+    prefix: ov-
+
+- name: This node's part of the cluster plan, as it is
+  linuxnet.overlay.sandbox:
+    sandboxes: "{{ swarm_plan.nodes[inventory_hostname].sandboxes }}"
+    dstport: "{{ swarm_plan.cluster.data_path_port }}"
+    local: "{{ swarm_plan.nodes[inventory_hostname].addr }}"
+    exclusive: true
+    prefix: ov-
+"""
+
+RETURN = r"""
+actions:
+  description: What the module did (or would do in check mode), in order, each prefixed with the sandbox.
+  returned: always
+  type: list
+  elements: str
+  sample: ["ov-3xk2m0ab4q: create namespace ov-3xk2m0ab4q", "ov-3xk2m0ab4q: create bridge br0"]
+removed:
+  description: Sandboxes removed (or to be removed in check mode) because O(exclusive=true) and not listed.
+  returned: always
+  type: list
+  elements: str
+  sample: [ov-old0net1]
+sandboxes:
+  description: Each listed sandbox after the run (predicted in check mode).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Namespace name.
+      type: str
+      sample: ov-3xk2m0ab4q
+    network:
+      description: The network name given, or V(null).
+      type: str
+      sample: uber-net
+    changed:
+      description: Whether anything in this sandbox changed.
+      type: bool
+      sample: false
+    actions:
+      description: What was done in this sandbox.
+      type: list
+      elements: str
+      sample: []
+    bridges:
+      description: The bridges, as M(linuxnet.overlay.bridge) returns them.
+      type: list
+      elements: dict
+    vteps:
+      description: The VTEPs, as M(linuxnet.overlay.vxlan) returns them.
+      type: list
+      elements: dict
+    neigh:
+      description: Per VTEP, the counts of neighbour entries added, replaced, removed, unchanged and in total.
+      type: dict
+      sample: {vxlan0: {added: 0, replaced: 0, removed: 0, unchanged: 1, entries: 1}}
+    fdb:
+      description: Per VTEP, the counts of FDB entries added, replaced, removed, unchanged and in total.
+      type: dict
+      sample: {vxlan0: {added: 0, replaced: 0, removed: 0, unchanged: 1, entries: 1}}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.linuxnet.overlay.plugins.module_utils import _sandbox
+from ansible_collections.linuxnet.overlay.plugins.module_utils._common import require_pyroute2
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            'sandboxes': {'type': 'list', 'elements': 'dict', 'default': []},
+            'dstport': {'type': 'int', 'default': 4789},
+            'local': {'type': 'str'},
+            'exclusive': {'type': 'bool', 'default': False},
+            'prefix': {'type': 'str'},
+        },
+        supports_check_mode=True,
+    )
+    require_pyroute2(module)
+    try:
+        result = _sandbox.converge(module.params, module.check_mode, module._diff)
+    except _sandbox.SandboxError as exc:
+        module.fail_json(msg=str(exc), actions=exc.actions, changed=bool(exc.actions))
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
