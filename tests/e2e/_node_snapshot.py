@@ -98,11 +98,22 @@ def files(path):
     return out
 
 
+def nft_tables():
+    """[family, name] of every nftables table of the node namespace."""
+    text = sh(['nft', '-j', 'list', 'tables'])
+    try:
+        items = json.loads(text)['nftables'] if text.strip() else []
+    except (ValueError, KeyError):
+        return None
+    return sorted([i['table']['family'], i['table']['name']] for i in items if 'table' in i)
+
+
 def main():
     names = listdir(RUN_NETNS) or []
     etc = listdir(ETC_NETNS)
     snap = {
         'hostname': os.uname().nodename,
+        'self_pid': os.getpid(),
         'self_net': int(os.readlink('/proc/self/ns/net').split('[', 1)[1].rstrip(']')),
         'netns': names,
         'ns': {n: namespace(n) for n in names},
@@ -114,6 +125,9 @@ def main():
         'state_files': files(STATE_DIR),
         'cluster_json': read(os.path.join(STATE_DIR, 'cluster.json')),
         'processes': processes(),
+        'nft_tables': nft_tables(),
+        'xfrm_state': sh(['ip', 'xfrm', 'state', 'list']).strip(),
+        'xfrm_policy': sh(['ip', 'xfrm', 'policy', 'list']).strip(),
     }
     json.dump(snap, sys.stdout)
 

@@ -14,6 +14,8 @@ holders live and die with it:
 * ``Lab.play(...)``: ``ansible-playbook site.yml`` with extra vars, replaced group_vars, host
   vars, another inventory, ``--check``/``--diff``; returns a ``Play`` with the PLAY RECAP parsed
   per host and helpers to read the ``debug`` reports.
+* ``Lab.start_play(...)``: the same in the background (``RunningPlay``: ``wait_for(regex)``,
+  ``kill(signal)``, ``wait()``); ``Lab.kill(node, wipe=False)``: power a node off (labctl kill).
 * ``Lab.sh(node, script)`` / ``Lab.exec(node, argv)``: a command on a node through
   ``roles/lab/files/labctl exec``; ``Lab.snapshot(node)``: what the node's kernel and files hold,
   read with ``ip -j``, ``bridge -j``, ``ss`` and ``/proc`` in one process (``_node_snapshot.py``).
@@ -22,6 +24,7 @@ holders live and die with it:
 from __future__ import annotations
 
 import copy
+import ipaddress
 import json
 import os
 import re
@@ -126,8 +129,17 @@ class Play:
     def assert_ok(self):
         assert self.rc == 0 and self.recap and all(r['failed'] == 0 and r['unreachable'] == 0
                                                    for r in self.recap.values()), \
-            'ansible-playbook %s failed (rc %d):\n%s' % (' '.join(self.argv[1:]), self.rc, self.tail())
+            'ansible-playbook %s failed (rc %d):\n%s\n--- the failures ---\n%s' % (
+                ' '.join(self.argv[1:]), self.rc, self.tail(), self.failures()[:6000])
         return self
+
+    def failures(self):
+        """The task headers and bodies of every failed or unreachable result, as one text."""
+        out = []
+        for block in re.split(r'^(?=TASK \[|PLAY \[|PLAY RECAP)', self.out, flags=re.M):
+            if re.search(r'^(fatal|failed): \[|UNREACHABLE!', block, re.M):
+                out.append(block.strip()[:3000])
+        return '\n'.join(out)
 
     def assert_unchanged(self):
         self.assert_ok()
@@ -148,6 +160,30 @@ class Play:
                 body = m.group(4)
                 data = yaml.safe_load(body) if body.strip() else None
                 out.append((m.group(1), m.group(2), m.group(3), data if isinstance(data, dict) else {}))
+        return out
+
+    def changed_results(self):
+        """Every ``changed`` result with the play it ran in and the diff printed right before it:
+        a list of (play, host, diff text + the status line, which names the loop item). With ``--diff`` the default callback prints each host's
+        diff just before that host's status line, so the text between two status lines of a task
+        is the diff of the second one."""
+        out, play = [], None
+        for block in re.split(r'^(?=TASK \[|PLAY \[|PLAY RECAP|RUNNING HANDLER \[)', self.out, flags=re.M):
+            if block.startswith('PLAY ['):
+                play = block.splitlines()[0]
+                continue
+            if not block.startswith(('TASK [', 'RUNNING HANDLER [')):
+                continue
+            body = block.split('\n', 1)[1] if '\n' in block else ''
+            pending = []
+            for line in body.splitlines():
+                m = re.match(r'^(ok|changed|failed|fatal|skipping): \[([^\]]+?)(?: -> [^\]]+)?\]', line)
+                if m:
+                    if m.group(1) == 'changed':        # the diff, then the status line (it names the item)
+                        out.append((play, m.group(2), '\n'.join(pending + [line])))
+                    pending = []
+                elif not line.startswith('    '):       # the result's YAML is indented; diffs are not
+                    pending.append(line)
         return out
 
     def debug_msgs(self, task):
@@ -301,9 +337,77 @@ class Lab:
     def snapshots(self):
         return {n: self.snapshot(n) for n in self.nodes}
 
+    def start_play(self, extra_vars=None, check=False, diff=False, inventory=None, playbook=SITE, args=()):
+        """Start ``ansible-playbook`` in the background (its own process group); returns a
+        RunningPlay whose output goes to a file that the test can watch."""
+        argv = [os.path.join(BIN, 'ansible-playbook'), '-i', inventory or self.inventory, playbook]
+        if extra_vars:
+            ev = os.path.join(self.path, 'extra-vars-bg-%d.json' % len(self.plays))
+            with open(ev, 'w', encoding='utf-8') as f:
+                json.dump(extra_vars, f)
+            argv += ['-e', '@' + ev]
+        argv += (['--check'] if check else []) + (['--diff'] if diff else []) + list(args)
+        return RunningPlay(self, argv)
+
+    def kill(self, node, wipe=False):
+        """Power a node off (labctl kill); with ``wipe`` its disk is erased too. ``up()`` brings
+        it back (empty)."""
+        out = json.loads(run([PYTHON, LABCTL, 'kill', '--dir', self.dir, node] + (['--wipe'] if wipe else [])).stdout)
+        reap()
+        return out
+
     def cluster_state(self, node):
         text = self.sh(node, 'cat /var/lib/linuxnet-overlay/cluster.json 2>/dev/null || true')
         return json.loads(text) if text.strip() else None
+
+
+class RunningPlay:
+    """An ansible-playbook started by Lab.start_play: wait for a line, signal it, or wait for its end."""
+
+    def __init__(self, lab, argv):
+        self.lab, self.argv = lab, argv
+        self.log = os.path.join(lab.path, 'bg-play-%d-%d.log' % (len(lab.plays), time.monotonic_ns()))
+        self.t0 = time.monotonic()
+        with open(self.log, 'w', encoding='utf-8') as out:
+            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, text=True, env=env(),
+                                         cwd=ROOT, start_new_session=True)
+
+    @property
+    def out(self):
+        with open(self.log, encoding='utf-8', errors='replace') as f:
+            return f.read()
+
+    def wait_for(self, pattern, timeout=PLAY_TIMEOUT):
+        """Wait until the output matches ``pattern`` (a regex); fail if the run ends first."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            out = self.out
+            if re.search(pattern, out, re.M):
+                return out
+            if self.proc.poll() is not None:
+                raise AssertionError('the run ended (rc %s) before printing %r:\n%s' % (self.proc.returncode, pattern, out[-6000:]))
+            time.sleep(0.05)
+        raise AssertionError('no %r within %s s:\n%s' % (pattern, timeout, self.out[-6000:]))
+
+    def kill(self, sig):
+        """Send ``sig`` to the run's whole process group (as a CI runner cancelling a job does)."""
+        try:
+            os.killpg(self.proc.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def wait(self, timeout=PLAY_TIMEOUT):
+        """Wait for the end; returns a Play (never raises on failure)."""
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill(9)
+            self.proc.wait(10)
+        proc = subprocess.CompletedProcess(self.argv, self.proc.returncode, self.out, '')
+        p = Play(self.argv, proc, time.monotonic() - self.t0)
+        self.lab.plays.append(p)
+        reap()
+        return p
 
 
 # --------------------------------------------------------------------------------------------
@@ -368,6 +472,13 @@ class Snapshot(dict):
         """Processes whose network namespace is not the node's own."""
         return [p for p in self['processes'] if p['net'] != self['self_net']]
 
+    def stray_processes(self):
+        """Processes that are neither the node's PID 1, nor the snapshot itself, nor in a task
+        namespace (a task's command): leftovers of an interrupted run or of a removed task."""
+        tasks = {self['ns'][t]['inode'] for t in self.tasks}
+        return [p for p in self['processes']
+                if p['pid'] not in (1, self.get('self_pid')) and p['net'] not in tasks]
+
     def task_eth(self, task, ifname='eth0'):
         li = self.link(task, ifname)
         return {'mac': li['address'], 'mtu': li['mtu'], 'addresses': self.addresses(task, ifname)} if li else None
@@ -375,6 +486,69 @@ class Snapshot(dict):
 
 def vxlan_data(link):
     return link['linkinfo']['info_data']
+
+
+def tasks_by_service(snaps):
+    """{service: {task name: node}} from the namespaces on the nodes."""
+    out = {}
+    for node, snap in snaps.items():
+        for t in snap.tasks:
+            out.setdefault(t.split('.')[0], {})[t] = node
+    return out
+
+
+def task_addresses(snaps):
+    """{ip: (node, mac, task)} of every task interface on the nodes; an address twice fails."""
+    out = {}
+    for node, snap in snaps.items():
+        for t in snap.tasks:
+            for li in snap['ns'][t]['links']:
+                if li['ifname'].startswith('eth'):
+                    for a in snap.addresses(t, li['ifname']):
+                        ip = a.split('/')[0]
+                        assert ip not in out, 'address %s twice: %s and %s' % (ip, out[ip], (node, t))
+                        out[ip] = (node, li['address'], t)
+    return out
+
+
+def assert_peers_exact(lab, snaps):
+    """Each sandbox VTEP holds exactly one neighbour and one FDB entry per remote task interface
+    of its subnet, pointing at that task's node; no peer entry exists anywhere else."""
+    addrs = task_addresses(snaps)
+    for node, snap in snaps.items():
+        seen = set()
+        for sb in snap.sandboxes:
+            for li in snap['ns'][sb]['links']:
+                if li.get('linkinfo', {}).get('info_kind') != 'bridge':
+                    continue
+                (cidr,) = snap.addresses(sb, li['ifname'])
+                net = ipaddress.ip_network(cidr, strict=False)
+                vx = 'vxlan' + li['ifname'][2:]
+                remote = {ip: v for ip, v in addrs.items() if ipaddress.ip_address(ip) in net and v[0] != node}
+                assert snap.neigh(sb, vx) == {(vx, ip): mac for ip, (_n, mac, _t) in remote.items()}, (node, sb, vx)
+                assert snap.fdb(sb, vx) == {(vx, mac): lab.node(n)['address'] for n, mac, _t in remote.values()}, \
+                    (node, sb, vx)
+                seen |= {(sb, vx)}
+        extra = [e for e in snap.all_peer_entries() if (e[0], e[2][0]) not in seen]
+        assert not extra, (node, extra)
+
+
+def assert_nothing_stray(snaps):
+    """Every namespace is a sandbox or a task, every task has its runtime folder and hosts file
+    and its command running exactly once, every veth in a sandbox belongs to a task, and no other
+    process runs on the node."""
+    for node, snap in snaps.items():
+        assert sorted(snap['netns']) == sorted(snap.sandboxes + snap.tasks), (node, snap['netns'])
+        assert sorted(snap['etc_netns'] or []) == snap.tasks, (node, snap['etc_netns'], snap.tasks)
+        assert sorted(snap['runtime'] or []) == snap.tasks, (node, snap['runtime'], snap.tasks)
+        for t in snap.tasks:
+            assert len(snap.processes_in(t)) == 1, (node, t, snap.processes_in(t))
+        assert snap.stray_processes() == [], (node, snap.stray_processes())
+        task_ifs = sum(len([li for li in snap['ns'][t]['links'] if li['ifname'] != 'lo']) for t in snap.tasks)
+        veths = [(ns, li['ifname']) for ns, li in snap.links_of_kind('veth') if ns in snap.sandboxes]
+        assert len(veths) == task_ifs, (node, veths, snap.tasks)
+        assert sorted(li['ifname'] for li in snap['links']) == ['eth0', 'lo'], (node, snap['links'])
+        assert not [p for p in snap['state_files'] if p.endswith('.tmp')], (node, snap['state_files'])
 
 
 # --------------------------------------------------------------------------------------------

@@ -332,6 +332,9 @@ def test_killed_node_is_detected_and_brought_back(seed):
 def test_kill_wipe_powers_a_node_off_and_up_brings_it_back_fresh(seed):
     nx(seed['dir'], 'node2', 'mkdir -p /var/lib/disk-test && echo x > /var/lib/disk-test/f && '
        'echo y > /etc/disk-test && ip netns add before-kill')
+    assert ' 0% packet loss' in nx(seed['dir'], 'node1', 'ping -c1 -W2 192.168.1.5').stdout   # the router knows node2's MAC
+    old_mac = nx(seed['dir'], 'router', 'ip -j neigh show 192.168.1.5').stdout
+    assert json.loads(old_mac)[0]['lladdr']
     old = holder(seed['dir'], 'node2')
     out = json.loads(run([PYTHON, LABCTL, 'kill', '--dir', seed['dir'], 'node2', '--wipe']).stdout)
     assert out['changed'] and 'node2: killed' in out['actions'], out
@@ -351,6 +354,10 @@ def test_kill_wipe_powers_a_node_off_and_up_brings_it_back_fresh(seed):
     assert nx(seed['dir'], 'node2', 'ip netns list').stdout.strip() == ''
     assert nx(seed['dir'], 'node2', 'ls /var/lib/disk-test /etc/disk-test', check=False).returncode != 0
     assert 'node2' in nx(seed['dir'], 'node2', 'cat /etc/hosts').stdout
+    # its new eth0 has a new MAC: the router forgot the old one (as a gratuitous ARP would make it),
+    # so traffic toward the node flows at once, before the node itself sends anything
+    assert nx(seed['dir'], 'router', 'ip -j neigh show 192.168.1.5').stdout.strip() in ('', '[]')
+    assert ' 0% packet loss' in nx(seed['dir'], 'node1', 'ping -c1 -W2 192.168.1.5').stdout
     assert ' 0% packet loss' in nx(seed['dir'], 'node2', 'ping -c1 -W2 172.31.1.5').stdout
     assert lab_up(seed['dir'])['changed'] == 0
 
