@@ -182,3 +182,105 @@ def cluster_lock(state_dir, timeout=60.0, purpose='linuxnet.overlay', exclusive=
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+# --------------------------------------------------------------------------------------------
+# The run lease: one site.yml run at a time on a cluster.
+#
+# The flock above guards each read-modify-write of one module run. A whole run of site.yml is
+# many module runs on many nodes, so a second run started meanwhile would interleave its data
+# plane changes with the first one's. The lease is a small record in <state_dir>/run.lock on the
+# first manager, taken at the start of a run and released at its end (under the flock):
+# ``{run_id, owner, since, expires}``. A second run waits for it (lock_timeout), then fails with a
+# message naming the holder. A run that died without releasing it (SIGKILL, a failed play) does
+# not block: its lease expires, and the action plugin frees it at once when it sees that the
+# holder was started on the same controller and its process is gone (``stale``).
+
+LEASE_FILE = 'run.lock'
+
+
+def read_lease(state_dir):
+    """The current lease record or None (a missing or unreadable file is no lease)."""
+    try:
+        with open(os.path.join(state_dir, LEASE_FILE), encoding='utf-8') as f:
+            lease = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return lease if isinstance(lease, dict) and lease.get('run_id') else None
+
+
+def lease_free_for(lease, run_id, now, stale=()):
+    """Pure: can ``run_id`` take (or keep) the lease at time ``now``?"""
+    return (lease is None or lease.get('run_id') == run_id or lease.get('run_id') in stale
+            or float(lease.get('expires', 0)) <= now)
+
+
+def describe_lease(lease, now):
+    owner = lease.get('owner') or {}
+    return ('another run holds the cluster: run %s (pid %s on controller %s) since %s, lease until %s (%d s from now)'
+            % (lease.get('run_id'), owner.get('pid', '?'), owner.get('host', '?'),
+               time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(float(lease.get('since', 0)))),
+               time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(float(lease.get('expires', 0)))),
+               max(0, float(lease.get('expires', 0)) - now)))
+
+
+def _write_lease(state_dir, lease):
+    path = os.path.join(state_dir, LEASE_FILE)
+    if lease is None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        return
+    fd, tmp = tempfile.mkstemp(prefix='.%s.' % LEASE_FILE, suffix='.tmp', dir=state_dir)
+    try:
+        with os.fdopen(fd, 'w', encoding='utf-8') as f:
+            os.fchmod(f.fileno(), FILE_MODE)
+            json.dump(lease, f, sort_keys=True)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def take_lease(state_dir, run_id, owner, duration, timeout, stale=(), write=True, poll=0.5,
+               clock=time.time, sleep=time.sleep):
+    """Wait until the lease is free for ``run_id`` and take it (``write``) or just see it free.
+
+    Returns ``(lease, waited_seconds, taken_from)`` where ``taken_from`` is the expired or stale
+    lease this run replaced (None otherwise). Raises LockTimeout naming the holder."""
+    start = clock()
+    while True:
+        now = clock()
+        with cluster_lock(state_dir, timeout=max(timeout - (now - start), 0), purpose='run lease',
+                          exclusive=write):
+            lease = read_lease(state_dir)
+            if lease_free_for(lease, run_id, now, stale):
+                replaced = lease if lease is not None and lease.get('run_id') != run_id else None
+                kept = lease is not None and lease.get('run_id') == run_id
+                mine = {'run_id': run_id, 'owner': owner, 'since': lease.get('since', now) if kept else now,
+                        'expires': now + duration}
+                if write:
+                    _write_lease(state_dir, mine)
+                return mine, now - start, replaced
+        if now - start >= timeout:
+            raise LeaseHeld('%s; gave up after waiting %d s (lock_timeout)' % (describe_lease(lease, now), timeout),
+                            lease)
+        sleep(poll)
+
+
+def release_lease(state_dir, run_id):
+    """Drop the lease if ``run_id`` holds it. Returns True when it did."""
+    with cluster_lock(state_dir, purpose='run lease release'):
+        lease = read_lease(state_dir)
+        if lease is None or lease.get('run_id') != run_id:
+            return False
+        _write_lease(state_dir, None)
+        return True
+
+
+class LeaseHeld(LockTimeout):
+    """Another live run holds the run lease; ``lease`` is its record."""
+
+    def __init__(self, msg, lease):
+        super().__init__(msg)
+        self.lease = lease

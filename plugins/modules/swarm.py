@@ -40,7 +40,8 @@ options:
       - What to do. V(init) creates the cluster if needed; V(join) records a node that presents a valid
         token; V(leave) removes a node; V(export) returns the state; V(import) installs a newer copy.
     type: str
-    choices: [init, join, leave, import, export]
+      - V(lock) takes the run lease (one C(site.yml) run at a time, see O(run_id)); V(unlock) releases it.
+    choices: [init, join, leave, import, export, lock, unlock]
     required: true
   state:
     description:
@@ -107,6 +108,34 @@ options:
       - Seconds to wait for the cluster lock held by another run before failing with a message naming the holder.
     type: float
     default: 60
+  run_id:
+    description:
+      - With O(role=lock) and O(role=unlock), the id of the run taking or releasing the run lease
+        (O(state_dir)/C(run.lock)). The collection's action plugin fills it in with the id of the running
+        C(ansible-playbook) (controller host, boot, process id and start time), and O(owner) with who it is.
+      - A second run waits for the lease up to O(lock_timeout) seconds, then fails naming the holder. A lease
+        whose run died is taken over: at once when the action plugin sees the holder's process is gone on
+        this controller (O(stale_runs)), otherwise when it expires (O(lease)).
+    type: str
+  owner:
+    description: Who holds the lease (recorded for the message another run gets); filled in by the action plugin.
+    type: dict
+    default: {}
+  stale_runs:
+    description: Run ids known to be dead, whose lease may be taken over at once (set by the action plugin).
+    type: list
+    elements: str
+    default: []
+  lease:
+    description: Seconds the run lease lasts without being taken again by the same run.
+    type: float
+    default: 3600
+  missing_ok:
+    description:
+      - With O(role=export), a manager without a cluster state returns RV(cluster_state=null) instead of
+        failing (how a re-installed first manager looks for a replica on the other managers).
+    type: bool
+    default: false
 notes:
   - The cluster state is the managers' business only; workers never hold it.
   - In check mode nothing is written; O(role=init) on a host without a cluster predicts the creation but
@@ -192,8 +221,20 @@ cluster_state:
     - The whole cluster state, secrets included, as JSON text (the content of C(cluster.json)); give it
       to O(import_state) on the other managers.
     - Secret; the result is marked no_log by the action plugin.
-  returned: with O(role=export)
+  returned: with O(role=export); null with O(missing_ok) when this manager holds no state
   type: str
+waited:
+  description: Seconds O(role=lock) waited for the run lease of another run.
+  returned: with O(role=lock)
+  type: float
+holder:
+  description: The lease record of the run that holds the cluster, when O(role=lock) gave up waiting.
+  returned: when O(role=lock) fails on a held lease
+  type: dict
+released:
+  description: Whether O(role=unlock) released the lease of O(run_id).
+  returned: with O(role=unlock)
+  type: bool
 imported:
   description: Whether O(role=import) installed the given copy (it was newer than the local one).
   returned: with O(role=import)
@@ -216,7 +257,7 @@ from ansible_collections.linuxnet.overlay.plugins.module_utils import _statefile
 from ansible_collections.linuxnet.overlay.plugins.module_utils._common import diff_result
 
 ARG_SPEC = dict(
-    role=dict(type='str', required=True, choices=['init', 'join', 'leave', 'import', 'export']),
+    role=dict(type='str', required=True, choices=['init', 'join', 'leave', 'import', 'export', 'lock', 'unlock']),
     state=dict(type='str', default='present', choices=['present', 'absent']),
     state_dir=dict(type='path', default=_statefile.DEFAULT_STATE_DIR),
     node=dict(type='dict', options=dict(
@@ -231,6 +272,11 @@ ARG_SPEC = dict(
     default_addr_pool=dict(type='list', elements='str'),
     default_addr_pool_mask_length=dict(type='int'),
     lock_timeout=dict(type='float', default=60.0),
+    missing_ok=dict(type='bool', default=False),
+    run_id=dict(type='str'),
+    owner=dict(type='dict', default={}),
+    stale_runs=dict(type='list', elements='str', default=[]),
+    lease=dict(type='float', default=3600.0),
 )
 
 
@@ -311,10 +357,42 @@ def _apply(module, old):
     return old
 
 
+def _run_lease(module):
+    """role=lock / role=unlock: the run lease (no cluster content changes: changed is false)."""
+    p = module.params
+    state_dir = p['state_dir']
+    result = dict(changed=False, run_id=p['run_id'], state_dir=dict(path=state_dir, actions=[]))
+    try:
+        if p['role'] == 'unlock':
+            result['released'] = (not module.check_mode and os.path.isdir(state_dir)
+                                  and _statefile.release_lease(state_dir, p['run_id']))
+            module.exit_json(**result)
+        if not module.check_mode:
+            result['state_dir']['actions'] = _statefile.ensure_dir(state_dir)
+        elif not os.path.isdir(state_dir):
+            module.exit_json(waited=0, **result)          # check mode on a fresh cluster: nobody to wait for
+        lease, waited, replaced = _statefile.take_lease(
+            state_dir, p['run_id'], p['owner'], p['lease'], p['lock_timeout'], stale=p['stale_runs'],
+            write=not module.check_mode)
+    except _statefile.LeaseHeld as exc:
+        module.fail_json(msg=str(exc), holder=exc.lease, **result)
+    except _statefile.StateFileError as exc:
+        module.fail_json(msg=str(exc), **result)
+    result.update(waited=round(waited, 1), expires=lease['expires'])
+    if replaced is not None:
+        result['replaced'] = replaced
+        module.warn('took over the run lease of run %s (%s)' % (
+            replaced.get('run_id'), 'its process is gone' if replaced.get('run_id') in p['stale_runs'] else 'expired'))
+    module.exit_json(**result)
+
+
 def main():
     module = AnsibleModule(argument_spec=ARG_SPEC, supports_check_mode=True,
-                           required_if=[('role', 'import', ['import_state'])])
+                           required_if=[('role', 'import', ['import_state']), ('role', 'lock', ['run_id']),
+                                        ('role', 'unlock', ['run_id'])])
     p = module.params
+    if p['role'] in ('lock', 'unlock'):
+        _run_lease(module)
     state_dir = p['state_dir']
     role = p['role']
     result = dict(changed=False, state_dir=dict(path=state_dir, actions=[]))
@@ -330,6 +408,9 @@ def main():
             if old is None and role in ('join', 'leave', 'export'):
                 if role == 'leave':
                     result.update(cluster_id=None, version=0, node=None)
+                    module.exit_json(**result)
+                if role == 'export' and p['missing_ok']:
+                    result.update(cluster_id=None, version=0, cluster_state=None)
                     module.exit_json(**result)
                 if role == 'join' and module.check_mode:
                     module.warn('no cluster state in %s yet (check mode): the join token cannot be checked'

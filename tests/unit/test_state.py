@@ -297,3 +297,75 @@ def test_ensure_dir_tolerates_a_concurrent_creation(tmp_path, monkeypatch):
     monkeypatch.setattr(_statefile.os, 'makedirs', racing_makedirs)
     assert _statefile.ensure_dir(target) == []
     assert os.path.isdir(target)
+
+
+# --------------------------------------------------------------------------------------------
+# the run lease (one site.yml run at a time)
+
+class _Clock:
+    def __init__(self, t=1000.0):
+        self.t = t
+
+    def __call__(self):
+        return self.t
+
+    def sleep(self, s):
+        self.t += s
+
+
+def test_lease_taken_kept_and_released(tmp_path):
+    d = str(tmp_path)
+    clock = _Clock()
+    lease, waited, replaced = _statefile.take_lease(d, 'run-a', {'pid': 1}, 60, 5, clock=clock, sleep=clock.sleep)
+    assert (lease['run_id'], lease['expires'], waited, replaced) == ('run-a', 1060.0, 0, None)
+    assert stat.S_IMODE(os.stat(os.path.join(d, 'run.lock')).st_mode) == 0o600
+    clock.t += 10                                 # the same run takes it again: renewed, same since
+    lease, _w, replaced = _statefile.take_lease(d, 'run-a', {'pid': 1}, 60, 5, clock=clock, sleep=clock.sleep)
+    assert (lease['since'], lease['expires'], replaced) == (1000.0, 1070.0, None)
+    assert _statefile.release_lease(d, 'run-b') is False           # not its lease
+    assert _statefile.read_lease(d)['run_id'] == 'run-a'
+    assert _statefile.release_lease(d, 'run-a') is True
+    assert _statefile.read_lease(d) is None and os.listdir(d) == ['cluster.lock']
+
+
+def test_lease_held_by_another_run_waits_then_names_it(tmp_path):
+    d = str(tmp_path)
+    clock = _Clock()
+    _statefile.take_lease(d, 'run-a', {'pid': 42, 'host': 'ci-1'}, 600, 5, clock=clock, sleep=clock.sleep)
+    with pytest.raises(_statefile.LeaseHeld) as exc:
+        _statefile.take_lease(d, 'run-b', {}, 600, 3, clock=clock, sleep=clock.sleep)
+    msg = str(exc.value)
+    assert msg.startswith('another run holds the cluster: run run-a (pid 42 on controller ci-1) since ')
+    assert 'gave up after waiting 3 s (lock_timeout)' in msg and exc.value.lease['run_id'] == 'run-a'
+    assert clock.t >= 1003.0                                         # it waited
+    assert _statefile.read_lease(d)['run_id'] == 'run-a'             # and changed nothing
+
+
+def test_lease_freed_by_release_expiry_or_stale(tmp_path):
+    d = str(tmp_path)
+    clock = _Clock()
+    _statefile.take_lease(d, 'run-a', {}, 60, 5, clock=clock, sleep=clock.sleep)
+    # a dead holder named by the controller is replaced at once
+    lease, waited, replaced = _statefile.take_lease(d, 'run-b', {}, 60, 5, stale=['run-a'], clock=clock,
+                                                    sleep=clock.sleep)
+    assert (lease['run_id'], waited, replaced['run_id']) == ('run-b', 0, 'run-a')
+    # an expired one too, after the wait it takes
+    clock2 = _Clock(1050.0)
+    lease, waited, replaced = _statefile.take_lease(d, 'run-c', {}, 60, 30, clock=clock2, sleep=clock2.sleep)
+    assert lease['run_id'] == 'run-c' and replaced['run_id'] == 'run-b' and 10 <= waited <= 11
+
+
+def test_lease_check_mode_waits_but_writes_nothing(tmp_path):
+    d = str(tmp_path)
+    clock = _Clock()
+    lease, _w, _r = _statefile.take_lease(d, 'run-a', {}, 60, 5, write=False, clock=clock, sleep=clock.sleep)
+    assert lease['run_id'] == 'run-a' and os.listdir(d) == []
+    _statefile.take_lease(d, 'run-a', {}, 60, 5, clock=clock, sleep=clock.sleep)
+    with pytest.raises(_statefile.LeaseHeld):
+        _statefile.take_lease(d, 'run-b', {}, 60, 1, write=False, clock=clock, sleep=clock.sleep)
+
+
+@pytest.mark.parametrize('text', ['', 'garbage', '[]', '{"run_id": ""}'])
+def test_unreadable_lease_is_no_lease(tmp_path, text):
+    (tmp_path / 'run.lock').write_text(text)
+    assert _statefile.read_lease(str(tmp_path)) is None
