@@ -4,20 +4,28 @@
 """One service task on a node (the logic of the ``task`` module): its namespace, hosts file, veth
 interfaces (``_veth.converge``, the code of the ``veth`` module) and command, in that order.
 
-``converge(params, check_mode, diff)`` returns the module result; errors raise ``TaskError`` with
-the actions already done. ``validate_interfaces`` is pure (tests/unit/test_task_interfaces.py).
+``converge(params, check_mode, diff)`` returns the module result for one task; ``converge_all`` for
+every task of a node in one run (the ``tasks`` option: one module process per node instead of one
+per task, see bench/scale.py), removing the tasks not listed. Errors raise ``TaskError`` with the
+actions already done. ``validate_interfaces``, ``validate_tasks`` and ``plan_stale`` are pure
+(tests/unit/test_sandbox.py).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 
 from ansible_collections.linuxnet.overlay.plugins.module_utils import _links, _netns, _procs, _veth
 
 DEFAULTS = {'name': None, 'state': 'present', 'hosts': None, 'command': None, 'interfaces': None,
             'runtime_dir': '/run/linuxnet-overlay/tasks', 'etc_netns_dir': '/etc/netns', 'stop_timeout': 5.0}
+ALL_DEFAULTS = {'tasks': [], 'exclusive': False, 'pattern': None,
+                'runtime_dir': '/run/linuxnet-overlay/tasks', 'etc_netns_dir': '/etc/netns', 'stop_timeout': 5.0}
+TASK_KEYS = ('name', 'hosts', 'command', 'interfaces')
+TASK_INFO_KEYS = ('netns', 'service', 'slot', 'id', 'node_id')        # the cluster plan's, ignored
 INTERFACE_KEYS = ('veth', 'sandbox', 'bridge', 'mtu', 'ifname', 'mac', 'address', 'routes')
 INTERFACE_INFO_KEYS = ('network', 'ip', 'subnet', 'gateway', 'vni')     # the cluster plan's, ignored
 
@@ -86,7 +94,9 @@ def validate_interfaces(task, interfaces):
             want = _veth.desired(dict(_veth.DEFAULTS, **params))
             _veth.check_gateways(want['routes'], want['addresses'] or [])
         except (ValueError, _links.LinkError) as exc:
-            raise TaskError('%s: %s' % (what, exc)) from None
+            # the veth module's option names, as the keys of an interface
+            text = str(exc).replace('peer_mac', 'mac').replace('peer_addresses', 'address')
+            raise TaskError('%s: %s' % (what, text.replace('peer_routes', 'routes'))) from None
         if ifname in ifnames:
             raise TaskError('%s: ifname %s is also used by interfaces[%d]' % (what, ifname, ifnames[ifname]))
         key = (raw['sandbox'], raw['veth'])
@@ -260,4 +270,93 @@ def converge(params, check_mode=False, diff=False):
         if task.interfaces is not None:
             before['interfaces'], after_view['interfaces'] = task.links_before, task.links_after
         result['diff'] = {'before': before, 'after': after_view}
+    return result
+
+
+def validate_tasks(tasks):
+    """The ``tasks`` option as ``converge`` parameters (pure): every input error, naming the bad
+    value, before any change. A task without a command runs no process (a running one is stopped)."""
+    if not isinstance(tasks, list):
+        raise TaskError('tasks must be a list of {name, hosts, command, interfaces}')
+    out, names = [], {}
+    for i, raw in enumerate(tasks):
+        what = 'tasks[%d]' % i
+        if not isinstance(raw, dict):
+            raise TaskError('%s must be a dict, got %r' % (what, raw))
+        unknown = sorted(set(raw) - set(TASK_KEYS) - set(TASK_INFO_KEYS))
+        if unknown:
+            raise TaskError('%s: unknown key(s) %s; known: %s' % (what, ', '.join(unknown), ', '.join(TASK_KEYS)))
+        name = raw.get('name')
+        try:
+            _netns.validate_name(name)
+        except ValueError as exc:
+            raise TaskError('%s: %s' % (what, exc)) from None
+        if raw.get('netns') not in (None, name):
+            raise TaskError('%s: netns %s differs from name %s; a task is named after its namespace'
+                            % (what, raw['netns'], name))
+        if name in names:
+            raise TaskError('%s: task %s is listed twice (also tasks[%d])' % (what, name, names[name]))
+        names[name] = i
+        command = raw.get('command') or []
+        if not isinstance(command, list) or not all(isinstance(a, str) for a in command):
+            raise TaskError('%s (%s): command must be a list of strings (argv), got %r' % (what, name, command))
+        hosts = raw.get('hosts')
+        if hosts is not None and not isinstance(hosts, str):
+            raise TaskError('%s (%s): hosts must be the text of the hosts file' % (what, name))
+        try:
+            validate_interfaces(name, raw.get('interfaces'))
+        except TaskError as exc:
+            raise TaskError('%s (%s): %s' % (what, name, exc)) from None
+        out.append({'name': name, 'hosts': hosts, 'command': command, 'interfaces': raw.get('interfaces')})
+    return out
+
+
+def plan_stale(runtime_entries, netns_names, listed, pattern=None):
+    """Tasks to remove (pure): every runtime folder not listed, and every namespace whose name
+    matches ``pattern`` (a regular expression; None: none) and is not listed. Sorted."""
+    regex = re.compile(pattern) if pattern else None
+    found = set(runtime_entries) | {n for n in netns_names if regex is not None and regex.search(n)}
+    return sorted(found - set(listed))
+
+
+def _runtime_entries(runtime_dir):
+    try:
+        return [e.name for e in os.scandir(runtime_dir) if e.is_dir(follow_symlinks=False)]
+    except FileNotFoundError:
+        return []
+
+
+def converge_all(params, check_mode=False, diff=False):
+    """Every task of the node in one run; with ``exclusive`` the tasks not listed go first."""
+    p = dict(ALL_DEFAULTS, **params)
+    tasks = validate_tasks(p['tasks'])
+    if p['pattern']:
+        try:
+            re.compile(p['pattern'])
+        except re.error as exc:
+            raise TaskError('pattern %r is not a regular expression: %s' % (p['pattern'], exc)) from None
+    base = {k: p[k] for k in ('runtime_dir', 'etc_netns_dir', 'stop_timeout')}
+    stale = []
+    if p['exclusive']:
+        stale = plan_stale(_runtime_entries(p['runtime_dir']), _netns.list_names(), [t['name'] for t in tasks],
+                           p['pattern'])
+    actions, results, diffs = [], [], []
+    todo = [dict(base, name=n, state='absent') for n in stale] + [dict(base, **t) for t in tasks]
+    for item in todo:
+        try:
+            res = converge(item, check_mode, diff)
+        except TaskError as exc:
+            raise TaskError(str(exc), actions + ['%s: %s' % (item['name'], a) for a in exc.actions]) from None
+        actions.extend('%s: %s' % (item['name'], a) for a in res['actions'])
+        if item.get('state', 'present') == 'present':
+            entry = {'name': item['name'], 'changed': res['changed'], 'actions': res['actions'], 'task': res['task']}
+            if 'interfaces' in res:
+                entry['interfaces'] = res['interfaces']
+            results.append(entry)
+        if diff and res['changed']:
+            diffs.append(dict(res['diff'], before_header='task %s' % item['name'],
+                              after_header='task %s' % item['name']))
+    result = {'changed': bool(actions), 'actions': actions, 'tasks': results, 'removed': stale}
+    if diff:
+        result['diff'] = diffs
     return result

@@ -19,7 +19,7 @@ description:
     or that runs in an older namespace of the same name (the namespace was deleted by hand and
     made again), is started again; a changed command is restarted.
   - With O(interfaces), the task's network interfaces are made in the same run, after the namespace and
-    before the command, with the code of M(linuxnet.overlay.veth): one veth pair each, from the network's
+    before the command, with the code of M(linuxnet.overlay.veth), one veth pair each, from the network's
     bridge in its sandbox to C(ethN) in the task. Without it they are left alone (make them with
     M(linuxnet.overlay.veth)).
   - C(state=absent) stops every process inside the namespace, deletes the namespace, its
@@ -31,8 +31,30 @@ options:
   name:
     description:
       - Name of the task, used as the name of its network namespace, as in C(test.1.k3jd83nd7s...).
+      - One of O(name) and O(tasks) is required.
     type: str
-    required: true
+  tasks:
+    description:
+      - Every task of the node, converged in one module run (one process per node instead of one per task),
+        each exactly as with O(name), O(hosts), O(command) and O(interfaces), in order.
+      - Keys are C(name) (required), C(hosts), C(command) (argv list; omitted or null means no process, and a
+        running one is stopped, the list being the node's complete desired state) and C(interfaces) (as
+        O(interfaces)). The entries of the cluster plan's C(nodes[<host>].tasks) can be passed as they are
+        (their keys C(netns), C(service), C(slot), C(id) and C(node_id) are ignored); any other key is an error.
+      - Every entry is checked before anything is changed.
+    type: list
+    elements: dict
+  exclusive:
+    description:
+      - With O(tasks), remove (as O(state=absent) does) every task that is not listed and has a folder in
+        O(runtime_dir) or a namespace whose name matches O(pattern). The removals come first.
+    type: bool
+    default: false
+  pattern:
+    description:
+      - Regular expression of the names of task namespaces, for O(exclusive). Omitted means only tasks with a
+        folder in O(runtime_dir) are considered.
+    type: str
   state:
     description: Whether the task should exist.
     type: str
@@ -59,7 +81,7 @@ options:
         (the end in the task, default C(eth<index>)), C(mtu) (both ends), C(mac) (of the task's end),
         C(address) (of the task's end, CIDR) and C(routes) (of the task's end, a list of C({dst, via})).
       - Each pair is converged exactly as M(linuxnet.overlay.veth) does with O(linuxnet.overlay.veth#module:peer_netns)
-        set to the task. Omitted means the interfaces are not managed. Ignored with O(state=absent): deleting
+        set to the task. Omitted means the interfaces are not managed. Ignored with O(state=absent), since deleting
         the namespace deletes them.
     type: list
     elements: dict
@@ -103,6 +125,12 @@ EXAMPLES = r"""
         address: 10.0.0.2/24
     command: [sleep, infinity]
 
+- name: Every task of this node from the cluster plan in one run; the ones not listed go
+  linuxnet.overlay.task:
+    tasks: "{{ swarm_plan.nodes[inventory_hostname].tasks }}"
+    exclusive: true
+    pattern: '^[a-zA-Z0-9][a-zA-Z0-9_-]*\.([0-9]+|[0-9a-z]{25})\.[0-9a-z]{25}$'
+
 - name: Remove a task and everything it ran
   linuxnet.overlay.task:
     name: test.2.a8d7f6g5h4j3k2l1z0x9c8v7b
@@ -112,7 +140,7 @@ EXAMPLES = r"""
 RETURN = r"""
 task:
   description: The task after the run (predicted in check mode).
-  returned: always
+  returned: when O(name) is given
   type: dict
   contains:
     name:
@@ -136,6 +164,35 @@ task:
       type: list
       elements: str
       sample: [sleep, infinity]
+tasks:
+  description: With O(tasks), each listed task after the run (predicted in check mode).
+  returned: when O(tasks) is given
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Task name.
+      type: str
+    changed:
+      description: Whether this task changed.
+      type: bool
+    actions:
+      description: What was done to this task.
+      type: list
+      elements: str
+    task:
+      description: As RV(task).
+      type: dict
+    interfaces:
+      description: As RV(interfaces), when the entry has interfaces.
+      type: list
+      elements: dict
+removed:
+  description: With O(tasks) and O(exclusive=true), the tasks removed (or to be removed in check mode).
+  returned: when O(tasks) is given
+  type: list
+  elements: str
+  sample: [test.3.a8d7f6g5h4j3k2l1z0x9c8v7b]
 interfaces:
   description: The task's interfaces after the run, as M(linuxnet.overlay.veth) returns them (predicted in check mode).
   returned: when O(interfaces) is given
@@ -158,7 +215,10 @@ from ansible_collections.linuxnet.overlay.plugins.module_utils._common import re
 def main():
     module = AnsibleModule(
         argument_spec={
-            'name': {'type': 'str', 'required': True},
+            'name': {'type': 'str'},
+            'tasks': {'type': 'list', 'elements': 'dict'},
+            'exclusive': {'type': 'bool', 'default': False},
+            'pattern': {'type': 'str'},
             'state': {'type': 'str', 'default': 'present', 'choices': ['present', 'absent']},
             'hosts': {'type': 'str'},
             'command': {'type': 'list', 'elements': 'str'},
@@ -168,10 +228,16 @@ def main():
             'stop_timeout': {'type': 'float', 'default': 5.0},
         },
         supports_check_mode=True,
+        required_one_of=[('name', 'tasks')],
+        mutually_exclusive=[('name', 'tasks'), ('tasks', 'hosts'), ('tasks', 'command'), ('tasks', 'interfaces')],
+        required_by={'exclusive': 'tasks'},
     )
     require_pyroute2(module)
     try:
-        result = _task.converge(module.params, module.check_mode, module._diff)
+        if module.params['tasks'] is not None:
+            result = _task.converge_all(module.params, module.check_mode, module._diff)
+        else:
+            result = _task.converge(module.params, module.check_mode, module._diff)
     except _task.TaskError as exc:
         module.fail_json(msg=str(exc), actions=exc.actions)
     module.exit_json(**result)

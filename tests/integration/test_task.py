@@ -239,3 +239,81 @@ def test_missing_sandbox_is_a_clear_error(run_module, task_name, dirs):
     res = run_module('task', args, expect_failure=True)
     assert "network namespace 'ov-missing' does not exist" in res['msg']
     assert res['actions'][0] == 'create namespace' and 'start command' not in res['actions']
+
+
+# --- every task of a node in one run (tasks, exclusive) ------------------------------------------
+
+def plan_task(name, sandbox, n, command=('sleep', 'infinity')):
+    """A task as the cluster plan lists it (with the plan's own keys)."""
+    return {'name': name, 'netns': name, 'service': 'test', 'slot': n, 'id': name.split('.')[-1], 'node_id': 'x',
+            'hosts': HOSTS, 'command': list(command) if command else None,
+            'interfaces': [interface(sandbox, veth='vethA%d' % n, mac='02:42:0a:00:00:%02x' % (10 + n),
+                                     address='10.0.0.%d/24' % (10 + n))]}
+
+
+@pytest.fixture
+def names():
+    made = ['test.%d.%s' % (i, uuid.uuid4().hex[:25]) for i in (1, 2, 3)]
+    yield made
+    for name in made:
+        sh('ip netns pids %s 2>/dev/null | xargs -r kill -9; ip netns del %s 2>/dev/null' % (name, name), check=False)
+
+
+def test_all_tasks_in_one_run_and_stale_ones_removed(run_module, names, dirs, sandbox_ns):
+    t1, t2, t3 = names
+    pattern = r'^[a-zA-Z0-9][a-zA-Z0-9_-]*\.([0-9]+|[0-9a-z]{25})\.[0-9a-z]{25}$'
+    every = dict(tasks=[plan_task(t1, sandbox_ns, 1), plan_task(t2, sandbox_ns, 2), plan_task(t3, sandbox_ns, 3)],
+                 exclusive=True, pattern=pattern, **dirs)
+    pred = run_module('task', every, check=True)
+    assert pred['changed'] and pred['removed'] == [] and [t['name'] for t in pred['tasks']] == names
+    assert not set(names) & set(sh('ip netns list').split())
+    assert [d['before_header'] for d in pred['diff']] == ['task %s' % n for n in names]
+    res = run_module('task', every)
+    assert res['changed'] and all(t['task']['running'] for t in res['tasks'])
+    for n, name in enumerate(names, 1):
+        assert eth(name)['address'] == '02:42:0a:00:00:%02x' % (10 + n) and len(pids(name)) == 1
+    again = run_module('task', every)
+    assert not again['changed'] and again['diff'] == [], again['actions']
+
+    # t3 leaves the plan; a namespace named like a task that nobody listed goes too, others stay
+    stray = 'web.1.%s' % uuid.uuid4().hex[:25]
+    keep = 'not-a-task-%s' % uuid.uuid4().hex[:6]
+    sh('ip netns add %s && ip netns add %s' % (stray, keep))
+    try:
+        two = dict(every, tasks=every['tasks'][:2])
+        before = sh('ip netns list')
+        pred = run_module('task', two, check=True)
+        assert pred['removed'] == sorted([t3, stray]) and sh('ip netns list') == before
+        assert '%s: delete namespace' % t3 in pred['actions']
+        run_module('task', two)
+        left = sh('ip netns list').split()
+        assert t3 not in left and stray not in left and keep in left and t1 in left
+        assert not os.path.exists(os.path.join(dirs['runtime_dir'], t3))
+        assert sh('ip -n %s -br link show dev vethA3' % sandbox_ns, check=False) == ''   # its veth went with it
+        assert not run_module('task', two)['changed']
+    finally:
+        sh('ip netns del %s; ip netns del %s' % (stray, keep), check=False)
+
+
+def test_all_tasks_drift_and_bad_input(run_module, names, dirs, sandbox_ns):
+    t1, t2, _t3 = names
+    every = dict(tasks=[plan_task(t1, sandbox_ns, 1), plan_task(t2, sandbox_ns, 2, command=None)], **dirs)
+    run_module('task', every)
+    assert pids(t2) == []                                           # no command: no process
+    sh('kill -9 %s' % pids(t1)[0])
+    time.sleep(0.2)
+    pred = run_module('task', every, check=True)
+    assert pred['actions'] == ['%s: start command' % t1]
+    res = run_module('task', every)
+    assert res['actions'] == ['%s: start command' % t1] and len(pids(t1)) == 1
+    # a bad entry anywhere: refused before anything, naming it
+    bad = dict(every, tasks=every['tasks'] + [dict(plan_task(names[2], sandbox_ns, 3), command='sleep 1')])
+    res = run_module('task', bad, expect_failure=True)
+    assert 'tasks[2] (%s): command must be a list of strings' % names[2] in res['msg']
+    assert names[2] not in sh('ip netns list')
+    res = run_module('task', dict(every, tasks=[every['tasks'][0], every['tasks'][0]]), expect_failure=True)
+    assert 'is listed twice' in res['msg']
+    res = run_module('task', dict(every, tasks=[dict(every['tasks'][0], slott=1)]), expect_failure=True)
+    assert 'unknown key(s) slott' in res['msg']
+    res = run_module('task', dict(every, name=t1), expect_failure=True)
+    assert 'mutually exclusive' in res['msg']

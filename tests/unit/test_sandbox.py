@@ -177,3 +177,42 @@ def test_duplicate_interfaces():
         _task.validate_interfaces('t', [PLAN_ITF, dict(PLAN_ITF, veth='other')])
     with pytest.raises(_task.TaskError, match='veth veth1a2b3c4d in ov-a is also used'):
         _task.validate_interfaces('t', [PLAN_ITF, dict(PLAN_ITF, ifname='eth1')])
+
+
+# --- every task of a node in one run ------------------------------------------------------------
+
+PLAN_TASK = {'name': 'test.1.' + 'a' * 25, 'netns': 'test.1.' + 'a' * 25, 'service': 'test', 'slot': 1,
+             'id': 'a' * 25, 'node_id': 'n' * 25, 'hosts': '127.0.0.1 localhost\n', 'command': None,
+             'interfaces': [PLAN_ITF]}
+
+
+def test_plan_tasks_are_taken_as_they_are():
+    (t,) = _task.validate_tasks([PLAN_TASK])
+    assert t == {'name': PLAN_TASK['name'], 'hosts': PLAN_TASK['hosts'], 'command': [], 'interfaces': [PLAN_ITF]}
+
+
+@pytest.mark.parametrize('change, words', [
+    ({'name': 'a/b'}, "tasks[0]: invalid network namespace name 'a/b'"),
+    ({'netns': 'other'}, 'netns other differs from name'),
+    ({'command': 'sleep 1'}, 'command must be a list of strings'),
+    ({'command': ['sleep', 1]}, 'command must be a list of strings'),
+    ({'hosts': ['x']}, 'hosts must be the text'),
+    ({'interfaces': [dict(PLAN_ITF, mac='x')]}, "tasks[0] (test.1.%s): interfaces[0]: mac 'x'" % ('a' * 25)),
+    ({'extra': 1}, 'unknown key(s) extra'),
+])
+def test_bad_tasks(change, words):
+    with pytest.raises(_task.TaskError) as err:
+        _task.validate_tasks([dict(PLAN_TASK, **change)])
+    assert words in str(err.value)
+    with pytest.raises(_task.TaskError, match='listed twice'):
+        _task.validate_tasks([PLAN_TASK, PLAN_TASK])
+
+
+def test_plan_stale():
+    pattern = r'^[a-z]+\.[0-9]+\.[0-9a-z]{25}$'
+    listed = ['test.1.' + 'a' * 25]
+    runtime = ['test.1.' + 'a' * 25, 'leftover']                    # every runtime folder counts
+    netns = ['test.1.' + 'a' * 25, 'test.2.' + 'b' * 25, 'ov-abc', 'lab-thing']
+    assert _task.plan_stale(runtime, netns, listed, pattern) == ['leftover', 'test.2.' + 'b' * 25]
+    assert _task.plan_stale(runtime, netns, listed) == ['leftover']
+    assert _task.plan_stale([], [], []) == []
