@@ -90,9 +90,11 @@ class ActionModule(SecretResultAction):
         timeout = float(args.get('lock_timeout', 60))
         deadline = time.monotonic() + timeout
         stale = []
+        probe = 0.0              # first a look without waiting: a dead holder is taken over at once
         while True:
             left = max(deadline - time.monotonic(), 0)
-            args.update(lock_timeout=min(left, PROBE_SECONDS), stale_runs=stale)
+            args.update(lock_timeout=min(left, probe), stale_runs=stale)
+            probe = PROBE_SECONDS
             res = self._execute_module(module_name=self.MODULE, module_args=args, task_vars=task_vars)
             holder = res.get('holder')
             if not res.get('failed') or not holder:
@@ -100,7 +102,7 @@ class ActionModule(SecretResultAction):
             if holder_is_dead(holder, owner) and holder.get('run_id') not in stale:
                 stale.append(holder['run_id'])
                 continue
-            if left <= PROBE_SECONDS:
+            if left <= args['lock_timeout']:
                 res['msg'] = '%s; gave up after waiting %d s (lock_timeout)' % (
                     res.get('msg', '').rsplit('; gave up', 1)[0], timeout)
                 break
