@@ -39,8 +39,8 @@ options:
     description:
       - What to do. V(init) creates the cluster if needed; V(join) records a node that presents a valid
         token; V(leave) removes a node; V(export) returns the state; V(import) installs a newer copy.
-    type: str
       - V(lock) takes the run lease (one C(site.yml) run at a time, see O(run_id)); V(unlock) releases it.
+    type: str
     choices: [init, join, leave, import, export, lock, unlock]
     required: true
   state:
@@ -114,7 +114,7 @@ options:
         (O(state_dir)/C(run.lock)). The collection's action plugin fills it in with the id of the running
         C(ansible-playbook) (controller host, boot, process id and start time), and O(owner) with who it is.
       - A second run waits for the lease up to O(lock_timeout) seconds, then fails naming the holder. A lease
-        whose run died is taken over: at once when the action plugin sees the holder's process is gone on
+        whose run died is taken over, at once when the action plugin sees the holder's process is gone on
         this controller (O(stale_runs)), otherwise when it expires (O(lease)).
     type: str
   owner:
