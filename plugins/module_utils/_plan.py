@@ -445,7 +445,8 @@ def validate_input(inventory):
 
 class _Planner:
 
-    def __init__(self, state, inp, rng, require_joined, prune):
+    def __init__(self, state, inp, rng, require_joined, prune, build=True):
+        self.build_plan = build
         self.old = _state.check_state(state)
         self.inp = inp
         self.rng = rng
@@ -485,6 +486,8 @@ class _Planner:
         self.addresses()
         self.raise_errors()
         _state.bump(self.old, self.new)
+        if not self.build_plan:
+            return self.new, None, self.messages
         return self.new, self.build(), self.messages
 
     def check_against_state(self):
@@ -1040,15 +1043,19 @@ def hosts_file(interfaces, members, cache=None):
     return ''.join(blocks)
 
 
-def plan(state, inventory, rng=None, require_joined=True, prune=False):
+def plan(state, inventory, rng=None, require_joined=True, prune=False, build=True):
     """Plan the cluster: ``(new_state, plan, messages)``.
 
     ``state`` is the current cluster state (see ``_state``; never mutated), ``inventory`` the
     input (``nodes``, ``networks``, ``services``, ``default_addr_pool``, ``mask_length``,
     ``data_path_port``). ``messages`` is a list of ``{level: info|warning, msg}``. Raises
-    PlanError with every problem found (input first, then allocation)."""
+    PlanError with every problem found (input first, then allocation).
+
+    ``build=False`` stops after the allocations (every check has run by then) and returns
+    ``None`` as the plan: a validation pass before anything is made, without the cost of
+    deriving every node's desired state."""
     inp = validate_input(inventory)
-    return _Planner(state, inp, rng, require_joined, prune).run()
+    return _Planner(state, inp, rng, require_joined, prune, build).run()
 
 
 # ============================================================================================

@@ -124,6 +124,18 @@ options:
       - Write the new state. V(false) computes and returns the plan without writing (like check mode).
     type: bool
     default: true
+  validate_only:
+    description:
+      - Check the input against the cluster state and make every allocation in memory (subnets, VNIs,
+        placement, addresses), so that every problem a committing run would hit is reported, then stop - no
+        plan is built (RV(plan) is null), nothing is written, C(changed) is false and no warning is emitted
+        (the committing run emits them).
+      - Without a cluster state (a cluster that is not initialised yet) the input is checked against an
+        empty cluster and nodes need not have joined.
+      - The C(swarm) role runs this on the first manager before C(swarm init) and C(join), so a wrong
+        inventory fails before anything is made on any node.
+    type: bool
+    default: false
   prune:
     description:
       - Remove networks and services that are in the cluster state but not in O(networks) and O(services).
@@ -195,6 +207,7 @@ plan:
   description:
     - The complete desired state of the cluster; its shape is a contract documented in C(docs/plan.md).
     - Holds no secret (no token, no key); the keyring is not part of it.
+    - Null with O(validate_only=true).
   returned: success
   type: dict
   contains:
@@ -287,6 +300,7 @@ ARG_SPEC = dict(
     default_addr_pool_mask_length=dict(type='int'),
     data_path_port=dict(type='int'),
     commit=dict(type='bool', default=True),
+    validate_only=dict(type='bool', default=False),
     prune=dict(type='bool', default=False),
     require_joined=dict(type='bool', default=True),
     lock_timeout=dict(type='float', default=60.0),
@@ -308,8 +322,10 @@ def main():
     module = AnsibleModule(argument_spec=ARG_SPEC, supports_check_mode=True)
     p = module.params
     state_dir = p['state_dir']
-    write = p['commit'] and not module.check_mode
-    if not os.path.isdir(state_dir) and not module.check_mode:
+    validate = p['validate_only']
+    write = p['commit'] and not module.check_mode and not validate
+    dry = module.check_mode or validate      # may plan against an empty cluster
+    if not os.path.isdir(state_dir) and not dry:
         module.fail_json(msg='no cluster state in %s: initialise the cluster first (linuxnet.overlay.swarm with '
                              'role: init on the first manager)' % state_dir)
     require_joined = p['require_joined']
@@ -324,16 +340,17 @@ def main():
             old = _statefile.read_state(state_dir) if os.path.isdir(state_dir) else None
             base = old
             if old is None:
-                if not module.check_mode:
+                if not dry:
                     module.fail_json(msg='no cluster state in %s: initialise the cluster first '
                                          '(linuxnet.overlay.swarm with role: init on the first manager)' % state_dir)
-                module.warn('no cluster state in %s yet (check mode): planning against a provisional empty '
-                            'cluster, ids are not final' % state_dir)
+                if not validate:
+                    module.warn('no cluster state in %s yet (check mode): planning against a provisional empty '
+                                'cluster, ids are not final' % state_dir)
                 base = _state.new_state()
                 require_joined = False
             try:
                 new, plan, messages = _plan.plan(base, _inventory(p), require_joined=require_joined,
-                                                 prune=p['prune'])
+                                                 prune=p['prune'], build=not validate)
             except _plan.PlanError as exc:
                 module.fail_json(msg=str(exc), errors=exc.errors)
             try:
@@ -348,12 +365,12 @@ def main():
     except _state.StateError as exc:
         module.fail_json(msg=str(exc))
     for m in messages:
-        if m['level'] == 'warning':
+        if m['level'] == 'warning' and not validate:
             module.warn(m['msg'])
-    result = dict(changed=pending and (write or module.check_mode), plan=plan, messages=messages,
+    result = dict(changed=pending and (write or module.check_mode) and not validate, plan=plan, messages=messages,
                   version=new['version'], pending=pending, changes=_plan.changes(old, new),
                   keyring_info=_ipsec.keyring_info(new.get('keyring')))
-    if module._diff:
+    if module._diff and not validate:   # the committing run shows the diff
         result['diff'] = diff_result(state_lines(old), state_lines(new))
     module.exit_json(**result)
 
@@ -367,7 +384,8 @@ def keyring(base, new, plan, messages, rotate_now, max_age):
     new['keyring'] = entry
     messages.extend(msgs)
     _state.bump(base, new)
-    plan['cluster']['version'] = new['version']
+    if plan is not None:
+        plan['cluster']['version'] = new['version']
 
 
 def state_lines(state):

@@ -51,6 +51,12 @@ options:
         Values already higher are kept.
     type: list
     elements: int
+  state_dir:
+    description:
+      - Directory of the cluster state on a manager. Given, RV(node.cluster) reports the id and version of
+        the cluster whose state the node holds there (read only, no secret returned), so that the
+        C(swarm) role can refuse an inventory whose managers hold the states of different clusters.
+    type: path
 requirements:
   - pyroute2 >= 0.9.1 on the managed node
 """
@@ -79,14 +85,18 @@ node:
     routes: [172.31.1.0/24]
     port: {number: 4789, own_vteps: 1, foreign: []}
     gc_thresh: {available: true, before: [128, 512, 1024], after: [8192, 49152, 65536]}
+    cluster: {id: 1ex3x5spdkbh0u4rs9kzmo3px, version: 4, path: /var/lib/linuxnet-overlay/cluster.json}
 """
 
 import ipaddress
+import json
+import os
 import socket
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.linuxnet.overlay.plugins.module_utils import _netns
+from ansible_collections.linuxnet.overlay.plugins.module_utils._statefile import STATE_FILE
 from ansible_collections.linuxnet.overlay.plugins.module_utils._common import diff_result, require_pyroute2
 
 GC = '/proc/sys/net/ipv4/neigh/default/gc_thresh%d'
@@ -190,12 +200,27 @@ def _read_gc():
     return vals
 
 
+def _cluster(state_dir):
+    """Id and version of the cluster state held in ``state_dir`` (None: there is none). Only the
+    two public fields are returned; the file's secrets stay in it."""
+    path = os.path.join(state_dir, STATE_FILE)
+    try:
+        with open(path, encoding='utf-8') as f:
+            data = json.load(f)
+        return {'id': str(data['cluster']['id']), 'version': int(data['version']), 'path': path}
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return {'id': None, 'version': None, 'path': path, 'error': 'unreadable: %s' % type(exc).__name__}
+
+
 def main():
     module = AnsibleModule(
         argument_spec={
             'data_path_addr': {'type': 'str'},
             'data_path_port': {'type': 'int', 'default': 4789},
             'gc_thresh': {'type': 'list', 'elements': 'int'},
+            'state_dir': {'type': 'path'},
         },
         supports_check_mode=True,
     )
@@ -269,6 +294,8 @@ def main():
         'port': {'number': port, 'own_vteps': own, 'foreign': foreign},
         'gc_thresh': gc,
     }
+    if p['state_dir'] is not None:
+        node['cluster'] = _cluster(p['state_dir'])
     result = {'changed': changed, 'node': node}
     if module._diff:
         result['diff'] = diff_result({'gc_thresh': gc_before}, {'gc_thresh': gc_after})

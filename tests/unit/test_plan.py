@@ -989,3 +989,19 @@ def test_recorded_address_collision_is_reported():
     c.plan(SEED_NODES)
     errs = errors_of(c.state, {'nodes': [dict(SEED_NODES[0], addr='192.168.1.5'), {'hostname': 'node2'}]})
     assert errs == ['node node2: its recorded data-path address 192.168.1.5 is also the address of node node1']
+
+
+def test_validation_pass_without_build_checks_everything_and_builds_nothing():
+    # build=False (cluster_plan validate_only): the same allocations and errors, no per-node plan
+    c = Cluster(SEED_NODES)
+    state, plan, messages = _plan.plan(c.state, {'nodes': SEED_NODES, 'networks': SEED_NET, 'services': SEED_SVC},
+                                       rng=random.Random(1), build=False)
+    assert plan is None
+    full = _plan.plan(c.state, {'nodes': SEED_NODES, 'networks': SEED_NET, 'services': SEED_SVC},
+                      rng=random.Random(1))
+    assert state == full[0] and messages == full[2]
+    # allocation errors (placement, exhausted pool) are found without the build as well
+    errs = errors_of(c.state, {'nodes': SEED_NODES, 'networks': [{'name': 'a'}, {'name': 'b'}],
+                               'services': [{'name': 's', 'networks': ['a'], 'constraints': ['node.hostname==x']}],
+                               'default_addr_pool': ['10.9.0.0/24']}, build=False)
+    assert [e.split(':')[0] for e in errs] == ['network b', 'service s']
