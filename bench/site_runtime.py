@@ -22,8 +22,9 @@ Configurations (the same two nodes):
 Counts per host, from the PLAY RECAP (``ok`` includes ``changed``; tasks = ok + skipped) and
 from the benchmark callback bench/callback_plugins/bench_timer.py (tasks that ran or were
 skipped, and loop items): the number of tasks must not depend on the number of peers or peer
-entries; loop items follow the node's own tasks and subnets only (and, on the first manager,
-the number of services and networks in the docker-shaped reports). Times are medians over the
+entries, nor on the node's own tasks (all sandboxes of a node are one linuxnet.overlay.sandbox run,
+all its tasks one linuxnet.overlay.task run); loop items come only from removals of stale objects
+and, on the first manager, from the number of services and networks in the docker-shaped reports. Times are medians over the
 rounds, with minimums and ratios against the seed configuration, and the load average: the
 machine is shared, so compare ratios, not seconds.
 """
