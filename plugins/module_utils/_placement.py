@@ -76,6 +76,23 @@ def unsatisfiable(constraints, nodes):
     return [c for c in constraints if not any(c.matches(n) for n in nodes)]
 
 
+def describe(constraint, nodes, limit=4):
+    """What the nodes hold for the constraint's key, for an error message: ``node.labels.zone
+    is 'a' on node1, node4; unset on node2`` (at most ``limit`` values, ``limit`` names each)."""
+    values = {}
+    for n in nodes:
+        values.setdefault(constraint._attribute(n), []).append(n['hostname'])  # pylint: disable=protected-access
+
+    def more(items, shown):
+        return ' and %d more' % (len(items) - shown) if len(items) > shown else ''
+    parts = []
+    ordered = sorted(values.items(), key=lambda kv: (kv[0] == '', kv[0]))   # unset last
+    for value, hosts in ordered[:limit]:
+        parts.append('%s on %s%s' % (repr(value) if value else 'unset', ', '.join(hosts[:limit]), more(hosts, limit)))
+    key = constraint.key + ('.' + constraint.label if constraint.label else '')
+    return '%s is %s%s' % (key, '; '.join(parts), more(ordered, limit).replace('more', 'more values'))
+
+
 def choose_spread(candidates, service_load, total_load):
     """Swarm's spread choice for one new task: among ``candidates`` (hostnames, in node order)
     the node with the fewest tasks of this service, then the fewest tasks overall, then the

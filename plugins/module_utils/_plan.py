@@ -41,6 +41,13 @@ NODE_KEYS = ('hostname', 'role', 'addr', 'labels', 'state', 'underlay_mtu', 'und
 NETWORK_KEYS = ('name', 'subnets', 'gateway', 'encrypted', 'mtu', 'state', 'vnis')
 SERVICE_KEYS = ('name', 'networks', 'replicas', 'mode', 'constraints', 'command', 'state')
 ATTACH_KEYS = ('name', 'subnet')
+# the cluster-wide options as messages name them: the module option and the inventory variable
+POOL = 'default_addr_pool (overlay_default_addr_pool)'
+MASK = 'default_addr_pool_mask_length (overlay_default_addr_pool_mask_length)'
+PORT = 'data_path_port'
+OVERLAP_HINT = '; overlay subnets must not overlap: choose another subnet, or leave subnets out to get a free one of the pool'
+ROUTE_HINT = '; the node would lose its way to that network: choose another subnet'
+VNI_HINT = '; choose another VNI, or leave vnis out to get a free one'
 
 
 class PlanError(Exception):
@@ -237,6 +244,8 @@ def _check_networks(raw, errors):
             net['encrypted'] = bool(_bool(item['encrypted'], where, 'encrypted', errors))
         if item.get('mtu') is not None:
             net['mtu'] = _int(item['mtu'], where, 'mtu', errors, _ipam.MTU_MIN, _ipam.MTU_MAX)
+            if net['mtu'] is None:
+                errors[-1] += '; leave mtu out to derive it from the underlay'
         subnets = None
         if item.get('subnets') is not None:
             subnets = []
@@ -258,8 +267,8 @@ def _check_networks(raw, errors):
                 for subnet in subnets:
                     for other, other_subnet in explicit_subnets:
                         if subnet.overlaps(other_subnet):
-                            errors.append('%s: subnet %s overlaps subnet %s of network %s'
-                                          % (where, subnet, other_subnet, other))
+                            errors.append('%s: subnet %s overlaps subnet %s of network %s%s'
+                                          % (where, subnet, other_subnet, other, OVERLAP_HINT))
                     explicit_subnets.append((name, subnet))
         gateway = item.get('gateway')
         if gateway is not None:
@@ -278,7 +287,8 @@ def _check_networks(raw, errors):
                     try:
                         net['gateways'].append(str(_ipam.check_gateway(subnet, gw)))
                     except ValueError as exc:
-                        errors.append('%s: %s' % (where, exc))
+                        errors.append('%s: %s; give a host address of the subnet, or null for its first host'
+                                      % (where, exc))
         vnis = item.get('vnis')
         if vnis is not None:
             want = len(item.get('subnets') or []) or 1
@@ -290,11 +300,12 @@ def _check_networks(raw, errors):
                 try:
                     net['vnis'].append(_ipam.check_vni(vni))
                 except ValueError as exc:
-                    errors.append('%s: %s' % (where, exc))
+                    errors.append('%s: %s; leave vnis out to get free ones from %d' % (where, exc, _ipam.VNI_AUTO_START))
                     continue
                 if net['state'] == 'present':
                     if vni in explicit_vnis and explicit_vnis[vni] != name:
-                        errors.append('%s: VNI %d is also requested by network %s' % (where, vni, explicit_vnis[vni]))
+                        errors.append('%s: VNI %d is also requested by network %s%s'
+                                      % (where, vni, explicit_vnis[vni], VNI_HINT))
                     elif vni in explicit_vnis:
                         errors.append('%s: VNI %d is listed twice' % (where, vni))
                     explicit_vnis[vni] = name
@@ -414,27 +425,28 @@ def validate_input(inventory):
             try:
                 net = _ipam.parse_subnet(value, 'address pool')
             except ValueError as exc:
-                errors.append('default_addr_pool: %s' % exc)
+                errors.append('%s: %s' % (POOL, exc))
                 continue
             hit = _ipam.overlaps_any(net, nets)
             if hit is not None:
-                errors.append('default_addr_pool: pool %s overlaps pool %s' % (net, hit))
+                errors.append('%s: pool %s overlaps pool %s' % (POOL, net, hit))
                 continue
             nets.append(net)
         if not nets and isinstance(pool, list):
-            errors.append('default_addr_pool: no usable pool in %r' % (pool,))
+            errors.append('%s: no usable pool in %r' % (POOL, pool))
         result['default_addr_pool'] = [str(n) for n in nets]
     mask = inventory.get('mask_length')
     if mask is not None:
-        mask = _int(mask, 'default_addr_pool_mask_length', 'mask length', errors, 1, _ipam.MAX_PREFIXLEN)
+        mask = _int(mask, MASK, 'mask length', errors, 1, _ipam.MAX_PREFIXLEN)
         result['mask_length'] = mask
         if mask is not None and result['default_addr_pool']:
             for pool_net in result['default_addr_pool']:
                 if ipaddress.ip_network(pool_net).prefixlen > mask:
-                    errors.append('default_addr_pool_mask_length: /%d is shorter than pool %s' % (mask, pool_net))
+                    errors.append('%s: /%d is shorter than pool %s: subnets are cut from a pool, so the mask length must '
+                                  'be at least the pool\'s prefix length' % (MASK, mask, pool_net))
     port = inventory.get('data_path_port')
     if port is not None:
-        result['data_path_port'] = _int(port, 'data_path_port', 'data-path port', errors, PORT_MIN, PORT_MAX)
+        result['data_path_port'] = _int(port, PORT, 'data-path port', errors, PORT_MIN, PORT_MAX)
     if errors:
         raise PlanError(errors)
     return result
@@ -560,7 +572,8 @@ class _Planner:
                                        'uses it' % (net_name, svc_name))
                 else:
                     hint = _suggest(net_name, sorted(alive))
-                    self.errors.append('service %s: unknown network %r%s' % (svc_name, net_name, hint))
+                    self.errors.append('service %s: unknown network %r%s; list it in overlay_networks or fix the name'
+                                       % (svc_name, net_name, hint))
 
     def cluster_options(self):
         cluster = self.new['cluster']
@@ -640,15 +653,18 @@ class _Planner:
             for subnet in net['subnets'] or []:
                 for other, other_subnet in taken:
                     if subnet.overlaps(other_subnet):
-                        self.errors.append('network %s: subnet %s overlaps subnet %s of network %s'
-                                           % (net['name'], subnet, other_subnet, other))
+                        self.errors.append('network %s: subnet %s overlaps subnet %s of network %s%s'
+                                           % (net['name'], subnet, other_subnet, other, OVERLAP_HINT))
+                hit = set()     # one error per node: its first route (a node's address is a route too)
                 for host, text, route in routes:
-                    if subnet.overlaps(route):
-                        self.errors.append('network %s: subnet %s overlaps route %s on node %s'
-                                           % (net['name'], subnet, text, host))
+                    if subnet.overlaps(route) and host not in hit:
+                        hit.add(host)
+                        self.errors.append('network %s: subnet %s overlaps route %s on node %s%s'
+                                           % (net['name'], subnet, text, host, ROUTE_HINT))
             for vni in net['vnis'] or []:
                 if vni in vnis:
-                    self.errors.append('network %s: VNI %d is already used by network %s' % (net['name'], vni, vnis[vni]))
+                    self.errors.append('network %s: VNI %d is already used by network %s%s'
+                                       % (net['name'], vni, vnis[vni], VNI_HINT))
         for net in new_nets:
             for subnet in net['subnets'] or []:
                 taken.append((net['name'], subnet))
@@ -812,7 +828,9 @@ class _Planner:
             return 'service %s: no node is available to run its tasks' % name
         alone = _placement.unsatisfiable(constraints, self.ready)
         if alone:
-            return 'service %s: no node satisfies constraint %s' % (name, ', '.join(repr(c.text) for c in alone))
+            return 'service %s: no node satisfies constraint %s (%s); fix the constraint%s' % (
+                name, ', '.join(repr(c.text) for c in alone), '; '.join(_placement.describe(c, self.ready) for c in alone),
+                " or the nodes' overlay_node_labels" if any(c.key == 'node.labels' for c in alone) else '')
         return 'service %s: no node satisfies all of its constraints together: %s' % (
             name, ', '.join(repr(c.text) for c in constraints))
 

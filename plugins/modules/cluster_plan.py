@@ -352,7 +352,10 @@ def main():
                 new, plan, messages = _plan.plan(base, _inventory(p), require_joined=require_joined,
                                                  prune=p['prune'], build=not validate)
             except _plan.PlanError as exc:
-                module.fail_json(msg=str(exc), errors=exc.errors)
+                msg = str(exc)
+                if validate:
+                    msg += '\nNothing was written (validate_only): fix the input and run again.'
+                module.fail_json(msg=msg, errors=exc.errors)
             try:
                 keyring(base, new, plan, messages, p['rotate_keys'], max_age)
             except _ipsec.KeyringError as exc:

@@ -53,7 +53,7 @@ options:
     elements: int
   state_dir:
     description:
-      - Directory of the cluster state on a manager. Given, RV(node.cluster) reports the id and version of
+      - Directory of the cluster state on a manager. Given, C(node.cluster) in the result reports the id and version of
         the cluster whose state the node holds there (read only, no secret returned), so that the
         C(swarm) role can refuse an inventory whose managers hold the states of different clusters.
     type: path
@@ -248,9 +248,12 @@ def main():
                                      'route to take one from')
         mine = [a for a in addrs if a['ip'] == addr]
         if not mine:
-            module.fail_json(msg='data-path address %s is not configured on node %s; its addresses are: %s'
+            usable = [a for a in addrs if not ipaddress.ip_address(a['ip']).is_loopback
+                      and not ipaddress.ip_address(a['ip']).is_link_local]
+            module.fail_json(msg='data-path address %s is not configured on node %s; its addresses are: %s. Set '
+                                 'overlay_advertise_addr to one of them (or leave it out for the default route\'s)'
                              % (addr, socket.gethostname(),
-                                ', '.join('%s/%d' % (a['ip'], a['prefixlen']) for a in addrs) or 'none'))
+                                ', '.join('%s/%d' % (a['ip'], a['prefixlen']) for a in usable) or 'none'))
         index = mine[0]['index']
         link = ipr.link('get', index=index)[0]
         dev, mtu = link.get_attr('IFLA_IFNAME'), link.get_attr('IFLA_MTU')

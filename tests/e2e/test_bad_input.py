@@ -109,7 +109,7 @@ def setup_no_manager(lab, ctx):
 # the cases: id, group vars, host vars, set-up, the values the error must name, what it must say
 
 def case(cid, group_vars=None, host_vars=None, setup=None, values=(), says=()):
-    return pytest.param({'group_vars': group_vars or gv(), 'host_vars': host_vars or {}, 'setup': setup,
+    return pytest.param({'id': cid, 'group_vars': group_vars or gv(), 'host_vars': host_vars or {}, 'setup': setup,
                          'values': list(values), 'says': list(says)}, id=cid)
 
 
@@ -244,7 +244,6 @@ def volatile(key):
     return str(key).endswith('_timer')
 
 
-
 def differences(before, after, path=''):
     """Paths where two snapshots differ (volatile timers left out)."""
     if isinstance(before, dict) and isinstance(after, dict):
@@ -308,6 +307,8 @@ def run_case(lab, param, baseline):
     assert play.rc != 0 and play.recap, 'the wrong inventory did not fail:\n%s' % play.tail()
     assert any(r['failed'] for r in play.recap.values()), play.recap
     msg = failure_text(play)
+    if os.environ.get('BAD_INPUT_SHOW'):    # read the messages as a user would: BAD_INPUT_SHOW=1 pytest -s
+        print('\n--- %s (%.1fs)\n%s' % (param['id'], play.seconds, msg))
     for text in param['values'] + ctx['values'] + param['says']:
         assert text in msg, 'the error does not say %r:\n%s' % (text, msg or play.tail())
     assert 'Traceback' not in play.out + play.err, play.tail()

@@ -4,6 +4,7 @@ by tests/sandbox.sh, never the root one), which plays the node."""
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -81,3 +82,17 @@ def test_gc_thresh_is_reported_where_the_namespace_lacks_it(run_module, underlay
     assert not res['changed']
     bad = run_module('node_facts', {'gc_thresh': [1, 2]}, expect_failure=True)
     assert 'three non-negative integers' in bad['msg']
+
+
+def test_state_dir_reports_the_cluster_held_without_secrets(run_module, underlay, tmp_path):
+    state_dir = str(tmp_path / 'state')
+    assert run_module('node_facts', {'state_dir': state_dir})['node']['cluster'] is None
+    run_module('swarm', {'role': 'init', 'state_dir': state_dir, 'node': {'hostname': 'node1', 'addr': '172.31.1.5'}})
+    with open(str(tmp_path / 'state' / 'cluster.json'), encoding='utf-8') as f:
+        state = json.load(f)
+    res = run_module('node_facts', {'state_dir': state_dir})
+    cluster = res['node']['cluster']
+    assert cluster['id'] == state['cluster']['id'] and cluster['version'] == state['version']
+    assert 'secrets' not in json.dumps(res) and 'SWMTKN' not in json.dumps(res)
+    # without state_dir (a worker), nothing is read
+    assert 'cluster' not in run_module('node_facts', {'data_path_port': 4789})['node']

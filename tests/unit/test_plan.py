@@ -428,7 +428,8 @@ def test_unsatisfiable_constraint_is_an_error():
         {'name': 'x', 'networks': ['uber-net'], 'constraints': ['node.labels.zone==c']},
         {'name': 'y', 'networks': ['uber-net'], 'constraints': ['node.role==manager', 'node.labels.zone==b']},
         {'name': 'zero', 'replicas': 0, 'constraints': ['node.labels.zone==c']}]})
-    assert errs == ["service x: no node satisfies constraint 'node.labels.zone==c'",
+    assert errs == ["service x: no node satisfies constraint 'node.labels.zone==c' (node.labels.zone is 'a' on node1, "
+                    "node3; 'b' on node2); fix the constraint or the nodes' overlay_node_labels",
                     "service y: no node satisfies all of its constraints together: 'node.role==manager', "
                     "'node.labels.zone==b'"]
 
@@ -525,14 +526,16 @@ def test_explicit_subnet_overlapping_route_names_node_and_route():
     nodes = [dict(SEED_NODES[0], routes=['10.5.0.0/16']), SEED_NODES[1]]
     st = cluster(nodes)
     errs = errors_of(st, {'nodes': nodes, 'networks': [{'name': 'x', 'subnets': ['10.5.3.0/24']}]})
-    assert errs == ['network x: subnet 10.5.3.0/24 overlaps route 10.5.0.0/16 on node node1']
+    assert errs == ['network x: subnet 10.5.3.0/24 overlaps route 10.5.0.0/16 on node node1; the node would lose its '
+                    'way to that network: choose another subnet']
 
 
 def test_explicit_subnet_overlapping_existing_network():
     c = Cluster(SEED_NODES)
     c.plan(SEED_NODES, SEED_NET)
     errs = errors_of(c.state, {'nodes': SEED_NODES, 'networks': SEED_NET + [{'name': 'x', 'subnets': ['10.0.0.0/16']}]})
-    assert errs == ['network x: subnet 10.0.0.0/16 overlaps subnet 10.0.0.0/24 of network uber-net']
+    assert errs == ['network x: subnet 10.0.0.0/16 overlaps subnet 10.0.0.0/24 of network uber-net; overlay subnets must '
+                    'not overlap: choose another subnet, or leave subnets out to get a free one of the pool']
 
 
 def test_existing_network_overlapping_a_new_route_is_a_warning():
@@ -578,7 +581,8 @@ def test_explicit_vni_collision_with_existing_network():
     c = Cluster(SEED_NODES)
     c.plan(SEED_NODES, SEED_NET)
     errs = errors_of(c.state, {'nodes': SEED_NODES, 'networks': SEED_NET + [{'name': 'x', 'vnis': [4096]}]})
-    assert errs == ['network x: VNI 4096 is already used by network uber-net']
+    assert errs == ['network x: VNI 4096 is already used by network uber-net; choose another VNI, or leave vnis out to '
+                    'get a free one']
 
 
 def test_network_changes_in_place_are_refused_but_mtu_and_encryption_change():
@@ -892,9 +896,9 @@ def test_every_validation_error_is_reported_at_once():
         "service k: command argument ['nested'] is not a string",
         'service b: replicas True is not an integer',
         'data_path_port: data-path port 80 is out of range 1024..49151',
-        'default_addr_pool: pool 10.1.0.0/16 overlaps pool 10.0.0.0/8',
-        "default_addr_pool: address pool 'x' has no prefix length",
-        "default_addr_pool_mask_length: /4 is shorter than pool 10.0.0.0/8",
+        'default_addr_pool (overlay_default_addr_pool): pool 10.1.0.0/16 overlaps pool 10.0.0.0/8',
+        "default_addr_pool (overlay_default_addr_pool): address pool 'x' has no prefix length",
+        "default_addr_pool_mask_length (overlay_default_addr_pool_mask_length): /4 is shorter than pool 10.0.0.0/8",
     ]
     for needle in expected:
         assert [e for e in errs if e.startswith(needle)], 'missing error %r in:\n%s' % (needle, '\n'.join(errs))
@@ -914,10 +918,11 @@ def test_state_dependent_errors_are_reported_together():
         'node node8 has not joined the cluster: join it first (swarm, role: join) with the worker token',
         'node node8: no data-path address (addr; overlay_advertise_addr) and none recorded in the cluster state',
         'network uber-net has state: absent but service test still uses it',
-        "service x: unknown network 'uber-nett'",
+        "service x: unknown network 'uber-nett'; list it in overlay_networks or fix the name",
     ]
     errs = errors_of(c.state, {'nodes': SEED_NODES, 'services': [{'name': 'x', 'networks': ['uber-nett']}]})
-    assert errs == ["service x: unknown network 'uber-nett' (did you mean 'uber-net'?)"]
+    assert errs == ["service x: unknown network 'uber-nett' (did you mean 'uber-net'?); list it in overlay_networks or "
+                    "fix the name"]
 
 
 def test_absent_service_may_reference_anything():
@@ -927,8 +932,10 @@ def test_absent_service_may_reference_anything():
 
 def test_port_not_an_int_and_bool_variants():
     st = cluster(SEED_NODES)
-    assert errors_of(st, {'data_path_port': '4789'}) == ["data_path_port: data-path port '4789' is not an integer"]
-    assert errors_of(st, {'data_path_port': 49152}) == ['data_path_port: data-path port 49152 is out of range 1024..49151']
+    assert errors_of(st, {'data_path_port': '4789'}) == [
+        "data_path_port: data-path port '4789' is not an integer"]
+    assert errors_of(st, {'data_path_port': 49152}) == [
+        'data_path_port: data-path port 49152 is out of range 1024..49151']
     new, plan, dummy = _plan.plan(st, {'nodes': SEED_NODES, 'networks': [{'name': 'e', 'encrypted': 'yes'}]},
                                   rng=random.Random(1))
     assert plan['networks'][0]['encrypted'] is True
@@ -1005,3 +1012,23 @@ def test_validation_pass_without_build_checks_everything_and_builds_nothing():
                                'services': [{'name': 's', 'networks': ['a'], 'constraints': ['node.hostname==x']}],
                                'default_addr_pool': ['10.9.0.0/24']}, build=False)
     assert [e.split(':')[0] for e in errs] == ['network b', 'service s']
+
+
+def test_subnet_over_a_node_network_is_one_error_per_node():
+    # the node's route and its own address both overlap: the error names the route once per node
+    nodes = [dict(SEED_NODES[0], routes=['172.31.1.0/24', '172.31.1.5/24']), SEED_NODES[1]]
+    errs = errors_of(cluster(nodes), {'nodes': nodes, 'networks': [{'name': 'x', 'subnets': ['172.31.1.0/25']}]})
+    assert errs == ['network x: subnet 172.31.1.0/25 overlaps route 172.31.1.0/24 on node node1; the node would lose '
+                    'its way to that network: choose another subnet']
+
+
+def test_unsatisfiable_constraint_names_what_the_nodes_hold():
+    nodes = [node('n%d' % i, '10.9.9.%d' % i, labels={'zone': 'a'} if i % 2 else {}) for i in range(1, 8)]
+    errs = errors_of(cluster(nodes), {'nodes': nodes, 'services': [
+        {'name': 's', 'constraints': ['node.labels.zone==mars']},
+        {'name': 'h', 'constraints': ['node.hostname==node9']}]})
+    assert errs == [
+        "service s: no node satisfies constraint 'node.labels.zone==mars' (node.labels.zone is 'a' on n1, n3, n5, n7; "
+        "unset on n2, n4, n6); fix the constraint or the nodes' overlay_node_labels",
+        "service h: no node satisfies constraint 'node.hostname==node9' (node.hostname is 'n1' on n1; 'n2' on n2; "
+        "'n3' on n3; 'n4' on n4 and 3 more values); fix the constraint"]
