@@ -53,9 +53,10 @@ options:
     elements: int
   state_dir:
     description:
-      - Directory of the cluster state on a manager. Given, C(node.cluster) in the result reports the id and version of
-        the cluster whose state the node holds there (read only, no secret returned), so that the
-        C(swarm) role can refuse an inventory whose managers hold the states of different clusters.
+      - Directory of the cluster state on a manager. Given, C(node.cluster) in the result reports the id, the version
+        and the recorded node names of the cluster whose state the node holds there (read only, no secret returned),
+        so that the C(swarm) role can refuse an inventory whose managers hold the states of different clusters,
+        and still restore a first manager that lost its state from a replica of a cluster it belonged to.
     type: path
 requirements:
   - pyroute2 >= 0.9.1 on the managed node
@@ -85,7 +86,7 @@ node:
     routes: [172.31.1.0/24]
     port: {number: 4789, own_vteps: 1, foreign: []}
     gc_thresh: {available: true, before: [128, 512, 1024], after: [8192, 49152, 65536]}
-    cluster: {id: 1ex3x5spdkbh0u4rs9kzmo3px, version: 4, path: /var/lib/linuxnet-overlay/cluster.json}
+    cluster: {id: 1ex3x5spdkbh0u4rs9kzmo3px, version: 4, nodes: [node1, node2], path: /var/lib/linuxnet-overlay/cluster.json}
 """
 
 import ipaddress
@@ -201,17 +202,18 @@ def _read_gc():
 
 
 def _cluster(state_dir):
-    """Id and version of the cluster state held in ``state_dir`` (None: there is none). Only the
-    two public fields are returned; the file's secrets stay in it."""
+    """Id, version and node names of the cluster state held in ``state_dir`` (None: there is none).
+    Only these public fields are returned; the file's secrets stay in it."""
     path = os.path.join(state_dir, STATE_FILE)
     try:
         with open(path, encoding='utf-8') as f:
             data = json.load(f)
-        return {'id': str(data['cluster']['id']), 'version': int(data['version']), 'path': path}
+        return {'id': str(data['cluster']['id']), 'version': int(data['version']),
+                'nodes': sorted(str(n) for n in data.get('nodes') or {}), 'path': path}
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        return {'id': None, 'version': None, 'path': path, 'error': 'unreadable: %s' % type(exc).__name__}
+        return {'id': None, 'version': None, 'nodes': [], 'path': path, 'error': 'unreadable: %s' % type(exc).__name__}
 
 
 def main():

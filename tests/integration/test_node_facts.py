@@ -93,6 +93,7 @@ def test_state_dir_reports_the_cluster_held_without_secrets(run_module, underlay
     res = run_module('node_facts', {'state_dir': state_dir})
     cluster = res['node']['cluster']
     assert cluster['id'] == state['cluster']['id'] and cluster['version'] == state['version']
+    assert cluster['nodes'] == ['node1']
     assert 'secrets' not in json.dumps(res) and 'SWMTKN' not in json.dumps(res)
     # without state_dir (a worker), nothing is read
     assert 'cluster' not in run_module('node_facts', {'data_path_port': 4789})['node']
