@@ -16,7 +16,6 @@ DEFAULTS = {'name': None, 'netns': None, 'state': 'present', 'peer': None, 'peer
             'mtu': None, 'mac': None, 'peer_mac': None, 'peer_addresses': None, 'peer_routes': None, 'up': True}
 
 
-
 def end_state(link, netns, links=None):
     state = {'name': link['name'], 'netns': netns, 'ifindex': link['ifindex'], 'mtu': link['mtu'],
              'mac': link['mac'], 'up': link['up']}

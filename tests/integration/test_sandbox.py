@@ -83,8 +83,8 @@ def test_create_repeat_check_and_diff(run_module, prefix):
     assert res['changed'] is True
     assert_sandbox(ns, vni, peers(3, 4))
     assert diff_text(res, 'after') == after_text                      # check mode predicted exactly this
-    assert res['sandboxes'][0]['fdb'] == {'vxlan0': {'added': 2, 'replaced': 0, 'removed': 0, 'unchanged': 0,
-                                                    'entries': 2}}
+    counts = {'added': 2, 'replaced': 0, 'removed': 0, 'unchanged': 0, 'entries': 2}
+    assert res['sandboxes'][0]['fdb'] == {'vxlan0': counts}
 
     again = run_module('sandbox', want)
     assert again['changed'] is False and again['actions'] == [] and again['diff'] == []
