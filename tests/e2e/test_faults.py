@@ -215,11 +215,6 @@ def test_worker_killed_and_brought_back_empty(lab, converged):
     managers_agree(lab, converged['cluster_id'])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "roles/swarm/tasks/preflight.yml (7926b5a, not ours) refuses the run ('node2 holds the state of cluster ..., "
-    "but the first manager node1 holds none') before membership.yml restores node1 from node2's replica; it "
-    "needs to refuse only when the replica does not list the first manager (node_facts _cluster() reporting "
-    "the recorded node names). With that change this test passes: remove this mark."))
 def test_first_manager_killed_and_brought_back_empty(lab, converged):
     before = tasks_by_service(lab.snapshots())
     version = lab.cluster_state('node2')['version']
