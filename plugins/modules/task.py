@@ -230,9 +230,10 @@ def main():
         supports_check_mode=True,
         required_one_of=[('name', 'tasks')],
         mutually_exclusive=[('name', 'tasks'), ('tasks', 'hosts'), ('tasks', 'command'), ('tasks', 'interfaces')],
-        required_by={'exclusive': 'tasks'},
     )
     require_pyroute2(module)
+    if module.params['exclusive'] and module.params['tasks'] is None:
+        module.fail_json(msg='exclusive=true applies to the tasks option (the complete list of the node); nothing was changed')
     try:
         if module.params['tasks'] is not None:
             result = _task.converge_all(module.params, module.check_mode, module._diff)

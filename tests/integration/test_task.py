@@ -317,3 +317,5 @@ def test_all_tasks_drift_and_bad_input(run_module, names, dirs, sandbox_ns):
     assert 'unknown key(s) slott' in res['msg']
     res = run_module('task', dict(every, name=t1), expect_failure=True)
     assert 'mutually exclusive' in res['msg']
+    res = run_module('task', dict(name=t1, exclusive=True, **dirs), expect_failure=True)
+    assert 'exclusive=true applies to the tasks option' in res['msg']
