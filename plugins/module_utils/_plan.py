@@ -506,6 +506,14 @@ class _Planner:
         """Problems that need the state to be seen: unjoined nodes, in-place network changes,
         unknown networks, absent networks still in use."""
         old_nodes, old_nets, old_svcs = self.old['nodes'], self.old['networks'], self.old['services']
+        # A node with no facts in this run (outside --limit, or unreachable) that never joined is no
+        # member yet, as in Swarm: it is left out until a run includes it, instead of failing the run.
+        outside = [n['hostname'] for n in self.inp['nodes']
+                   if n['state'] == 'present' and n['addr'] is None and n['hostname'] not in old_nodes]
+        if outside:
+            self.warn('node(s) %s: not in this run and not joined yet, so not in the cluster: a run that '
+                      'includes them joins them' % ', '.join(sorted(outside)))
+            self.inp['nodes'] = [n for n in self.inp['nodes'] if n['hostname'] not in outside]
         present = [n for n in self.inp['nodes'] if n['state'] == 'present']
         addrs = dict((n['addr'], n['hostname']) for n in present if n['addr'])
         for node in present:

@@ -384,6 +384,21 @@ def test_rejoined_node_with_new_id_loses_its_tasks():
     assert svc_tasks(plan, 'test')[1]['node_id'] == plan['nodes']['node2']['id']
 
 
+def test_node_outside_the_run_that_never_joined_is_left_out_not_refused():
+    # --limit node1 on a fresh cluster: node2 is listed in the inventory but has no facts in this
+    # run and no record; it is no member yet (as in Swarm), so the run goes on without it
+    st = cluster(SEED_NODES[:1])
+    new, plan, msgs = _plan.plan(st, {'nodes': [SEED_NODES[0], {'hostname': 'node2', 'role': 'worker'}],
+                                      'networks': SEED_NET, 'services': SEED_SVC}, rng=random.Random(1))
+    assert sorted(plan['nodes']) == ['node1']
+    assert 'node2' not in new['nodes']
+    assert [t['node'] for t in svc_tasks(plan, 'test')] == ['node1', 'node1']
+    assert any('node2' in m['msg'] and 'not in this run and not joined yet' in m['msg'] for m in msgs)
+    # the same node with its facts (in the run) but not joined is still refused
+    assert errors_of(st, {'nodes': SEED_NODES}) == [
+        'node node2 has not joined the cluster: join it first (swarm, role: join) with the worker token']
+
+
 def test_not_joined_node_is_refused_unless_allowed():
     st = cluster(SEED_NODES[:1])
     errs = errors_of(st, {'nodes': SEED_NODES})
@@ -915,8 +930,6 @@ def test_state_dependent_errors_are_reported_together():
         'services': [{'name': 'x', 'networks': ['uber-nett']}]})
     assert errs == [
         'node node9 has not joined the cluster: join it first (swarm, role: join) with the worker token',
-        'node node8 has not joined the cluster: join it first (swarm, role: join) with the worker token',
-        'node node8: no data-path address (addr; overlay_advertise_addr) and none recorded in the cluster state',
         'network uber-net has state: absent but service test still uses it',
         "service x: unknown network 'uber-nett'; list it in overlay_networks or fix the name",
     ]
