@@ -13,10 +13,28 @@ version_added: 0.1.0
 description:
   - Runs connectivity probes from inside named network namespaces (tasks) on the managed node
     and reports each result as data, for the M(linuxnet.overlay.probe) based verification role.
-  - A probe pings its target (an address or a name the task resolves through its
-    C(/etc/netns/<task>/hosts)), optionally counts the traceroute hops, and optionally proves
-    the path MTU with two pings that forbid fragmentation (DF) - the largest payload the MTU
-    allows must pass, one byte more must fail.
+  - A probe pings its target (an IPv4 address, or a name the task resolves through its
+    C(/etc/netns/<task>/hosts) - or C(/etc/hosts) when the task has none - the way
+    C(ip netns exec) and glibc would), optionally counts the hops to it, and optionally proves
+    the path MTU with two echo requests that forbid fragmentation (DF) - a packet of exactly the
+    MTU must get a reply, one byte more must fail.
+  - No process runs per probe. The module enters each source namespace once, opens a raw ICMP
+    socket there and drives all probes from one poll loop; echo replies and ICMP errors are
+    matched to their requests by identifier, sequence number and source namespace.
+  - A ping passes when any of its O(count) echo requests gets a reply, as with iputils C(ping).
+    The requests of one ping are sent together, not one per second.
+  - The hop count is read like traceroute's, with TTL-limited echo requests (TTL 1 to
+    O(probes[].hops) + 3, sent together) instead of UDP datagrams - the hop count is the
+    smallest TTL the target itself answers; the path in the problem text lists who answered
+    each TTL (ICMP time-exceeded from routers, C(*) for silence - routers rate-limit those).
+  - The DF check sends with C(IP_PMTUDISC_DO) like C(ping -M do -s); the oversized packet fails
+    when the kernel refuses to send it (EMSGSIZE, local route MTU), when a router answers
+    fragmentation-needed, or when no reply comes.
+  - Names are looked up in the hosts file only (first IPv4 entry); DNS is not asked. A name
+    that does not resolve is a problem of the probe, except for O(probes[].expect=isolated),
+    where it counts as no answer (as a failing C(ping) did). Targets are IPv4 only (the overlay
+    is IPv4 only); an IPv6 target is a problem of the probe. A source namespace that does not
+    exist is a problem of every probe from it.
   - A probe with O(probes[].expect=isolated) passes when the target does NOT answer (tasks on
     different networks must not reach each other).
   - Probes run in parallel. The module never changes anything; it only sends traffic from the
@@ -57,27 +75,29 @@ options:
         choices: [reach, isolated]
         default: reach
       hops:
-        description: When set, traceroute must reach the target in exactly this many hops.
+        description:
+          - When set, the target must be reached in exactly this many hops (1 - same subnet,
+            2 - one router between); 1 to 60.
         type: int
       mtu:
         description:
-          - When set, a DF ping with a payload of O(probes[].mtu) - 28 bytes must pass and one
-            with one byte more must fail (IPv4 targets).
+          - When set, a DF echo request of exactly O(probes[].mtu) bytes (payload
+            O(probes[].mtu) - 28) must get a reply and one with one byte more must fail.
         type: int
   count:
     description: Echo requests per ping.
     type: int
     default: 1
   timeout:
-    description: Seconds to wait for each reply.
+    description: Seconds to wait for the replies of each ping, hop count and DF check (as C(ping -W)).
     type: float
     default: 1.0
   parallel:
-    description: How many probes run at once.
+    description: How many probes are in flight at once.
     type: int
     default: 8
 requirements:
-  - iputils ping and traceroute on the managed node
+  - root or CAP_NET_RAW and CAP_SYS_ADMIN (raw ICMP sockets opened inside the task namespaces)
 """
 
 EXAMPLES = r"""
@@ -107,74 +127,90 @@ summary:
   sample: {total: 4, ok: 4, failed: 0}
 """
 
-import re
-import subprocess
-from concurrent.futures import ThreadPoolExecutor
+import os
 
 from ansible.module_utils.basic import AnsibleModule
-
-_RTT = re.compile(r'time[=<]([0-9.]+) ms')
-_TR_HEAD = re.compile(r'^traceroute to \S+ \(([^)]+)\)')
-_TR_HOP = re.compile(r'^\s*(\d+)\s+(\S+)', re.M)
+from ansible_collections.linuxnet.overlay.plugins.module_utils import _icmp
+from ansible_collections.linuxnet.overlay.plugins.module_utils._netns import entered
 
 
-def _exec(module, netns, argv):
-    # subprocess directly: probes run in threads, and AnsibleModule.run_command is not meant for that
-    try:
-        proc = subprocess.run(['ip', 'netns', 'exec', netns] + argv, capture_output=True, text=True,
-                              timeout=60, check=False, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        return 124, '', 'timed out after 60 s'
-    except OSError as exc:
-        module.fail_json(msg='cannot run %s: %s' % (argv[0], exc))
-    return proc.returncode, proc.stdout, proc.stderr
-
-
-def run_probe(module, probe):
-    p = module.params
-    wait = '%g' % max(p['timeout'], 0.1)
-    res = {'netns': probe['netns'], 'target': probe['target'], 'label': probe.get('label'),
-           'expect': probe['expect'], 'reachable': False, 'address': None, 'rtt_ms': None,
-           'hops': None, 'mtu_ok': None, 'detail': ''}
-    rc, out, err = _exec(module, probe['netns'], ['ping', '-n', '-c', str(p['count']), '-W', wait, probe['target']])
-    res['reachable'] = rc == 0
-    m = re.search(r'^PING \S+ \(([^)]+)\)', out, re.M)
-    res['address'] = m.group(1) if m else None
-    rtts = [float(x) for x in _RTT.findall(out)]
-    res['rtt_ms'] = round(min(rtts), 3) if rtts else None
+def evaluate(probe, res, ping, hop_answers=None, fit=None, over=None):
+    """Fill ``res`` (reachable, rtt_ms, hops, mtu_ok, ok, detail) from the answers. Pure."""
     problems = []
+    replies = [a for a in ping if a and a['kind'] == 'reply']
+    res['reachable'] = bool(replies)
+    res['rtt_ms'] = min(a['rtt_ms'] for a in replies) if replies else None
     if probe['expect'] == 'isolated':
         if res['reachable']:
             problems.append('answered although the networks are isolated')
     elif not res['reachable']:
-        problems.append('no reply (%s)' % (err.strip() or 'ping exit %d' % rc))
-    if probe['expect'] == 'reach' and res['reachable'] and probe.get('hops') is not None:
-        rc, out, err = _exec(module, probe['netns'],
-                             ['traceroute', '-n', '-q', '1', '-w', wait, '-m', str(probe['hops'] + 3), probe['target']])
-        head = _TR_HEAD.search(out)
-        dest = head.group(1) if head else None
-        hops = [(int(n), addr) for n, addr in _TR_HOP.findall(out)]
-        reached = [n for n, addr in hops if addr == dest]
-        res['hops'] = reached[0] if reached else None
-        if res['hops'] != probe['hops']:
-            problems.append('traceroute: %s hop(s), expected %d: %s'
-                            % (res['hops'] if res['hops'] else 'target not reached', probe['hops'],
-                               ' / '.join('%d %s' % h for h in hops)))
-    if probe['expect'] == 'reach' and res['reachable'] and probe.get('mtu'):
+        problems.append('no reply (%s)' % why_not(ping))
+    if hop_answers is not None:
+        hops, path = _icmp.hop_count(dict(hop_answers), res['address'])
+        res['hops'] = hops
+        if hops != probe['hops']:
+            problems.append('hops: %s hop(s), expected %d: %s'
+                            % (hops if hops else 'target not reached', probe['hops'],
+                               ' / '.join('%d %s' % h for h in path)))
+    if fit is not None:
+        fit_ok = fit['kind'] == 'reply' if fit else False
+        over_ok = over['kind'] == 'reply' if over else False
+        res['mtu_ok'] = fit_ok and not over_ok
         payload = probe['mtu'] - 28
-        rc_fit, _o, _e = _exec(module, probe['netns'],
-                               ['ping', '-n', '-c', '1', '-W', wait, '-M', 'do', '-s', str(payload), probe['target']])
-        rc_over, _o, err_over = _exec(module, probe['netns'],
-                                      ['ping', '-n', '-c', '1', '-W', wait, '-M', 'do', '-s', str(payload + 1),
-                                       probe['target']])
-        res['mtu_ok'] = rc_fit == 0 and rc_over != 0
-        if rc_fit != 0:
-            problems.append('DF ping with %d bytes (MTU %d) failed' % (payload, probe['mtu']))
-        if rc_over == 0:
+        if not fit_ok:
+            problems.append('DF ping with %d bytes (MTU %d) failed (%s)' % (payload, probe['mtu'], why_not([fit])))
+        if over_ok:
             problems.append('DF ping with %d bytes passed although the MTU is %d' % (payload + 1, probe['mtu']))
     res['ok'] = not problems
     res['detail'] = '; '.join(problems)
     return res
+
+
+def why_not(answers):
+    for ans in answers:
+        if not ans:
+            continue
+        if ans['kind'] == 'send_error':
+            return 'send: %s' % os.strerror(ans['errno'])
+        if ans['kind'] == 'unreach':
+            if ans.get('mtu'):
+                return 'fragmentation needed, next-hop MTU %d, from %s' % (ans['mtu'], ans['src'])
+            return '%s from %s' % (_icmp.UNREACH_TEXT.get(ans['code'], 'unreachable, code %d' % ans['code']), ans['src'])
+        if ans['kind'] == 'time_exceeded':
+            return 'time to live exceeded at %s' % ans['src']
+    return 'no answer to %d echo request(s) within the timeout' % len(answers)
+
+
+def run_probe(prober, params, probe):
+    """One probe as a generator for ``_icmp.Prober.run``: yields its jobs, returns its result."""
+    wait = max(params['timeout'], 0.1)
+    res = {'netns': probe['netns'], 'target': probe['target'], 'label': probe.get('label'),
+           'expect': probe['expect'], 'reachable': False, 'address': None, 'rtt_ms': None,
+           'hops': None, 'mtu_ok': None, 'detail': ''}
+    try:
+        prober.socket_for(probe['netns'])
+    except Exception as exc:  # pylint: disable=broad-except
+        res.update(ok=False, detail='cannot probe from %s: %s' % (probe['netns'], exc))
+        return res
+    addr, problem = _icmp.resolve(probe['target'], probe['netns'])
+    if problem:
+        # as with ping, an unresolvable name is not reachable; an isolation probe still passes
+        res['ok'] = probe['expect'] == 'isolated'
+        res['detail'] = '' if res['ok'] else problem
+        return res
+    res['address'] = addr
+    ns = probe['netns']
+    ping = yield (ns, addr, [{}] * max(1, params['count']), wait)
+    reach = probe['expect'] == 'reach' and any(a and a['kind'] == 'reply' for a in ping)
+    hop_answers = fit = over = None
+    if reach and probe.get('hops') is not None:
+        ttls = list(range(1, probe['hops'] + 4))
+        answers = yield (ns, addr, [{'ttl': t} for t in ttls], wait)
+        hop_answers = list(zip(ttls, answers))
+    if reach and probe.get('mtu'):
+        payload = probe['mtu'] - _icmp.IPV4_HEADER - _icmp.ICMP_HEADER
+        fit, over = yield (ns, addr, [{'df': True, 'size': payload}, {'df': True, 'size': payload + 1}], wait)
+    return evaluate(probe, res, ping, hop_answers, fit, over)
 
 
 def main():
@@ -198,8 +234,15 @@ def main():
         if probe.get('mtu') is not None and not 68 <= probe['mtu'] <= 65535:
             module.fail_json(msg='probe from %s to %s: mtu %r is not between 68 and 65535'
                              % (probe['netns'], probe['target'], probe['mtu']))
-    with ThreadPoolExecutor(max_workers=max(1, module.params['parallel'])) as pool:
-        results = list(pool.map(lambda pr: run_probe(module, pr), module.params['probes']))
+        if probe.get('hops') is not None and not 1 <= probe['hops'] <= 60:
+            module.fail_json(msg='probe from %s to %s: hops %r is not between 1 and 60'
+                             % (probe['netns'], probe['target'], probe['hops']))
+    prober = _icmp.Prober(entered)
+    try:
+        results = prober.run((run_probe(prober, module.params, pr) for pr in module.params['probes']),
+                             parallel=module.params['parallel'])
+    finally:
+        prober.close()
     ok = sum(1 for r in results if r['ok'])
     module.exit_json(changed=False, results=results,
                      summary={'total': len(results), 'ok': ok, 'failed': len(results) - ok})

@@ -4,6 +4,8 @@ a third behind a router hop, and a fourth on an isolated bridge."""
 
 from __future__ import annotations
 
+import os
+import time
 import uuid
 
 import pytest
@@ -76,3 +78,88 @@ def test_probe_bad_mtu(run_module, topo):
     res = run_module('probe', {'probes': [{'netns': topo['a'], 'target': '10.9.0.3', 'mtu': 10}]},
                      expect_failure=True)
     assert 'mtu 10 is not between 68 and 65535' in res['msg']
+
+
+@pytest.fixture
+def etc_netns(tmp_path):
+    """A private /etc/netns for this test: an overlay on /etc inside the sandbox's own mount
+    namespace (/etc/netns must not be made on the shared root file system)."""
+    upper, work = tmp_path / 'upper', tmp_path / 'work'
+    upper.mkdir()
+    work.mkdir()
+    sh('mount -t overlay overlay -o lowerdir=/etc,upperdir=%s,workdir=%s /etc' % (upper, work))
+    try:
+        sh('mkdir -p /etc/netns')
+        yield '/etc/netns'
+    finally:
+        sh('umount /etc')
+
+
+def test_probe_two_hops_path_and_wrong_expectation(run_module, topo):
+    res = run_module('probe', {'probes': [
+        {'netns': topo['a'], 'target': '10.8.0.2', 'hops': 1},
+        {'netns': topo['far'], 'target': '10.9.0.2', 'hops': 2},
+    ]})
+    wrong, back = res['results']
+    assert wrong['hops'] == 2 and not wrong['ok']
+    # the path names the router that answered TTL 1 and the target at TTL 2
+    assert 'expected 1: 1 10.9.0.1 / 2 10.8.0.2' in wrong['detail'], wrong['detail']
+    assert back['ok'] and back['hops'] == 2, back['detail']
+
+
+def test_probe_df_at_the_mtu_behind_a_router(run_module, topo):
+    # the routed link is narrower than a's own interface: the 1401-byte packet leaves a and the
+    # router answers fragmentation-needed (no local EMSGSIZE)
+    sh(f"ip -n {topo['sb']} link set vfar mtu 1400; ip -n {topo['far']} link set eth0 mtu 1400")
+    res = run_module('probe', {'probes': [
+        {'netns': topo['a'], 'target': '10.8.0.2', 'mtu': 1400},
+        {'netns': topo['a'], 'target': '10.8.0.2', 'mtu': 1401},
+        {'netns': topo['a'], 'target': '10.9.0.3', 'mtu': 1400},     # the path allows 1450: 1401 passes
+        {'netns': topo['a'], 'target': '10.9.0.3', 'mtu': 1450},
+    ], 'parallel': 1})
+    exact, over, under, local = res['results']
+    assert exact['ok'] and exact['mtu_ok'] is True, exact['detail']
+    assert not over['ok'] and over['mtu_ok'] is False and 'DF ping with 1373 bytes (MTU 1401) failed' in over['detail']
+    assert not under['ok'] and 'DF ping with 1373 bytes passed although the MTU is 1400' in under['detail']
+    assert local['ok'] and local['mtu_ok'] is True, local['detail']
+    # independent check: iputils agrees on both sides of the router's MTU
+    sh(f"ip netns exec {topo['a']} ping -n -c 1 -W 1 -M do -s 1372 10.8.0.2")
+    assert 'rc=1' in sh(f"ip netns exec {topo['a']} ping -n -c 1 -W 1 -M do -s 1373 10.8.0.2 >/dev/null 2>&1; echo rc=$?")
+
+
+def test_probe_names_from_the_task_hosts_file(run_module, topo, etc_netns):
+    os.makedirs(os.path.join(etc_netns, topo['a']))
+    with open(os.path.join(etc_netns, topo['a'], 'hosts'), 'w') as fh:
+        fh.write('127.0.0.1 localhost\n10.9.0.3 b.task Tasks.B\n10.9.0.50 c.task\n')
+    res = run_module('probe', {'probes': [
+        {'netns': topo['a'], 'target': 'tasks.b', 'hops': 1, 'mtu': 1450},
+        {'netns': topo['a'], 'target': 'c.task', 'expect': 'isolated'},
+        {'netns': topo['a'], 'target': 'nobody.task'},
+        {'netns': topo['b'], 'target': 'localhost'},                 # b has no own file: /etc/hosts
+        {'netns': topo['b'], 'target': 'b.task'},
+    ], 'timeout': 0.5})
+    named, isolated, unknown, fallback, not_b = res['results']
+    assert named['ok'] and named['address'] == '10.9.0.3' and named['hops'] == 1, named['detail']
+    assert isolated['ok'] and isolated['address'] == '10.9.0.50' and not isolated['reachable']
+    assert not unknown['ok'] and 'cannot resolve nobody.task' in unknown['detail']
+    assert '/etc/netns/%s/hosts' % topo['a'] in unknown['detail']
+    assert fallback['ok'] and fallback['address'] == '127.0.0.1', fallback['detail']
+    assert not not_b['ok'] and 'no IPv4 entry in /etc/hosts' in not_b['detail']
+
+
+def test_probe_unreachable_times_out_and_count(run_module, topo):
+    start = time.monotonic()
+    res = run_module('probe', {'probes': [
+        {'netns': topo['a'], 'target': '10.9.0.99'},                  # nobody there: no ARP answer
+        {'netns': topo['a'], 'target': '10.9.0.99', 'expect': 'isolated'},
+        {'netns': topo['a'], 'target': '10.9.0.3'},
+        {'netns': 'missing-' + topo['a'], 'target': '10.9.0.3'},
+    ], 'timeout': 0.7, 'count': 3})
+    elapsed = time.monotonic() - start
+    silent, isolated, good, missing = res['results']
+    assert not silent['ok'] and 'no reply (no answer to 3 echo request(s) within the timeout)' in silent['detail']
+    assert isolated['ok'] and not isolated['reachable']
+    assert good['ok'] and good['rtt_ms'] is not None
+    assert not missing['ok'] and 'does not exist' in missing['detail']
+    # the two silent probes wait in parallel, once each: far less than a second per request
+    assert elapsed < 15, elapsed
