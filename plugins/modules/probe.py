@@ -93,9 +93,12 @@ options:
     type: float
     default: 1.0
   parallel:
-    description: How many probes are in flight at once.
+    description:
+      - How many probes are in flight at once. A probe in flight is a few packets on the module's
+        own sockets, not a process, so the limit is high; an O(probes[].expect=isolated) probe holds
+        its slot for the whole O(timeout).
     type: int
-    default: 8
+    default: 64
 requirements:
   - root or CAP_NET_RAW and CAP_SYS_ADMIN (raw ICMP sockets opened inside the task namespaces)
 """
@@ -226,7 +229,7 @@ def main():
             }},
             'count': {'type': 'int', 'default': 1},
             'timeout': {'type': 'float', 'default': 1.0},
-            'parallel': {'type': 'int', 'default': 8},
+            'parallel': {'type': 'int', 'default': 64},
         },
         supports_check_mode=True,
     )
