@@ -8,10 +8,15 @@ For ``role: lock`` / ``role: unlock`` (the run lease, one ``site.yml`` run at a 
 ``run_id`` and ``owner`` with the identity of the running ``ansible-playbook`` on this controller
 and, while another run holds the lease, tells the module which holder is dead: a holder started
 on this controller (same host, boot and PID namespace) whose process is gone, for example a run
-killed half-way, is taken over at once instead of blocking until its lease expires."""
+killed half-way, is taken over at once instead of blocking until its lease expires.
+
+Join tokens a task presents (``join_token``, and each member's ``join_token`` of a bulk join) are
+``no_log`` options, so Ansible masks them in the invocation; as a second line of defence a result
+that repeats one of them anywhere (a message, a warning) is marked no_log as well."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
@@ -63,6 +68,23 @@ def controller_run():
     return '%s-%s-%d-%s' % (owner['host'], boot[:8], pid, start), owner
 
 
+def presented_tokens(args):
+    """The join tokens a task's arguments present (top level and bulk members), non-empty only."""
+    found = [args.get('join_token')]
+    members = args.get('members')
+    if isinstance(members, list):
+        found.extend(m.get('join_token') for m in members if isinstance(m, dict))
+    return [t for t in found if isinstance(t, str) and t]
+
+
+def repeats_a_token(result, tokens):
+    """True when the result holds any of ``tokens`` anywhere (keys, values, nested)."""
+    if not tokens:
+        return False
+    text = json.dumps(result, default=str)
+    return any(t in text or json.dumps(t)[1:-1] in text for t in tokens)
+
+
 def holder_is_dead(holder, me):
     """True when the lease holder ran on this controller and its process is gone."""
     owner = (holder or {}).get('owner') or {}
@@ -79,7 +101,10 @@ class ActionModule(SecretResultAction):
 
     def run(self, tmp=None, task_vars=None):
         if self._task.args.get('role') not in ('lock', 'unlock'):
-            return super().run(tmp, task_vars)
+            result = super().run(tmp, task_vars)
+            if repeats_a_token(result, presented_tokens(self._task.args)):
+                result['_ansible_no_log'] = True
+            return result
         result = super(SecretResultAction, self).run(tmp, task_vars)  # pylint: disable=bad-super-call
         del tmp
         run_id, owner = controller_run()

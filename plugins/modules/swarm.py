@@ -20,8 +20,13 @@ description:
   - O(role=join) checks the join token the node presents against the role it joins as (the worker and
     the manager tokens differ) and records the node. A wrong token is refused with a message that does
     not contain it. Run it on the first manager, for example with C(delegate_to), for every other node.
-  - O(role=leave), or O(state=absent) with O(role=join), removes a node from the cluster; the next
-    M(linuxnet.overlay.cluster_plan) places its tasks elsewhere.
+  - O(role=join) with O(members) instead of O(node) joins many nodes in one run under one lock (a bulk join,
+    one module process for the whole cluster instead of one per node). Each member's token is checked on its
+    own - a member with a wrong token is refused and left out, the others are recorded, and the run does not
+    fail; RV(members) reports each member as V(joined), V(updated), V(unchanged) or V(refused) with the
+    reason (never the token).
+  - O(role=leave), or O(state=absent) with O(role=join), removes a node from the cluster, or every node of
+    O(members); the next M(linuxnet.overlay.cluster_plan) places their tasks elsewhere.
   - O(role=export) returns the whole state (secrets included) and O(role=import) installs such a copy on
     another manager when its version is newer than the local one; that is how the state is replicated
     from the first manager to the others.
@@ -76,6 +81,37 @@ options:
         description: Labels placement constraints can match (C(node.labels.<key>==<value>)).
         type: dict
         default: {}
+  members:
+    description:
+      - Bulk form of O(node) for O(role=join) and O(role=leave) (and O(state=absent)), each member with its
+        own token; mutually exclusive with O(node) and O(join_token). Processed in one run under one lock.
+      - Bad input (an empty or repeated hostname, a missing or malformed address, a member without a token
+        while the cluster exists) fails the whole run before anything changes. A wrong token, or an address
+        another node uses, refuses that member only (RV(members)).
+      - An empty list changes nothing.
+    type: list
+    elements: dict
+    suboptions:
+      hostname:
+        description: Inventory name of the node; the key of the node in the cluster.
+        type: str
+        required: true
+      role:
+        description: Role the node joins as (default V(worker)).
+        type: str
+        choices: [manager, worker]
+      addr:
+        description: Data-path address of the node (VTEP source address). Required to join.
+        type: str
+      labels:
+        description: Labels placement constraints can match.
+        type: dict
+        default: {}
+      join_token:
+        description:
+          - The token this member presents, C(SWMTKN-1-...). Never logged and never repeated in a message.
+          - Required to join once the cluster exists (in check mode before it exists it cannot be checked).
+        type: str
   join_token:
     description:
       - The token the node presents with O(role=join), C(SWMTKN-1-...) as returned by O(role=init).
@@ -167,6 +203,21 @@ EXAMPLES = r"""
       'manager' if inventory_hostname in groups['swarm_managers'] else 'worker'] }}"
   delegate_to: "{{ groups['swarm_managers'][0] }}"
 
+- name: Or join them all in one run on the first manager (each member presents its own token)
+  linuxnet.overlay.swarm:
+    role: join
+    members:
+      - hostname: node2
+        role: worker
+        addr: 192.168.1.5
+        labels: {zone: a}
+        join_token: "{{ swarm_init.tokens.worker }}"
+      - hostname: node3
+        role: manager
+        addr: 192.168.1.6
+        join_token: "{{ swarm_init.tokens.manager }}"
+  register: swarm_joined   # swarm_joined.members.node2.status: joined, updated, unchanged or refused
+
 - name: Copy the state to the other managers
   linuxnet.overlay.swarm:
     role: export
@@ -216,6 +267,22 @@ node:
   returned: when O(node) is given
   type: dict
   sample: {hostname: node2, id: 97v2cl0jk3o9mte4srhbqwpa5, role: worker, addr: 192.168.1.5, labels: {}, state: ready}
+members:
+  description:
+    - With O(members), what happened to each member, by hostname. C(members.<hostname>.status) is
+      V(joined) (new), V(updated) (its facts changed), V(unchanged), V(refused) (with O(role=join)),
+      or V(left) (with O(role=leave)); C(members.<hostname>.msg) gives the reason of a refusal
+      (never the token); C(members.<hostname>.node) the node as recorded.
+    - In check mode before the cluster exists every member is predicted V(joined), its token unchecked.
+  returned: when O(members) is given
+  type: dict
+  sample: {node2: {status: joined, node: {id: 97v2cl0jk3o9mte4srhbqwpa5, role: worker, addr: 192.168.1.5,
+           labels: {}, state: ready}}, node3: {status: refused, msg: "node node3 cannot join: ...", node: null}}
+refused:
+  description: With O(members), the hostnames of the refused members (see RV(members) for the reasons).
+  returned: when O(members) is given
+  type: list
+  elements: str
 cluster_state:
   description:
     - The whole cluster state, secrets included, as JSON text (the content of C(cluster.json)); give it
@@ -266,6 +333,13 @@ ARG_SPEC = dict(
         addr=dict(type='str'),
         labels=dict(type='dict', default={}),
     )),
+    members=dict(type='list', elements='dict', options=dict(
+        hostname=dict(type='str', required=True),
+        role=dict(type='str', choices=['manager', 'worker']),
+        addr=dict(type='str'),
+        labels=dict(type='dict', default={}),
+        join_token=dict(type='str', no_log=True),
+    )),
     join_token=dict(type='str', no_log=True),
     import_state=dict(type='str', no_log=True),
     data_path_port=dict(type='int'),
@@ -302,6 +376,95 @@ def _facts(params):
     return dict((k, node[k]) for k in ('hostname', 'role', 'addr', 'labels') if node.get(k) is not None)
 
 
+def _member_facts(member):
+    return dict((k, member[k]) for k in ('hostname', 'role', 'addr', 'labels') if member.get(k) is not None)
+
+
+def check_members(members, role, have_state):
+    """The message for bad input in a ``members`` list (names the member, never a token), or None. Pure.
+
+    Bad input fails the whole run; a wrong token or a taken address only refuses its member
+    (``join_members``)."""
+    if role not in ('join', 'leave'):
+        return 'members is for role=join and role=leave, not role=%s' % role
+    seen = set()
+    for i, member in enumerate(members):
+        if not isinstance(member, dict):
+            return 'members[%d] is not a dict with hostname, role, addr, labels and join_token' % i
+        host = member.get('hostname')
+        if not isinstance(host, str) or not host.strip():
+            return 'members[%d]: hostname %r is not a non-empty name' % (i, host)
+        if host in seen:
+            return 'members: node %s is listed twice' % host
+        seen.add(host)
+        if role == 'leave':
+            continue
+        facts = _member_facts(member)
+        facts.setdefault('role', 'worker')
+        try:
+            _state._node_facts(facts)       # pylint: disable=protected-access
+        except _state.StateError as exc:
+            return 'members[%d]: %s' % (i, exc)
+        if have_state and not member.get('join_token'):
+            return 'members[%d]: node %s has no join_token (role=join needs one per member)' % (i, host)
+    return None
+
+
+def join_members(old, members):
+    """Join every member on ``old``, each with its own token, in one pass. Pure.
+
+    Returns ``(new, report)``: ``new`` is ``old`` itself when nothing changed, else a copy whose
+    version is one above ``old``'s; ``report`` maps each hostname to ``{status, msg?, node}``.
+    A member whose token is wrong (or whose address another node uses) is refused and left out,
+    with the reason (``_state.join`` never puts the token in it); the others are recorded."""
+    new, report = old, {}
+    for member in members:
+        facts = _member_facts(member)
+        facts.setdefault('role', 'worker')
+        host = facts['hostname']
+        before = _node_view(new, host)
+        try:
+            # the token is checked on every run, also when the node is recorded already
+            candidate = _state.join(new, facts, member.get('join_token'))
+        except (_ids.TokenError, _state.StateError) as exc:
+            report[host] = {'status': 'refused', 'msg': str(exc), 'node': before}
+            continue
+        if _state.content(candidate) == _state.content(new):
+            status = 'unchanged'
+        else:
+            status = 'joined' if before is None else 'updated'
+            new = candidate
+        report[host] = {'status': status, 'node': _node_view(new, host)}
+    return _one_version(old, new), report
+
+
+def leave_members(old, members):
+    """Remove every member from ``old`` in one pass. Pure; returns ``(new, report)`` as join_members."""
+    new, report = old, {}
+    for member in members:
+        host = member['hostname']
+        if host in new['nodes']:
+            new = _state.leave(new, host)
+            report[host] = {'status': 'left', 'node': None}
+        else:
+            report[host] = {'status': 'unchanged', 'node': None}
+    return _one_version(old, new), report
+
+
+def predict_members(members, role):
+    """Check mode before the cluster exists: every joining member is predicted to join (its token
+    cannot be checked), nobody can leave. Pure."""
+    status = 'joined' if role == 'join' else 'unchanged'
+    return dict((m['hostname'], {'status': status, 'node': None}) for m in members)
+
+
+def _one_version(old, new):
+    """One version step for the whole bulk run (not one per member)."""
+    if new is not old:
+        new['version'] = old['version'] + 1
+    return new
+
+
 def _apply(module, old):
     """The new state for the requested role, or ``old`` when nothing changes. Pure."""
     p = module.params
@@ -332,9 +495,13 @@ def _apply(module, old):
             if current is None or wanted != current or current.get('state') != 'ready':
                 new = _state.record_node(new, facts)
         return new
+    if role in ('join', 'leave') and p['members'] is not None:
+        bulk = leave_members if role == 'leave' or p['state'] == 'absent' else join_members
+        new, module.bulk_report = bulk(old, p['members'])
+        return new
     if role in ('join', 'leave'):
         if p['node'] is None:
-            module.fail_json(msg='role=%s needs node (at least node.hostname)' % role)
+            module.fail_json(msg='role=%s needs node or members (at least a hostname)' % role)
         facts = _facts(p)
         if role == 'leave' or p['state'] == 'absent':
             if facts['hostname'] not in old['nodes']:
@@ -388,6 +555,7 @@ def _run_lease(module):
 
 def main():
     module = AnsibleModule(argument_spec=ARG_SPEC, supports_check_mode=True,
+                           mutually_exclusive=[('node', 'members'), ('join_token', 'members')],
                            required_if=[('role', 'import', ['import_state']), ('role', 'lock', ['run_id']),
                                         ('role', 'unlock', ['run_id'])])
     p = module.params
@@ -396,6 +564,14 @@ def main():
     state_dir = p['state_dir']
     role = p['role']
     result = dict(changed=False, state_dir=dict(path=state_dir, actions=[]))
+    bulk_role = 'leave' if role == 'join' and p['state'] == 'absent' else role
+    if p['members'] is not None:
+        # bad input fails before anything is touched (a token is checked under the lock: whether one
+        # is needed depends on the state, so this first pass does not ask for tokens)
+        bad = check_members(p['members'], bulk_role, have_state=False)
+        if bad:
+            module.fail_json(msg=bad, **result)
+    module.bulk_report = None
     writes = role != 'export' and not module.check_mode
     try:
         if writes and (role in ('init', 'import') or os.path.isdir(state_dir)):
@@ -408,6 +584,8 @@ def main():
             if old is None and role in ('join', 'leave', 'export'):
                 if role == 'leave':
                     result.update(cluster_id=None, version=0, node=None)
+                    if p['members'] is not None:
+                        result.update(members=predict_members(p['members'], 'leave'), refused=[])
                     module.exit_json(**result)
                 if role == 'export' and p['missing_ok']:
                     result.update(cluster_id=None, version=0, cluster_state=None)
@@ -416,9 +594,16 @@ def main():
                     module.warn('no cluster state in %s yet (check mode): the join token cannot be checked'
                                 % state_dir)
                     result.update(changed=True, cluster_id=None, version=0)
+                    if p['members'] is not None:
+                        report = predict_members(p['members'], bulk_role)
+                        result.update(changed=bulk_role == 'join' and bool(report), members=report, refused=[])
                     module.exit_json(**result)
                 module.fail_json(msg='no cluster state in %s: initialise the cluster first (role: init on the '
                                      'first manager) or import a copy (role: import)' % state_dir, **result)
+            if p['members'] is not None and old is not None:
+                bad = check_members(p['members'], bulk_role, have_state=True)
+                if bad:
+                    module.fail_json(msg=bad, **result)
             new = _apply(module, old)
             changed = old is None or _state.content(new) != _state.content(old)
             if changed and not module.check_mode:
@@ -435,6 +620,9 @@ def main():
         result['tokens'] = _state.tokens(shown)
     if p['node'] is not None:
         result['node'] = _node_view(new, p['node']['hostname'])
+    if module.bulk_report is not None:
+        result['members'] = module.bulk_report
+        result['refused'] = sorted(h for h, r in module.bulk_report.items() if r['status'] == 'refused')
     if role == 'export':
         result['cluster_state'] = _state.dumps(new)
     if role == 'import':
