@@ -40,7 +40,6 @@ sys.path.insert(0, os.path.join(ROOT, '.build'))
 from _helpers_vxlan import vxlan_icmp  # noqa: E402
 from ansible_collections.linuxnet.overlay.plugins.module_utils import _ipsec  # noqa: E402
 
-HELPERS = os.path.join(ROOT, 'tests', 'integration')
 SLEEP = ['sleep', 'infinity']
 NODE_ADDR = {'node1': '172.31.1.5', 'node2': '192.168.1.5'}
 
@@ -117,8 +116,11 @@ def vni_of(state, network):
 
 def inject(lab, from_node, to_addr, payloads):
     """Send hand-made VXLAN datagrams from a node's own namespace to another node's data-path port."""
-    code = ('import sys; sys.path.insert(0, %r); from _helpers_vxlan import send_udp; '
-            'send_udp([bytes.fromhex(p) for p in sys.argv[1:]], %r)' % (HELPERS, to_addr))
+    # the code goes in argv: a node has its own /tmp, where a checkout under /tmp is not
+    code = ('import socket, sys\n'
+            's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n'
+            'for p in sys.argv[1:]:\n'
+            '    s.sendto(bytes.fromhex(p), (%r, 4789))\n' % to_addr)
     lab.exec(from_node, [PYTHON, '-c', code] + [p.hex() for p in payloads])
     time.sleep(0.5)
 
