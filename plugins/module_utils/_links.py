@@ -627,3 +627,17 @@ def diff_view(state, **identity):
     if state is None:
         return dict(identity, exists=False)
     return dict({'exists': True}, **state)
+
+
+def check_master(links, master, netns):
+    """The ifindex of bridge ``master`` among ``links`` (None without a master); a clear error
+    when it is missing or not a bridge."""
+    if not master:
+        return None
+    link = find(links, name=master)
+    if link is None:
+        raise LinkError('master bridge %s does not exist in %s; create it first, for example with '
+                        'linuxnet.overlay.bridge' % (master, where(netns)))
+    if link['kind'] != 'bridge':
+        raise LinkError('master ' + wrong_kind_message(master, netns, link['kind'], 'bridge'))
+    return link['ifindex']

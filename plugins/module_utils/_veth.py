@@ -57,18 +57,6 @@ def desired(p):
     return want
 
 
-def check_master(links, master, netns):
-    if not master:
-        return None
-    link = _links.find(links, name=master)
-    if link is None:
-        raise _links.LinkError('master bridge %s does not exist in %s; create it first, for example with '
-                               'linuxnet.overlay.bridge' % (master, _links.where(netns)))
-    if link['kind'] != 'bridge':
-        raise _links.LinkError('master ' + _links.wrong_kind_message(master, netns, link['kind'], 'bridge'))
-    return link['ifindex']
-
-
 def check_gateways(routes, addresses):
     bad = _links.unreachable_gateways(routes, addresses)
     if bad:
@@ -124,7 +112,7 @@ def converge(params, check_mode=False, diff=False):
         for link, ns, n in ((a, netns, name), (b, peer_netns, peer)):
             if link is not None and link['kind'] != 'veth':
                 raise _links.LinkError(_links.wrong_kind_message(n, ns, link['kind'], 'veth'))
-        master_index = check_master(links_a, want['master'], netns)
+        master_index = _links.check_master(links_a, want['master'], netns)
         paired = bool(a and b) and _links.is_veth_pair(
             a, b, _links.link_points_to(ipr_a, a, netns, peer_netns),
             _links.link_points_to(ipr_b, b, peer_netns, netns))

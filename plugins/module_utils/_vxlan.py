@@ -58,18 +58,6 @@ def kernel_attrs(want):
     return attrs
 
 
-def check_master(links, master, netns):
-    if not master:
-        return None
-    link = _links.find(links, name=master)
-    if link is None:
-        raise _links.LinkError('master bridge %s does not exist in %s; create it first, for example with '
-                               'linuxnet.overlay.bridge' % (master, _links.where(netns)))
-    if link['kind'] != 'bridge':
-        raise _links.LinkError('master ' + _links.wrong_kind_message(master, netns, link['kind'], 'bridge'))
-    return link['ifindex']
-
-
 def check_vni_free(want, netns, name):
     clashes = _links.vni_clashes(
         _links.scan_vxlan_devices(_netns.list_names(), skip=(netns, name)),
@@ -135,7 +123,7 @@ def converge(params, check_mode=False, diff=False):
                 if not check_mode:
                     _links.delete_link(target, current['ifindex'])
         else:
-            master_index = check_master(links, p['master'], netns)
+            master_index = _links.check_master(links, p['master'], netns)
             plan = _links.plan_vxlan(want, current)
             if plan['action'] == 'update':
                 actions.extend(describe(k, *plan['changes'][k]) for k in KEYS if k in plan['changes'])
@@ -147,7 +135,7 @@ def converge(params, check_mode=False, diff=False):
                             want[key] = current[key]
                     if p['master'] is None and current['master']:
                         want['master'] = current['master']
-                        master_index = check_master(links, current['master'], netns)
+                        master_index = _links.check_master(links, current['master'], netns)
                 check_vni_free(want, netns, name)
                 if plan['action'] == 'recreate':
                     actions.append('delete %s (%s)' % (name, '; '.join(plan['reasons'])))

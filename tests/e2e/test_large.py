@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import task_addresses, tasks_by_service
 
 LEAVER = 'node5'          # a worker (zone b, disk hdd): runs a web task and the global agent
 
@@ -29,24 +30,12 @@ def converged(lab):
 
 
 def _tasks(snaps):
-    """{service: {task name: node}} from the namespaces on the nodes."""
-    out = {}
-    for node, snap in snaps.items():
-        for t in snap.tasks:
-            out.setdefault(t.split('.')[0], {})[t] = node
-    return out
+    return tasks_by_service(snaps)
 
 
 def _addresses(snaps):
-    """{ip: (node, mac)} of every task interface."""
-    out = {}
-    for node, snap in snaps.items():
-        for t in snap.tasks:
-            for li in snap['ns'][t]['links']:
-                if li['ifname'].startswith('eth'):
-                    for a in snap.addresses(t, li['ifname']):
-                        out[a.split('/')[0]] = (node, li['address'])
-    return out
+    """{ip: (node, mac)} of every task interface (an address twice fails)."""
+    return {ip: (node, mac) for ip, (node, mac, _task) in task_addresses(snaps).items()}
 
 
 def _assert_peers_exact(lab, snaps):
