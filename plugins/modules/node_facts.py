@@ -58,6 +58,15 @@ options:
         so that the C(swarm) role can refuse an inventory whose managers hold the states of different clusters,
         and still restore a first manager that lost its state from a replica of a cluster it belonged to.
     type: path
+  peers:
+    description:
+      - IPv4 data-path addresses of the other nodes. Given, the module pings them all at once from the node's
+        namespace (raw ICMP sockets, no process per peer; a peer that misses one echo request gets a second try
+        of three) and reports the ones that never answered in C(node.unreachable_peers), so that the underlay
+        check costs no module run of its own. Does not fail on them; the C(swarm) role decides.
+      - Requires root or CAP_NET_RAW.
+    type: list
+    elements: str
 requirements:
   - pyroute2 >= 0.9.1 on the managed node
 """
@@ -87,8 +96,10 @@ node:
     port: {number: 4789, own_vteps: 1, foreign: []}
     gc_thresh: {available: true, before: [128, 512, 1024], after: [8192, 49152, 65536]}
     cluster: {id: 1ex3x5spdkbh0u4rs9kzmo3px, version: 4, nodes: [node1, node2], path: /var/lib/linuxnet-overlay/cluster.json}
+    unreachable_peers: []
 """
 
+import contextlib
 import ipaddress
 import json
 import os
@@ -96,7 +107,7 @@ import socket
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _netns
+from ansible_collections.linuxnet.overlay.plugins.module_utils import _icmp, _netns
 from ansible_collections.linuxnet.overlay.plugins.module_utils._statefile import STATE_FILE
 from ansible_collections.linuxnet.overlay.plugins.module_utils._common import diff_result, require_pyroute2
 
@@ -216,6 +227,25 @@ def _cluster(state_dir):
         return {'id': None, 'version': None, 'nodes': [], 'path': path, 'error': 'unreadable: %s' % type(exc).__name__}
 
 
+def unreachable_peers(peers, timeout=2.0):
+    """The peers (IPv4 addresses) that answer no ICMP echo from this namespace: one request each,
+    all at once, and for a peer that did not answer a second try of three (one lost packet, or an
+    ARP entry being resolved again, does not make a peer unreachable). Raw sockets, no process
+    per peer (module_utils/_icmp.py)."""
+    def ping(dst):
+        for requests in ([{}], [{}, {}, {}]):
+            answers = yield (None, dst, requests, timeout)
+            if any(a and a.get('kind') == 'reply' for a in answers):
+                return None
+        return dst
+
+    prober = _icmp.Prober(lambda netns: contextlib.nullcontext())
+    try:
+        return [r for r in prober.run([ping(p) for p in peers], parallel=max(1, len(peers))) if r]
+    finally:
+        prober.close()
+
+
 def main():
     module = AnsibleModule(
         argument_spec={
@@ -223,6 +253,7 @@ def main():
             'data_path_port': {'type': 'int', 'default': 4789},
             'gc_thresh': {'type': 'list', 'elements': 'int'},
             'state_dir': {'type': 'path'},
+            'peers': {'type': 'list', 'elements': 'str'},
         },
         supports_check_mode=True,
     )
@@ -233,6 +264,16 @@ def main():
         module.fail_json(msg='data_path_port %r is not a UDP port (1-65535)' % port)
     if p['gc_thresh'] is not None and (len(p['gc_thresh']) != 3 or min(p['gc_thresh']) < 0):
         module.fail_json(msg='gc_thresh must be three non-negative integers, got %r' % (p['gc_thresh'],))
+    peers = []
+    for peer in p['peers'] or []:
+        try:
+            ip = ipaddress.ip_address(peer)
+        except ValueError:
+            module.fail_json(msg='peers: %r is not an IP address' % peer)
+        if ip.version != 4:
+            module.fail_json(msg='peers: %s is not an IPv4 address (the underlay check pings IPv4 peers; leave '
+                                 'peers out for IPv6)' % peer)
+        peers.append(str(ip))
     addr = p['data_path_addr']
     if addr is not None:
         try:
@@ -271,6 +312,9 @@ def main():
                              'overlay_data_path_port or remove the other user.'
                              % (port, socket.gethostname(), '; '.join(foreign)))
 
+    # reported, not failed here: the role decides which peers count (a node that is down is left out)
+    unreachable = unreachable_peers([x for x in peers if x != addr]) if p['peers'] is not None else None
+
     gc_before = _read_gc()
     gc_after = gc_before
     changed = False
@@ -301,6 +345,8 @@ def main():
     }
     if p['state_dir'] is not None:
         node['cluster'] = _cluster(p['state_dir'])
+    if unreachable is not None:
+        node['unreachable_peers'] = unreachable
     result = {'changed': changed, 'node': node}
     if module._diff:
         result['diff'] = diff_result({'gc_thresh': gc_before}, {'gc_thresh': gc_after})

@@ -97,3 +97,19 @@ def test_state_dir_reports_the_cluster_held_without_secrets(run_module, underlay
     assert 'secrets' not in json.dumps(res) and 'SWMTKN' not in json.dumps(res)
     # without state_dir (a worker), nothing is read
     assert 'cluster' not in run_module('node_facts', {'data_path_port': 4789})['node']
+
+
+def test_peers_are_pinged_and_the_silent_ones_reported(run_module, underlay):
+    # 172.31.1.1 (the peer namespace) answers; 172.31.1.9 is on the link but nobody has it; 10.99.0.7
+    # is routed to the peer, which has no route on: both never answer
+    res = run_module('node_facts', {'peers': ['172.31.1.1', '172.31.1.9', '10.99.0.7', '172.31.1.5']})
+    assert sorted(res['node']['unreachable_peers']) == ['10.99.0.7', '172.31.1.9']
+    assert not res['changed']
+    # without peers there is no such key: the role falls back to its ping step
+    assert 'unreachable_peers' not in run_module('node_facts', {'data_path_port': 4789})['node']
+
+
+def test_peers_bad_input_is_refused(run_module, underlay):
+    for peers, needle in ((['not-an-ip'], "'not-an-ip' is not an IP address"), (['fd00::1'], 'fd00::1 is not an IPv4')):
+        res = run_module('node_facts', {'peers': peers}, expect_failure=True)
+        assert needle in res['msg']
