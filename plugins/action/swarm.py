@@ -122,9 +122,10 @@ class ActionModule(SecretResultAction):
             probe = PROBE_SECONDS
             res = self._execute_module(module_name=self.MODULE, module_args=args, task_vars=task_vars)
             holder = res.get('holder')
-            if not res.get('failed') or not holder:
+            # a held lease (holder) or a flock another module run holds for a moment (busy): wait
+            if not res.get('failed') or not (holder or res.get('busy')):
                 break
-            if holder_is_dead(holder, owner) and holder.get('run_id') not in stale:
+            if holder and holder_is_dead(holder, owner) and holder.get('run_id') not in stale:
                 stale.append(holder['run_id'])
                 continue
             if left <= args['lock_timeout']:

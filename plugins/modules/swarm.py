@@ -298,6 +298,12 @@ holder:
   description: The lease record of the run that holds the cluster, when O(role=lock) gave up waiting.
   returned: when O(role=lock) fails on a held lease
   type: dict
+busy:
+  description:
+    - True when O(role=lock) could not even look at the lease within O(lock_timeout) because another
+      module run held the cluster's flock. The action plugin asks again until O(lock_timeout) is spent.
+  returned: when O(role=lock) fails on a busy flock
+  type: bool
 released:
   description: Whether O(role=unlock) released the lease of O(run_id).
   returned: with O(role=unlock)
@@ -543,6 +549,10 @@ def _run_lease(module):
             write=not module.check_mode)
     except _statefile.LeaseHeld as exc:
         module.fail_json(msg=str(exc), holder=exc.lease, **result)
+    except _statefile.LockTimeout as exc:
+        # another module run holds the flock for its read-modify-write (a second run taking or
+        # releasing the lease at this moment): busy, not held; the action plugin asks again
+        module.fail_json(msg=str(exc), busy=True, **result)
     except _statefile.StateFileError as exc:
         module.fail_json(msg=str(exc), **result)
     result.update(waited=round(waited, 1), expires=lease['expires'])

@@ -82,15 +82,38 @@ def run(argv, check=True, timeout=PLAY_TIMEOUT, **kw):
     return proc
 
 
-def reap():
-    """Inside the sandbox pytest is PID 1: reap the orphans (lab holders' unshare processes)."""
-    while True:
+# pids of the runs Lab.start_play started: their own RunningPlay.wait() collects their exit status
+RUNNING = set()
+
+
+def _children():
+    """The pids whose parent is this process (read from /proc: no /proc/<pid>/task/*/children here)."""
+    me, out = os.getpid(), []
+    for name in os.listdir('/proc'):
+        if not name.isdigit():
+            continue
         try:
-            pid, _status = os.waitpid(-1, os.WNOHANG)
+            with open('/proc/%s/stat' % name, encoding='utf-8', errors='replace') as f:
+                fields = f.read().rsplit(')', 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == me:
+            out.append(int(name))
+    return out
+
+
+def reap():
+    """Inside the sandbox pytest is PID 1: reap the orphans (lab holders' unshare processes).
+
+    Never a run that Lab.start_play is still tracking: waiting on any child (waitpid(-1)) would
+    take that run's exit status, and its Popen would then report rc 0 for a failed run."""
+    for pid in _children():
+        if pid in RUNNING:
+            continue
+        try:
+            os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:
-            return
-        if pid == 0:
-            return
+            pass
 
 
 RECAP_RE = re.compile(r'^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)'
@@ -371,6 +394,7 @@ class RunningPlay:
         with open(self.log, 'w', encoding='utf-8') as out:
             self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, text=True, env=env(),
                                          cwd=ROOT, start_new_session=True)
+        RUNNING.add(self.proc.pid)
 
     @property
     def out(self):
@@ -403,6 +427,7 @@ class RunningPlay:
         except subprocess.TimeoutExpired:
             self.kill(9)
             self.proc.wait(10)
+        RUNNING.discard(self.proc.pid)
         proc = subprocess.CompletedProcess(self.argv, self.proc.returncode, self.out, '')
         p = Play(self.argv, proc, time.monotonic() - self.t0)
         self.lab.plays.append(p)

@@ -67,6 +67,37 @@ def test_lock_waits_for_a_live_holder_then_fails_naming_it(run_module, state_dir
     assert lease(state_dir)['run_id'] == 'ci-9-42'                      # untouched
 
 
+def test_lock_waits_while_another_module_run_holds_the_flock(run_module, state_dir):
+    # a second run taking the lease (or any module run's read-modify-write) holds the cluster's
+    # flock for a moment: the lock waits for it instead of failing on the first look (CI saw that)
+    os.makedirs(state_dir, mode=0o700)
+    code = ('import fcntl, os, sys, time\n'
+            'fd = os.open(os.path.join(sys.argv[1], "cluster.lock"), os.O_RDWR | os.O_CREAT, 0o600)\n'
+            'fcntl.flock(fd, fcntl.LOCK_EX)\n'
+            'print("held", flush=True)\n'
+            'time.sleep(3)\n')
+    holder = subprocess.Popen([sys.executable, '-c', code, state_dir], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == 'held'
+        t0 = time.monotonic()
+        res = run_module('swarm', {'role': 'lock', 'state_dir': state_dir, 'lock_timeout': 60})
+        assert time.monotonic() - t0 >= 2
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not res.get('failed') and lease(state_dir)['run_id'] == res['run_id']
+    # and a flock that stays held past lock_timeout fails clearly, saying who holds it
+    holder = subprocess.Popen([sys.executable, '-c', code.replace('sleep(3)', 'sleep(60)'), state_dir],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == 'held'
+        res = run_module('swarm', {'role': 'lock', 'state_dir': state_dir, 'lock_timeout': 2}, expect_failure=True)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert res['busy'] is True and res['msg'].endswith('gave up after waiting 2 s (lock_timeout)'), res['msg']
+
+
 def test_lock_takes_an_expired_lease(run_module, state_dir):
     now = time.time()
     write_lease(state_dir, {'run_id': 'ci-9-43', 'owner': {'host': 'ci-9', 'pid': 43}, 'since': now - 90,
