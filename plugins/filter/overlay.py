@@ -12,6 +12,33 @@ import json
 from ansible.errors import AnsibleFilterError
 
 
+def _require_plan(plan, role):
+    """The plan made by the swarm role, or a clear error naming the role that needed it."""
+    if not isinstance(plan, dict) or not isinstance(plan.get('nodes'), dict):
+        raise AnsibleFilterError('%s needs the cluster plan (fact swarm_plan): run the linuxnet.overlay.swarm role '
+                                 'before it, in the same playbook' % role)
+    return plan
+
+
+def node_plan(plan, hostname, role='this role'):
+    """Node ``hostname``'s part of the cluster plan (its ``sandboxes``, ``tasks`` and ``addr``), empty
+    lists for a node the plan does not list. Fails naming ``role`` when there is no plan: the network
+    and service roles read their node's part with it in their role variables (no task of their own)."""
+    part = _require_plan(plan, role)['nodes'].get(hostname) or {}
+    return dict({'sandboxes': [], 'tasks': []}, **part)
+
+
+def task_states(results):
+    """{task namespace: running} from the ``task`` module results of the nodes (the service role's
+    registered ``service_result``; undefined or skipped ones are left out), for ``service_ps``."""
+    out = {}
+    for res in results or []:
+        if isinstance(res, dict):
+            for t in res.get('tasks') or []:
+                out[t['name']] = (t.get('task') or {}).get('running')
+    return out
+
+
 def _table(header, rows):
     widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
     fmt = '   '.join('%%-%ds' % w for w in widths)
@@ -164,6 +191,7 @@ def verify_probes(plan, hostname, by_name=True, mtu=True, isolation=True, existi
 
     ``existing`` (check mode): the task namespaces that exist on the nodes; a probe from or to a
     task that does not exist yet (the run would create it) is left out."""
+    _require_plan(plan, 'linuxnet.overlay.verify')
     members = _members(plan)
     if existing is not None:
         existing = set(existing)
@@ -236,4 +264,6 @@ class FilterModule:
             'peer_neigh_entries': peer_neigh_entries,
             'peer_fdb_entries': peer_fdb_entries,
             'walkthrough_pair': walkthrough_pair,
+            'node_plan': node_plan,
+            'task_states': task_states,
         }

@@ -188,6 +188,10 @@ FRESH = [
          values=["'test'"], says=['service test', 'duplicate service name']),
     case('no-manager', setup=setup_no_manager,
          values=['swarm_managers'], says=['a swarm needs at least one host in the group']),
+    case('first-manager-leaves',
+         host_vars={'node1': {'overlay_node_state': 'absent'}},
+         values=['node1', 'overlay_node_state=absent'],
+         says=['is the first host of swarm_managers', 'cannot leave', 'List another manager first']),
 ]
 
 CONVERGED = [

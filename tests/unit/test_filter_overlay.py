@@ -133,3 +133,33 @@ def test_walkthrough_pair_prefers_another_node():
     assert pair == {'node': 'node1', 'from': 'a.1.x', 'netns': 'a.1.x', 'network': 'net1',
                     'to': 'a.2.y', 'to_ip': '10.0.0.3', 'to_node': 'node2'}
     assert F.walkthrough_pair({'services': [], 'nodes': {}}) == {}
+
+
+def test_node_plan_is_the_node_part_or_empty_lists():
+    part = F.node_plan(PLAN, 'node1', 'linuxnet.overlay.network')
+    assert part['addr'] == '172.31.1.5' and part['sandboxes'] == [{'network': 'uber-net'}]
+    assert [t['name'] for t in part['tasks']] == ['test.1.77qaaaaaaaaaaaaaaaaaaaaaa']
+    # a node the plan does not list (down, or left out of a --limit run) makes and keeps nothing
+    assert F.node_plan(PLAN, 'node9', 'linuxnet.overlay.network') == {'sandboxes': [], 'tasks': []}
+
+
+@pytest.mark.parametrize('plan', [None, {}, {'nodes': None}, 'x'])
+def test_node_plan_without_a_plan_names_the_role_and_the_fix(plan):
+    with pytest.raises(AnsibleFilterError, match=r'^linuxnet.overlay.service needs the cluster plan \(fact swarm_plan\): '
+                                                 r'run the linuxnet.overlay.swarm role before it'):
+        F.node_plan(plan, 'node1', 'linuxnet.overlay.service')
+    with pytest.raises(AnsibleFilterError, match='^linuxnet.overlay.verify needs the cluster plan'):
+        F.verify_probes(plan, 'node1')
+
+
+def test_task_states_from_the_service_results_of_the_nodes():
+    results = [{'changed': True, 'tasks': [{'name': 'a.1.x', 'task': {'running': True}},
+                                           {'name': 'a.2.y', 'task': {'running': False}}]},
+               {'skipped': True},                     # a node whose service task was skipped
+               {'tasks': [{'name': 'b.1.z', 'task': {'running': None}}]}]
+    assert F.task_states(results) == {'a.1.x': True, 'a.2.y': False, 'b.1.z': None}
+    assert F.task_states([]) == {} and F.task_states(None) == {}
+    # service ps shows what was observed
+    text = F.service_ps(PLAN, 'test', F.task_states([{'tasks': [{'name': 'test.1.77qaaaaaaaaaaaaaaaaaaaaaa',
+                                                                  'task': {'running': False}}]}]))
+    assert text.splitlines()[1].split()[:5] == ['77qaaaaaaaaa', 'test.1', 'node1', 'Running', 'Failed'], text
