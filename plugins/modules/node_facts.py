@@ -68,7 +68,7 @@ options:
     type: list
     elements: str
 requirements:
-  - pyroute2 >= 0.9.1 on the managed node
+  - Linux; no Python library beyond the standard one (links, addresses and routes are read over rtnetlink directly)
 """
 
 EXAMPLES = r"""
@@ -107,64 +107,47 @@ import socket
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _icmp, _netns
-from ansible_collections.linuxnet.overlay.plugins.module_utils._statefile import STATE_FILE
-from ansible_collections.linuxnet.overlay.plugins.module_utils._common import diff_result, require_pyroute2
+from ansible_collections.linuxnet.overlay.plugins.module_utils import _icmp, _netns, _nlbatch
+from ansible_collections.linuxnet.overlay.plugins.module_utils._common import diff_result
 
 GC = '/proc/sys/net/ipv4/neigh/default/gc_thresh%d'
 
 
-def _addresses(ipr):
-    out = []
-    for a in ipr.addr('dump'):
-        ip = a.get_attr('IFA_ADDRESS') if a['family'] == socket.AF_INET6 else (a.get_attr('IFA_LOCAL') or a.get_attr('IFA_ADDRESS'))
-        if ip:
-            out.append({'ip': ip, 'prefixlen': a['prefixlen'], 'index': a['index'], 'family': a['family']})
-    return out
+# Links, addresses and routes are read over a raw rtnetlink socket (module_utils/_nlbatch.py), not
+# pyroute2: this module runs once on every node of every run, and pyroute2's import alone is 60-90 ms
+# of its 220-400 ms of CPU (bench/scale.py).
 
-
-def _routes(ipr):
+def _routes(routes):
     """The node's own routes (main table, both families) as CIDRs, without default routes."""
     out = set()
-    for fam in (socket.AF_INET, socket.AF_INET6):
-        for r in ipr.route('dump', family=fam, table=254):
-            dst = r.get_attr('RTA_DST')
-            if dst is None or r['dst_len'] == 0:
-                continue
-            net = ipaddress.ip_network('%s/%d' % (dst, r['dst_len']), strict=False)
-            if net.is_link_local or net.is_multicast:
-                continue
-            out.add(str(net))
+    for r in routes:
+        if r['dst'] is None or r['dst_len'] == 0:
+            continue
+        net = ipaddress.ip_network('%s/%d' % (r['dst'], r['dst_len']), strict=False)
+        if net.is_link_local or net.is_multicast:
+            continue
+        out.add(str(net))
     return sorted(out, key=lambda n: (ipaddress.ip_network(n).version, ipaddress.ip_network(n)))
 
 
-def _default_source(ipr, addrs):
-    for fam in (socket.AF_INET, socket.AF_INET6):
-        for r in ipr.route('dump', family=fam, table=254):
-            if r['dst_len'] != 0:
-                continue
-            src = r.get_attr('RTA_PREFSRC')
-            if src:
-                return src
-            oif = r.get_attr('RTA_OIF')
-            for a in addrs:
-                if a['index'] == oif and a['family'] == fam and not ipaddress.ip_address(a['ip']).is_link_local:
-                    return a['ip']
+def _default_source(routes, addrs):
+    """The address a default route would use (IPv4 first): its preferred source, else the first
+    address of its device in its family that is not link-local."""
+    for r in routes:
+        if r['dst_len'] != 0:
+            continue
+        if r['prefsrc']:
+            return r['prefsrc']
+        for a in addrs:
+            if a['index'] == r['oif'] and a['family'] == r['family'] and not ipaddress.ip_address(a['ip']).is_link_local:
+                return a['ip']
     return None
 
 
-def _vxlan_port_users(ipr, port):
+def _vxlan_port_users(links, port):
     """VXLAN devices on ``port`` in this namespace: they own the port's socket and are not ours."""
-    users = []
-    for link in ipr.link('dump'):
-        info = link.get_attr('IFLA_LINKINFO')
-        if not info or info.get_attr('IFLA_INFO_KIND') != 'vxlan':
-            continue
-        data = info.get_attr('IFLA_INFO_DATA')
-        if data is not None and data.get_attr('IFLA_VXLAN_PORT') == port:
-            users.append('VXLAN device %s (VNI %s) in the node namespace'
-                         % (link.get_attr('IFLA_IFNAME'), data.get_attr('IFLA_VXLAN_ID')))
-    return users
+    return ['VXLAN device %s (VNI %s) in the node namespace' % (link['name'], link['vxlan']['vni'])
+            for link in links if link['kind'] == 'vxlan' and link['vxlan']['port'] == port]
 
 
 def _own_vteps_up(port):
@@ -172,17 +155,12 @@ def _own_vteps_up(port):
     count = 0
     for name in _netns.list_names():
         try:
-            ipr = _netns.iproute(name)
-        except OSError:
+            sock = _nlbatch.Socket(name)
+        except (OSError, ValueError, _netns.NetnsError):
             continue
-        with ipr:
-            for link in ipr.link('dump'):
-                info = link.get_attr('IFLA_LINKINFO')
-                if not info or info.get_attr('IFLA_INFO_KIND') != 'vxlan':
-                    continue
-                data = info.get_attr('IFLA_INFO_DATA')
-                if data is not None and data.get_attr('IFLA_VXLAN_PORT') == port and link['flags'] & 1:
-                    count += 1
+        with sock:
+            count += sum(1 for link in _nlbatch.link_dump(sock)
+                         if link['kind'] == 'vxlan' and link['vxlan']['port'] == port and link['up'])
     return count
 
 
@@ -215,6 +193,7 @@ def _read_gc():
 def _cluster(state_dir):
     """Id, version and node names of the cluster state held in ``state_dir`` (None: there is none).
     Only these public fields are returned; the file's secrets stay in it."""
+    from ansible_collections.linuxnet.overlay.plugins.module_utils._statefile import STATE_FILE  # pylint: disable=import-outside-toplevel
     path = os.path.join(state_dir, STATE_FILE)
     try:
         with open(path, encoding='utf-8') as f:
@@ -257,7 +236,6 @@ def main():
         },
         supports_check_mode=True,
     )
-    require_pyroute2(module)
     p = module.params
     port = p['data_path_port']
     if not 1 <= port <= 65535:
@@ -281,11 +259,14 @@ def main():
         except ValueError:
             module.fail_json(msg='data-path address %r is not an IP address' % addr)
 
-    with _netns.iproute() as ipr:
-        addrs = _addresses(ipr)
-        routes = _routes(ipr)
+    with _nlbatch.Socket() as sock:
+        addrs = _nlbatch.addr_dump(sock)
+        main_routes = []
+        for fam in (socket.AF_INET, socket.AF_INET6):
+            main_routes += [dict(r, family=fam) for r in _nlbatch.route_dump(sock, fam)]
+        routes = _routes(main_routes)
         if addr is None:
-            addr = _default_source(ipr, addrs)
+            addr = _default_source(main_routes, addrs)
             if addr is None:
                 module.fail_json(msg='no data-path address given (overlay_advertise_addr) and the node has no default '
                                      'route to take one from')
@@ -298,9 +279,9 @@ def main():
                              % (addr, socket.gethostname(),
                                 ', '.join('%s/%d' % (a['ip'], a['prefixlen']) for a in usable) or 'none'))
         index = mine[0]['index']
-        link = ipr.link('get', index=index)[0]
-        dev, mtu = link.get_attr('IFLA_IFNAME'), link.get_attr('IFLA_MTU')
-        foreign = _vxlan_port_users(ipr, port)
+        link = _nlbatch.get_link_by_index(sock, index) or {}
+        dev, mtu = link.get('name'), link.get('mtu')
+        foreign = _vxlan_port_users(_nlbatch.link_dump(sock), port)
 
     own = _own_vteps_up(port)
     sockets = _udp_sockets_on(port)

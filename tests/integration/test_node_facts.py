@@ -113,3 +113,17 @@ def test_peers_bad_input_is_refused(run_module, underlay):
     for peers, needle in ((['not-an-ip'], "'not-an-ip' is not an IP address"), (['fd00::1'], 'fd00::1 is not an IPv4')):
         res = run_module('node_facts', {'peers': peers}, expect_failure=True)
         assert needle in res['msg']
+
+
+def test_default_route_source_and_ipv6_routes(run_module, underlay):
+    # a second address on the underlay device, named as the default route's preferred source,
+    # and an IPv6 address and route: read over rtnetlink as `ip address` / `ip route` show them
+    sh('ip addr add 172.31.1.6/24 dev ul0 && ip route replace default via 172.31.1.1 src 172.31.1.6 && '
+       'ip -6 addr add fd00:31::5/64 dev ul0 nodad && ip -6 route add fd00:99::/48 via fd00:31::1')
+    node = run_module('node_facts', {'data_path_port': 4789})['node']
+    assert node['data_path_addr'] == '172.31.1.6' and node['underlay_dev'] == 'ul0'
+    assert sorted(node['addresses']) == ['172.31.1.5/24', '172.31.1.6/24', 'fd00:31::5/64']
+    assert {'172.31.1.0/24', '10.99.0.0/16', 'fd00:31::/64', 'fd00:99::/48'} <= set(node['routes'])
+    assert not [r for r in node['routes'] if r.startswith('fe80:') or r.startswith('ff')]
+    node6 = run_module('node_facts', {'data_path_addr': 'fd00:31::5'})['node']
+    assert node6['family'] == 6 and node6['underlay_dev'] == 'ul0'
