@@ -326,8 +326,10 @@ def _runtime_entries(runtime_dir):
         return []
 
 
-def converge_all(params, check_mode=False, diff=False):
-    """Every task of the node in one run; with ``exclusive`` the tasks not listed go first."""
+def validate_all(params):
+    """The ``tasks`` option and ``pattern`` checked (pure): the tasks as ``converge`` parameters, or
+    TaskError naming the bad value. ``converge_all`` runs it first; the sandbox module too, before it
+    changes anything."""
     p = dict(ALL_DEFAULTS, **params)
     tasks = validate_tasks(p['tasks'])
     if p['pattern']:
@@ -335,6 +337,13 @@ def converge_all(params, check_mode=False, diff=False):
             re.compile(p['pattern'])
         except re.error as exc:
             raise TaskError('pattern %r is not a regular expression: %s' % (p['pattern'], exc)) from None
+    return tasks
+
+
+def converge_all(params, check_mode=False, diff=False):
+    """Every task of the node in one run; with ``exclusive`` the tasks not listed go first."""
+    p = dict(ALL_DEFAULTS, **params)
+    tasks = validate_all(p)
     base = {k: p[k] for k in ('runtime_dir', 'etc_netns_dir', 'stop_timeout')}
     stale = []
     if p['exclusive']:

@@ -23,6 +23,10 @@ description:
     do, with the same code, in one process instead of one per object.
   - With O(exclusive=true), namespaces whose name starts with O(prefix) and that are not listed are removed,
     their VTEPs first, then the namespace.
+  - With O(tasks), the node's tasks are converged in the same run after the sandboxes, exactly as
+    M(linuxnet.overlay.task) with O(linuxnet.overlay.task#module:tasks) does (namespace, hosts file, interfaces
+    into the sandboxes, command); one module process per node for its whole data plane instead of two. The
+    C(linuxnet.overlay.network) role does this when C(network_converge_tasks) is true, as C(site.yml) sets it.
   - Every input error is reported, naming the bad value, before anything is changed.
 author: linuxnet.overlay developers (@linuxnet-overlay)
 extends_documentation_fragment:
@@ -61,11 +65,37 @@ options:
   prefix:
     description: Name prefix of the sandboxes this module owns; required with O(exclusive=true).
     type: str
+  tasks:
+    description:
+      - The node's tasks, converged after the sandboxes in the same run, as
+        M(linuxnet.overlay.task) converges its O(linuxnet.overlay.task#module:tasks) (the entries of the cluster
+        plan's C(nodes[<host>].tasks) can be passed as they are). Omitted means the tasks are not managed.
+      - With O(exclusive=true) the tasks not listed are removed first, as with
+        O(linuxnet.overlay.task#module:exclusive=true): every runtime folder of O(runtime_dir) not listed, and
+        every namespace matching O(task_pattern) that is not listed.
+    type: list
+    elements: dict
+  task_pattern:
+    description: With O(tasks) and O(exclusive=true), as O(linuxnet.overlay.task#module:pattern).
+    type: str
+  runtime_dir:
+    description: With O(tasks), as O(linuxnet.overlay.task#module:runtime_dir).
+    type: path
+    default: /run/linuxnet-overlay/tasks
+  etc_netns_dir:
+    description: With O(tasks), as O(linuxnet.overlay.task#module:etc_netns_dir).
+    type: path
+    default: /etc/netns
+  stop_timeout:
+    description: With O(tasks), as O(linuxnet.overlay.task#module:stop_timeout).
+    type: float
+    default: 5.0
 notes:
   - In check mode a sandbox that does not exist yet is predicted as created with all its objects and entries
     new; nothing is touched.
   - The diff has one section per sandbox that changes, one line per object or entry.
 seealso:
+  - module: linuxnet.overlay.task
   - module: linuxnet.overlay.netns
   - module: linuxnet.overlay.bridge
   - module: linuxnet.overlay.vxlan
@@ -118,6 +148,16 @@ removed:
   type: list
   elements: str
   sample: [ov-old0net1]
+tasks:
+  description: With O(tasks), each listed task after the run, as M(linuxnet.overlay.task) returns them.
+  returned: when O(tasks) is given
+  type: list
+  elements: dict
+removed_tasks:
+  description: With O(tasks) and O(exclusive=true), the tasks removed (or to be removed in check mode).
+  returned: when O(tasks) is given
+  type: list
+  elements: str
 sandboxes:
   description: Each listed sandbox after the run (predicted in check mode).
   returned: always
@@ -161,7 +201,7 @@ sandboxes:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _sandbox
+from ansible_collections.linuxnet.overlay.plugins.module_utils import _sandbox, _task
 from ansible_collections.linuxnet.overlay.plugins.module_utils._common import require_pyroute2
 
 
@@ -173,14 +213,39 @@ def main():
             'local': {'type': 'str'},
             'exclusive': {'type': 'bool', 'default': False},
             'prefix': {'type': 'str'},
+            'tasks': {'type': 'list', 'elements': 'dict'},
+            'task_pattern': {'type': 'str'},
+            'runtime_dir': {'type': 'path', 'default': '/run/linuxnet-overlay/tasks'},
+            'etc_netns_dir': {'type': 'path', 'default': '/etc/netns'},
+            'stop_timeout': {'type': 'float', 'default': 5.0},
         },
         supports_check_mode=True,
     )
     require_pyroute2(module)
+    p = module.params
+    tasks = None
+    if p['tasks'] is not None:
+        tasks = {'tasks': p['tasks'], 'exclusive': p['exclusive'], 'pattern': p['task_pattern'],
+                 'runtime_dir': p['runtime_dir'], 'etc_netns_dir': p['etc_netns_dir'], 'stop_timeout': p['stop_timeout']}
+        try:
+            _task.validate_all(tasks)          # every input error before any change
+            _sandbox.validate(p)
+        except (_task.TaskError, _sandbox.SandboxError) as exc:
+            module.fail_json(msg=str(exc), actions=[], changed=False)
     try:
-        result = _sandbox.converge(module.params, module.check_mode, module._diff)
+        result = _sandbox.converge(p, module.check_mode, module._diff)
     except _sandbox.SandboxError as exc:
         module.fail_json(msg=str(exc), actions=exc.actions, changed=bool(exc.actions))
+    if tasks is not None:
+        try:
+            done = _task.converge_all(tasks, module.check_mode, module._diff)
+        except _task.TaskError as exc:
+            actions = result['actions'] + exc.actions
+            module.fail_json(msg=str(exc), actions=actions, changed=bool(actions))
+        result.update(changed=result['changed'] or done['changed'], actions=result['actions'] + done['actions'],
+                      tasks=done['tasks'], removed_tasks=done['removed'])
+        if module._diff:
+            result['diff'] = result['diff'] + done['diff']
     module.exit_json(**result)
 
 

@@ -5,6 +5,7 @@ module runs in is the sandbox's own ("the node"); VNIs are drawn at random per t
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -223,3 +224,77 @@ def test_check_mode_in_an_existing_sandbox_without_its_bridge(run_module, prefix
     assert '%s: create bridge br0' % ns in res['actions']
     assert '  vtep vxlan0: vni %d' % vni in diff_text(res, 'after')
     assert ip_json('link show type vxlan', ns) == []
+
+
+# --- the node's tasks in the same run (tasks: the network role with network_converge_tasks) ------
+
+TASK_PATTERN = r'^[a-zA-Z0-9][a-zA-Z0-9_-]*\.([0-9]+|[0-9a-z]{25})\.[0-9a-z]{25}$'
+
+
+@pytest.fixture
+def task_names(tmp_path):
+    made = ['test.%d.%s' % (i, uuid.uuid4().hex[:25]) for i in (1, 2)]
+    yield made
+    for name in made:
+        sh('ip netns pids %s 2>/dev/null | xargs -r kill -9; ip netns del %s 2>/dev/null' % (name, name), check=False)
+
+
+def plan_task(name, sb_ns, n):
+    """A task of the plan attached to the sandbox's br0 (with the plan's own keys, ignored)."""
+    return {'name': name, 'netns': name, 'service': 'test', 'slot': n, 'id': name.split('.')[-1], 'node_id': 'x',
+            'hosts': '127.0.0.1 localhost\n', 'command': ['sleep', 'infinity'],
+            'interfaces': [{'veth': 'veth%d%s' % (n, name[-4:]), 'sandbox': sb_ns, 'bridge': 'br0', 'ifname': 'eth0',
+                            'mtu': 1450, 'mac': '02:42:0a:00:00:%02x' % (10 + n), 'address': '10.0.0.%d/24' % (10 + n),
+                            'network': 'uber-net', 'ip': '10.0.0.%d' % (10 + n)}]}
+
+
+def test_tasks_in_the_same_run_after_their_sandbox(run_module, prefix, task_names, tmp_path):
+    ns, vni = prefix + 't', free_vni()
+    t1, t2 = task_names
+    dirs = {'runtime_dir': str(tmp_path / 'rt'), 'etc_netns_dir': str(tmp_path / 'etc-netns')}
+    want = args([sandbox(ns, vni, peers(3))], prefix=prefix, tasks=[plan_task(t1, ns, 1), plan_task(t2, ns, 2)],
+                task_pattern=TASK_PATTERN, **dirs)
+    before = snapshot()
+    check = run_module('sandbox', want, check=True)
+    # the sandbox and the tasks attached to it are predicted, nothing is touched
+    assert check['changed'] is True and snapshot() == before
+    assert [t['name'] for t in check['tasks']] == task_names and check['removed_tasks'] == []
+    assert '%s: create namespace %s' % (ns, ns) in check['actions'] and '%s: create namespace' % t1 in check['actions']
+    assert [d['before_header'] for d in check['diff']][-2:] == ['task %s' % t1, 'task %s' % t2]
+
+    res = run_module('sandbox', want)
+    assert res['changed'] is True and all(t['task']['running'] for t in res['tasks'])
+    assert_sandbox(ns, vni, peers(3))
+    for n, name in enumerate(task_names, 1):
+        eth0 = json.loads(sh('ip -j -n %s addr show dev eth0' % name))[0]
+        assert eth0['address'] == '02:42:0a:00:00:%02x' % (10 + n) and eth0['mtu'] == 1450
+        assert ['%s/%d' % (a['local'], a['prefixlen']) for a in eth0['addr_info'] if a['family'] == 'inet'] == [
+            '10.0.0.%d/24' % (10 + n)]
+        # its peer end is a port of the sandbox's br0
+        assert link(ns, 'veth%d%s' % (n, name[-4:]))['master'] == 'br0'
+    sh('ip netns exec %s ping -c 1 -W 2 10.0.0.12' % t1)              # task to task through br0
+
+    again = run_module('sandbox', want)
+    assert again['changed'] is False and again['actions'] == [] and again['diff'] == []
+
+    # a task leaves the list: exclusive removes it (after the sandboxes, as the service role did)
+    one = dict(want, tasks=want['tasks'][:1])
+    pred = run_module('sandbox', one, check=True)
+    assert pred['removed_tasks'] == [t2] and t2 in sh('ip netns list')
+    res = run_module('sandbox', one)
+    assert res['removed_tasks'] == [t2] and t2 not in sh('ip netns list').split()
+    assert not run_module('sandbox', one)['changed']
+
+
+def test_a_bad_task_is_refused_before_the_sandboxes_change(run_module, prefix, task_names, tmp_path):
+    ns, vni = prefix + 'u', free_vni()
+    t1, _t2 = task_names
+    bad = dict(plan_task(t1, ns, 1), command='sleep 1')
+    before = snapshot()
+    res = run_module('sandbox', args([sandbox(ns, vni)], prefix=prefix, tasks=[bad], runtime_dir=str(tmp_path / 'rt')),
+                     expect_failure=True)
+    assert 'tasks[0] (%s): command must be a list of strings' % t1 in res['msg'] and res['changed'] is False
+    assert snapshot() == before and ns not in sh('ip netns list')
+    res = run_module('sandbox', args([sandbox(ns, vni)], prefix=prefix, tasks=[plan_task(t1, ns, 1)],
+                                     task_pattern='(', runtime_dir=str(tmp_path / 'rt')), expect_failure=True)
+    assert "pattern '(' is not a regular expression" in res['msg'] and ns not in sh('ip netns list')
