@@ -71,7 +71,7 @@ options:
         M(linuxnet.overlay.task) converges its O(linuxnet.overlay.task#module:tasks) (the entries of the cluster
         plan's C(nodes[<host>].tasks) can be passed as they are). Omitted means the tasks are not managed.
       - With O(exclusive=true) the tasks not listed are removed first, as with
-        O(linuxnet.overlay.task#module:exclusive=true): every runtime folder of O(runtime_dir) not listed, and
+        O(linuxnet.overlay.task#module:exclusive=true) - every runtime folder of O(runtime_dir) not listed, and
         every namespace matching O(task_pattern) that is not listed.
     type: list
     elements: dict

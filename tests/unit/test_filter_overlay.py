@@ -160,6 +160,6 @@ def test_task_states_from_the_service_results_of_the_nodes():
     assert F.task_states(results) == {'a.1.x': True, 'a.2.y': False, 'b.1.z': None}
     assert F.task_states([]) == {} and F.task_states(None) == {}
     # service ps shows what was observed
-    text = F.service_ps(PLAN, 'test', F.task_states([{'tasks': [{'name': 'test.1.77qaaaaaaaaaaaaaaaaaaaaaa',
-                                                                  'task': {'running': False}}]}]))
+    observed = F.task_states([{'tasks': [{'name': 'test.1.77qaaaaaaaaaaaaaaaaaaaaaa', 'task': {'running': False}}]}])
+    text = F.service_ps(PLAN, 'test', observed)
     assert text.splitlines()[1].split()[:5] == ['77qaaaaaaaaa', 'test.1', 'node1', 'Running', 'Failed'], text
