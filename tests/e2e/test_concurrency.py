@@ -11,6 +11,7 @@ whose allocations match the kernel. One seed lab for the module, fresh at the st
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import pytest
@@ -96,3 +97,44 @@ def test_a_check_run_waits_for_the_lease_too_and_writes_none(lab):
     play.assert_unchanged()
     assert json.loads(lab.sh('node1', 'cat %s' % LEASE))['run_id'] == 'ci-runner-8-1'
     lab.sh('node1', 'rm %s' % LEASE)
+
+
+PLAYS = '''
+- name: Swarm
+  hosts: swarm_managers:swarm_workers
+  gather_facts: false
+  roles: [linuxnet.overlay.swarm]
+- name: Networks and tasks
+  hosts: swarm_managers:swarm_workers
+  gather_facts: false
+  roles: [{role: linuxnet.overlay.network, network_converge_tasks: true}]
+'''
+UNLOCK = '''
+- name: Release the run lease
+  hosts: swarm_managers:swarm_workers
+  gather_facts: false
+  tasks:
+    - name: Release the run lease (the next run may start)
+      ansible.builtin.include_role:
+        name: linuxnet.overlay.swarm
+        tasks_from: unlock
+      run_once: true
+'''
+
+
+def test_a_playbook_without_the_verify_role_releases_the_lease_with_unlock(lab):
+    # a playbook of the user's own: without the verify role the lease stays held after the run
+    # (another controller would wait for it), with the swarm role's unlock.yml at its end it does not
+    without = os.path.join(lab.path, 'no-verify.yml')
+    with open(without, 'w', encoding='utf-8') as f:
+        f.write('---' + PLAYS)
+    lab.play(playbook=without).assert_ok()
+    held = json.loads(lab.sh('node1', 'cat %s' % LEASE))
+    assert held['expires'] - time.time() > 3000
+    with_unlock = os.path.join(lab.path, 'no-verify-unlock.yml')
+    with open(with_unlock, 'w', encoding='utf-8') as f:
+        f.write('---' + PLAYS + UNLOCK)
+    play = lab.play(playbook=with_unlock).assert_ok()
+    # this run took over its dead predecessor's lease (same controller), then released it
+    assert 'took over the run lease of run %s (its process is gone)' % held['run_id'] in play.err, play.tail()
+    assert lab.sh('node1', 'cat %s 2>/dev/null; true' % LEASE).strip() == ''
