@@ -528,6 +528,32 @@ def fdb_dump(sock, ifindex=None):
     return entries
 
 
+def forget_learned(sock, mac, keep_ifindex):
+    """Delete the entries a bridge LEARNED for ``mac`` on any port but ``keep_ifindex``; static and
+    permanent entries (made on purpose) stay. Returns the ifindexes they were on.
+
+    When a task's address, and so its 02:42 MAC, moves to a new task on this node, the sandbox
+    bridge may still hold the MAC as learned on its VTEP port from when it was remote; until that
+    entry ages out (300 s) or the new task sends a frame, the bridge drops frames for the MAC that
+    arrive on that port. The task's veth forgets it when it is attached."""
+    gone = []
+    for entry in fdb_dump(sock):
+        if (entry['mac'] != mac or not entry['master'] or entry['self'] or entry['ifindex'] == keep_ifindex
+                or entry['state'] & (NUD_PERMANENT | NUD_NOARP)):
+            continue
+        payload = _NDMSG.pack(socket.AF_BRIDGE, 0, 0, entry['ifindex'], 0, NTF_MASTER, 0) + _nla(NDA_LLADDR, mac_bytes(mac))
+        if entry['vlan'] is not None:
+            payload += _nla(NDA_VLAN, struct.pack('=H', entry['vlan']))
+        try:
+            sock.request(RTM_DELNEIGH, NLM_F_ACK, payload, 'forgetting the learned entry of %s' % mac)
+        except NetlinkError as exc:
+            if exc.code != errno.ENOENT:        # aged out meanwhile
+                raise
+            continue
+        gone.append(entry['ifindex'])
+    return gone
+
+
 def fdb_message(op, ifindex, mac, dst=None, port=None, vni=None, via=None):
     """One FDB request for a VXLAN device, ``self permanent`` like Docker's and iproute2's.
 

@@ -9,7 +9,7 @@ the way raise ``_links.LinkError`` before any change.
 
 from __future__ import annotations
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _links, _netns
+from ansible_collections.linuxnet.overlay.plugins.module_utils import _links, _netns, _nlbatch
 from ansible_collections.linuxnet.overlay.plugins.module_utils._common import diff_result
 
 DEFAULTS = {'name': None, 'netns': None, 'state': 'present', 'peer': None, 'peer_netns': None, 'master': None,
@@ -76,6 +76,15 @@ def create_pair(ipr_a, name, peer, peer_netns, want):
     with _links.ns_fd(peer_netns) as fd:
         other['net_ns_fd'] = fd
         ipr_a.link('add', ifname=name, kind='veth', peer=other, **end)
+
+
+def _forget_learned(netns, name, mac, ifindex, actions):
+    """The bridge forgets what it learned of the new pair's MAC on its other ports (_nlbatch.forget_learned)."""
+    if not mac:
+        return
+    with _nlbatch.Socket(netns) as sock:
+        if _nlbatch.forget_learned(sock, mac.lower(), ifindex):
+            actions.append('%s: the bridge forgets %s learned on another port' % (name, mac.lower()))
 
 
 def converge(params, check_mode=False, diff=False):
@@ -194,6 +203,7 @@ def converge(params, check_mode=False, diff=False):
                 ia, ib = _links.lookup_index(ipr_a, name), _links.lookup_index(ipr_b, peer)
                 if master_index:
                     ipr_a.link('set', index=ia, master=master_index)
+                    _forget_learned(netns, name, want['peer_mac'], ia, actions)
                 _links.apply_addresses(ipr_b, ib, want['addresses'] or [], [])
                 if want['up']:
                     ipr_a.link('set', index=ia, state='up')

@@ -50,13 +50,23 @@ def read(path):
         return None
 
 
+def addresses(ns=None):
+    """``ip -j addr show`` without the IPv6 DAD state: an address is ``tentative`` for a second or two
+    after its interface comes up and then is not, by itself; that is the kernel, not a change."""
+    out = ipj(['addr', 'show'], ns)
+    for link in out:
+        for info in link.get('addr_info', []):
+            info.pop('tentative', None)
+    return out
+
+
 def namespace(name):
     path = os.path.join(RUN_NETNS, name)
     fwd = sh(['ip', 'netns', 'exec', name, 'cat', '/proc/sys/net/ipv4/ip_forward']).strip()
     return {
         'inode': os.stat(path).st_ino,
         'links': ipj(['-d', 'link', 'show'], name),
-        'addrs': ipj(['addr', 'show'], name),
+        'addrs': addresses(name),
         'routes': ipj(['route', 'show'], name),
         'neigh': ipj(['neigh', 'show'], name),
         'fdb': bridgej(['fdb', 'show'], name),

@@ -180,6 +180,25 @@ def test_interfaces_with_the_task_in_one_run(run_module, task_name, dirs, sandbo
     assert snap == snapshot(task_name, sandbox_ns)
 
 
+def test_a_mac_the_bridge_learned_elsewhere_is_forgotten_when_the_task_comes(run_module, task_name, dirs, sandbox_ns,
+                                                                             scratch_netns):
+    # the task's address (and so its MAC) was remote before: the sandbox bridge learned it on its
+    # VTEP port (here a veth port up0 whose far end, in another namespace, sent from that MAC).
+    # Frames for it arriving on that port would be dropped until the new task sent something;
+    # attaching the task's veth makes the bridge forget it.
+    mac = '02:42:0a:00:00:02'
+    far = scratch_netns('far')
+    sh('ip -n {0} link add up0 type veth peer name up0p netns {1} && ip -n {0} link set up0 master br0 up && '
+       'ip -n {1} link set up0p address {2} up && ip -n {1} addr add 10.0.0.250/24 dev up0p && '
+       'ip netns exec {1} ping -c 1 -W 2 10.0.0.1 >/dev/null'.format(sandbox_ns, far, mac))
+    assert mac in sh('ip netns exec %s bridge fdb show dev up0' % sandbox_ns)
+    args = dict(name=task_name, hosts=HOSTS, command=None, interfaces=[interface(sandbox_ns, mac=mac)], **dirs)
+    res = run_module('task', args)
+    assert 'vethT0: the bridge forgets %s learned on another port' % mac in res['actions'], res['actions']
+    assert mac not in sh('ip netns exec %s bridge fdb show dev up0' % sandbox_ns)
+    assert not run_module('task', args)['changed']
+
+
 def test_interface_drift_is_repaired_and_reported(run_module, task_name, dirs, sandbox_ns):
     args = dict(name=task_name, hosts=HOSTS, command=['sleep', 'infinity'], interfaces=[interface(sandbox_ns)],
                 **dirs)
