@@ -394,11 +394,9 @@ def _decode_link(body):
     return link
 
 
-def get_link(sock, name):
-    """The link called ``name`` as a dict (ifindex, name, kind, mac, mtu, up, master, vxlan) or None."""
-    payload = _IFINFO.pack(socket.AF_UNSPEC, 0, 0, 0, 0) + _nla(IFLA_IFNAME, name.encode() + b'\0')
+def _get_link(sock, payload, what):
     try:
-        answers = sock.request(RTM_GETLINK, 0, payload, 'looking up device %s' % name)
+        answers = sock.request(RTM_GETLINK, 0, payload, what)
     except NetlinkError as exc:
         if exc.code == errno.ENODEV:
             return None
@@ -406,6 +404,12 @@ def get_link(sock, name):
     for body in answers:
         return _decode_link(body)
     return None
+
+
+def get_link(sock, name):
+    """The link called ``name`` as a dict (ifindex, name, kind, mac, mtu, up, master, vxlan) or None."""
+    return _get_link(sock, _IFINFO.pack(socket.AF_UNSPEC, 0, 0, 0, 0) + _nla(IFLA_IFNAME, name.encode() + b'\0'),
+                     'looking up device %s' % name)
 
 
 class DeviceError(Exception):
@@ -439,16 +443,7 @@ def open_device(netns, name):
 
 def get_link_by_index(sock, index):
     """The link with interface index ``index`` as get_link returns it, or None."""
-    payload = _IFINFO.pack(socket.AF_UNSPEC, 0, index, 0, 0)
-    try:
-        answers = sock.request(RTM_GETLINK, 0, payload, 'looking up interface %d' % index)
-    except NetlinkError as exc:
-        if exc.code == errno.ENODEV:
-            return None
-        raise
-    for body in answers:
-        return _decode_link(body)
-    return None
+    return _get_link(sock, _IFINFO.pack(socket.AF_UNSPEC, 0, index, 0, 0), 'looking up interface %d' % index)
 
 
 def link_dump(sock):
