@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 import ipaddress
+import re
 
 from ansible_collections.linuxnet.overlay.plugins.module_utils import _ipsec
 
@@ -32,6 +33,7 @@ MTU_MAX = 9000                  # largest overlay MTU accepted as an explicit va
 MAX_PREFIXLEN = 30              # a subnet needs a gateway and at least one task address
 DEFAULT_POOL = ('10.0.0.0/8',)
 DEFAULT_MASK_LENGTH = 24
+_DECIMAL = re.compile(r'\s*-?[0-9]+\s*\Z')   # ASCII digits only: int() also takes '٣'
 
 
 class IpamError(Exception):
@@ -157,7 +159,17 @@ def check_gateway(net, gateway):
 # --------------------------------------------------------------------------------------------
 # VNIs
 
+def as_int(value):
+    """``value`` as an int when it is one, or a string of decimal digits (what ``-e key=3`` and templating
+    give, and what Ansible's ``type: int`` options accept); anything else (booleans, floats, ``'1e3'``,
+    ``'0x10'``) is returned as it is, for the caller to refuse by name."""
+    if isinstance(value, str) and _DECIMAL.match(value):
+        return int(value.strip())
+    return value
+
+
 def check_vni(vni):
+    vni = as_int(vni)
     if isinstance(vni, bool) or not isinstance(vni, int) or not VNI_MIN <= vni <= VNI_MAX:
         raise ValueError('VNI %r is out of range %d..%d' % (vni, VNI_MIN, VNI_MAX))
     return vni

@@ -105,6 +105,7 @@ def _unknown_keys(where, item, known, errors):
 
 
 def _int(value, where, what, errors, lo=None, hi=None):
+    value = _ipam.as_int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         errors.append('%s: %s %r is not an integer' % (where, what, value))
         return None

@@ -213,10 +213,10 @@ def test_scale_2_5_1(seed):
     gv = lab.default_group_vars
     start = _assert_converged(lab, seed['snap'], {1: 'node1', 2: 'node2'})
 
-    def scale(replicas):
+    def scale(replicas, args=()):
         svc = dict(gv['overlay_services'][0], replicas=replicas)
-        lab.play(group_vars=dict(gv, overlay_services=[svc])).assert_ok()     # verify passes
-        lab.play().assert_unchanged()
+        lab.play(group_vars=dict(gv, overlay_services=[svc]), args=args).assert_ok()     # verify passes
+        lab.play(args=args).assert_unchanged()
         return lab.snapshots()
 
     # drift the scaling run must repair on the way: test.1's command died, node2 lost its peer
@@ -229,7 +229,9 @@ def test_scale_2_5_1(seed):
     lab.sh('node1', 'ip -n {0} neigh add 10.0.0.99 lladdr 02:42:0a:00:00:63 dev vxlan0 nud permanent && '
            'bridge -n {0} fdb add 02:42:0a:00:00:63 dev vxlan0 dst 192.168.9.9 self permanent'.format(sb))
     # up: spread puts the new slots on the node with the fewest tasks, the first node on a tie
-    five = _assert_converged(lab, scale(5), {1: 'node1', 2: 'node2', 3: 'node1', 4: 'node2', 5: 'node1'})
+    # (the count comes the way users type it on the command line: `-e test_replicas=5`, a string)
+    five = _assert_converged(lab, scale('{{ test_replicas }}', args=('-e', 'test_replicas=5')),
+                             {1: 'node1', 2: 'node2', 3: 'node1', 4: 'node2', 5: 'node1'})
     assert five[1] == start[1] and five[2] == start[2]          # existing tasks stay where they are
     # down: the highest slots go, test.1 stays
     snaps = scale(1)

@@ -114,10 +114,21 @@ def test_allocate_vni():
         _ipam.allocate_vni({_ipam.VNI_MAX}, start=_ipam.VNI_MAX)
 
 
-@pytest.mark.parametrize('vni', [0, -1, 2 ** 24, True, '4096', 4.5])
+@pytest.mark.parametrize('vni', [0, -1, 2 ** 24, True, '4096.0', '0x1000', '', 4.5, '16777216'])
 def test_check_vni_bad(vni):
     with pytest.raises(ValueError):
         _ipam.check_vni(vni)
+
+
+def test_check_vni_takes_decimal_strings():
+    assert _ipam.check_vni('4096') == 4096 and _ipam.check_vni(' 5000 ') == 5000
+
+
+@pytest.mark.parametrize('value, want', [('3', 3), (' -2 ', -2), (7, 7), ('3.0', '3.0'), ('\u0663', '\u0663'),
+                                         ('1e3', '1e3'), (True, True), (None, None)])
+def test_as_int(value, want):
+    got = _ipam.as_int(value)
+    assert got == want and type(got) is type(want)
 
 
 def test_check_vni_ok():

@@ -856,7 +856,7 @@ def test_every_validation_error_is_reported_at_once():
             {'name': 'dotted.name'},
             {'name': 'g', 'mode': 'global', 'replicas': 2},
             {'name': 'm', 'mode': 'sometimes'},
-            {'name': 'r', 'replicas': '3'},
+            {'name': 'r', 'replicas': '1e3'},
             {'name': 'c', 'constraints': ['node.role=worker', 'node.os==linux'], 'command': 'echo "unclosed'},
             {'name': 'uses-gone', 'networks': ['gone', 'ok', 'ok']},
             {'name': 'k', 'netwroks': ['ok'], 'command': [['nested']]},
@@ -902,7 +902,7 @@ def test_every_validation_error_is_reported_at_once():
         "service #3: name 'dotted.name' is not valid: letters, digits, \"_\" and \"-\" (no dots",
         'service g: replicas 2 and mode: global exclude each other',
         "service m: mode 'sometimes' is not replicated or global",
-        "service r: replicas '3' is not an integer",
+        "service r: replicas '1e3' is not an integer",
         "service c: constraint 'node.role=worker' is malformed",
         "service c: constraint 'node.os==linux' uses unsupported key 'node.os'",
         "service c: command 'echo \"unclosed' cannot be split into arguments",
@@ -945,8 +945,8 @@ def test_absent_service_may_reference_anything():
 
 def test_port_not_an_int_and_bool_variants():
     st = cluster(SEED_NODES)
-    assert errors_of(st, {'data_path_port': '4789'}) == [
-        "data_path_port: data-path port '4789' is not an integer"]
+    assert errors_of(st, {'data_path_port': '0x12b5'}) == [
+        "data_path_port: data-path port '0x12b5' is not an integer"]
     assert errors_of(st, {'data_path_port': 49152}) == [
         'data_path_port: data-path port 49152 is out of range 1024..49151']
     new, plan, dummy = _plan.plan(st, {'nodes': SEED_NODES, 'networks': [{'name': 'e', 'encrypted': 'yes'}]},
@@ -1045,3 +1045,31 @@ def test_unsatisfiable_constraint_names_what_the_nodes_hold():
         "unset on n2, n4, n6); fix the constraint or the nodes' overlay_node_labels",
         "service h: no node satisfies constraint 'node.hostname==node9' (node.hostname is 'n1' on n1; 'n2' on n2; "
         "'n3' on n3; 'n4' on n4 and 3 more values); fix the constraint"]
+
+
+def test_integers_may_come_as_decimal_strings():
+    # what `-e web_replicas=3` and a templated `replicas: "{{ web_replicas }}"` give: Ansible's own
+    # `type: int` options take them, and so does the planner; the state holds ints.
+    inp = _plan.validate_input({'nodes': SEED_NODES, 'data_path_port': '4790', 'mask_length': ' 26 '})
+    assert inp['data_path_port'] == 4790 and inp['mask_length'] == 26
+    st = cluster(SEED_NODES)
+    new, plan, dummy = _plan.plan(st, {
+        'nodes': SEED_NODES,
+        'networks': [{'name': 'n', 'mtu': '1400', 'vnis': ['5000']}],
+        'services': [{'name': 's', 'networks': ['n'], 'replicas': '3'}]}, rng=random.Random(1))
+    assert new['services']['s']['replicas'] == 3 and len(new['services']['s']['tasks']) == 3
+    net = new['networks']['n']
+    assert net['mtu'] == 1400 and [s['vni'] for s in net['subnets']] == [5000]
+    # the same cluster given ints plans no change
+    again, plan2, dummy = _plan.plan(new, {
+        'nodes': SEED_NODES,
+        'networks': [{'name': 'n', 'mtu': 1400, 'vnis': [5000]}],
+        'services': [{'name': 's', 'networks': ['n'], 'replicas': 3}]}, rng=random.Random(1))
+    assert again == new
+
+
+@pytest.mark.parametrize('value', ['3.0', '1e3', '0x3', '\u0663', 'three', '', True, 3.0])
+def test_integers_that_are_not_decimal_are_refused(value):
+    errs = errors_of(cluster(SEED_NODES), {'nodes': SEED_NODES,
+                                           'services': [{'name': 's', 'replicas': value}]})
+    assert errs == ['service s: replicas %r is not an integer' % (value,)]
