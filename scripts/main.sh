@@ -4,7 +4,7 @@
 # them: swarm init/join, network uber-net, service test with 2 replicas of `sleep infinity`,
 # then network ls / inspect, service ps, the all-pairs matrix, and ping + traceroute from
 # test.1 to test.2 as the seed shows them. The lab is torn down at the end unless --keep.
-# LAB is a folder under inventories/lab/ (default: seed; try: large).
+# LAB is a folder under inventories/lab/ (default: seed; try: large, or ipv6 for an IPv6 underlay).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 cd "$ROOT"

@@ -28,6 +28,7 @@ BIN = os.path.dirname(PYTHON)
 LABCTL = os.path.join(ROOT, 'roles', 'lab', 'files', 'labctl')
 SEED = os.path.join(ROOT, 'inventories', 'lab', 'seed', 'lab.yml')
 LARGE = os.path.join(ROOT, 'inventories', 'lab', 'large', 'lab.yml')
+IPV6 = os.path.join(ROOT, 'inventories', 'lab', 'ipv6', 'lab.yml')
 NS_FLAGS = ['--net', '--mount', '--uts', '--ipc', '--pid']
 # Paths the collection uses on a node; none of them may appear on the machine's root file system.
 NODE_ONLY = ('/etc/netns', '/var/lib/linuxnet-overlay', '/run/linuxnet-overlay')
@@ -447,6 +448,35 @@ def test_large_lab(tmp_path):
         if os.path.isdir(lab_dir):
             lab_down(lab_dir)
     assert not os.path.exists(lab_dir)
+
+
+def test_ipv6_lab(tmp_path):
+    lab_dir = str(tmp_path / 'ipv6')
+    before = snapshot()
+    try:
+        assert lab_up(lab_dir, IPV6)['changed'] == 1
+        # IPv6 only on the cables: a global address (usable at once, no DAD), the default route via the gateway
+        for name, addr, gw in (('node1', 'fd00:172:31:1::5/64', 'fd00:172:31:1::1'),
+                               ('node2', 'fd00:192:168:1::5/64', 'fd00:192:168:1::1')):
+            (eth0,) = json.loads(nx(lab_dir, name, 'ip -j addr show dev eth0').stdout)
+            glob = [a for a in eth0['addr_info'] if a.get('scope') == 'global']
+            assert ['%s/%d' % (a['local'], a['prefixlen']) for a in glob] == [addr]
+            assert not [a for a in glob if a.get('tentative')] and not [a for a in eth0['addr_info'] if a['family'] == 'inet']
+            (route,) = json.loads(nx(lab_dir, name, 'ip -j -6 route show default').stdout)
+            assert (route['gateway'], route['dev']) == (gw, 'eth0')
+        # node2 reaches node1 through the router: two hops
+        hops = nx(lab_dir, 'node2', 'traceroute -6 -n -q1 -w2 fd00:172:31:1::5').stdout.splitlines()[1:]
+        assert [h.split()[1] for h in hops] == ['fd00:192:168:1::1', 'fd00:172:31:1::5']
+        inv = json.loads(run([os.path.join(BIN, 'ansible-inventory'), '-i', os.path.join(lab_dir, 'inventory.yml'),
+                              '--list']).stdout)
+        assert inv['_meta']['hostvars']['node2']['overlay_advertise_addr'] == 'fd00:192:168:1::5'
+        assert lab_up(lab_dir, IPV6)['changed'] == 0
+        assert lab_up(lab_dir, IPV6, check=True)['changed'] == 0
+    finally:
+        if os.path.isdir(lab_dir):
+            lab_down(lab_dir)
+    assert not os.path.exists(lab_dir)
+    assert snapshot()['processes'] == before['processes']
 
 
 def test_bad_description_fails_before_making_anything(tmp_path):

@@ -46,7 +46,7 @@ def test_seed_normalizes():
     lab = labctl.normalize(seed())
     assert lab['name'] == 'seed'
     assert lab['segments']['seg1'] == {'name': 'seg1', 'gateway': '172.31.1.1/24', 'network': '172.31.1.0/24',
-                                       'mtu': 1500}
+                                       'mtu': 1500, 'family': 'inet'}
     n1, n2 = lab['nodes']['node1'], lab['nodes']['node2']
     assert (n1['cidr'], n1['gateway'], n1['veth']) == ('172.31.1.5/24', '172.31.1.1', 'r-node1')
     assert n1['labels'] == {'zone': 'a'}
@@ -71,8 +71,11 @@ def test_repository_descriptions_are_valid():
 @pytest.mark.parametrize('change, message', [
     ({'lab_name': 'Bad Name'}, "invalid lab name 'Bad Name'"),
     ({'lab_segments': []}, 'segments must be a non-empty list'),
-    ({'lab_segments': [{'name': 'seg1', 'gateway': '172.31.1.1'}]}, "gateway '172.31.1.1' must be an IPv4 address with a prefix"),
-    ({'lab_segments': [{'name': 'seg1', 'gateway': '2001:db8::1/64'}]}, 'IPv6 segments are not supported yet'),
+    ({'lab_segments': [{'name': 'seg1', 'gateway': '172.31.1.1'}]}, "gateway '172.31.1.1' must be an address with a prefix"),
+    ({'lab_segments': [{'name': 'seg1', 'gateway': 'fd00::1'}]}, "gateway 'fd00::1' must be an address with a prefix"),
+    ({'lab_segments': [{'name': 'seg1', 'gateway': 'fd00::/64'}]}, 'must be a global host address'),
+    ({'lab_segments': [{'name': 'seg1', 'gateway': 'fe80::1/64'}]}, 'must be a global host address'),
+    ({'lab_segments': [{'name': 'seg1', 'gateway': 'fd00::1/127'}]}, 'must be a global host address'),
     ({'lab_segments': [{'name': 'seg1', 'gateway': '172.31.1.0/24'}]}, 'must be a host address'),
     ({'lab_segments': [{'name': 'seg1', 'gateway': 'nope/24'}]}, "gateway 'nope/24' is not an address"),
     ({'lab_segments': [{'name': 'a-very-long-segment', 'gateway': '172.31.1.1/24'}]}, "invalid segment name 'a-very-long-segment'"),
@@ -92,7 +95,15 @@ def test_repository_descriptions_are_valid():
     ({'lab_nodes': [node(address='172.31.1.5/16')]}, 'address 172.31.1.5/16 does not match segment seg1'),
     ({'lab_nodes': [node(address='172.31.1.255')]}, 'is not a host address'),
     ({'lab_nodes': [node(address='172.31.1.1')]}, 'address 172.31.1.1 is the gateway of segment seg1'),
-    ({'lab_nodes': [node(address='x')]}, "node node1: address 'x' is not an IPv4 address"),
+    ({'lab_nodes': [node(address='x')]}, "node node1: address 'x' is not an IP address"),
+    ({'lab_nodes': [node(address='fd00::5')]},
+     'node node1: address fd00::5 is not an IPv4 address like the gateway of segment seg1 (172.31.1.0/24)'),
+    ({'lab_segments': [{'name': 'seg1', 'gateway': 'fd00:1::1/64'}]},
+     'node node1: address 172.31.1.5 is not an IPv6 address like the gateway of segment seg1 (fd00:1::/64)'),
+    ({'lab_segments': [{'name': 'seg1', 'gateway': 'fd00:1::1/64'}], 'lab_nodes': [node(address='fd00:1::1')]},
+     'node node1: address fd00:1::1 is the gateway of segment seg1'),
+    ({'lab_segments': [{'name': 'seg1', 'gateway': 'fd00:1::1/64'}], 'lab_nodes': [node(address='fd00:1::')]},
+     'node node1: address fd00:1:: is not a host address of segment seg1'),
     ({'lab_nodes': [node(), node(name='node2')]}, 'node node2: address 172.31.1.5 is already used by node node1'),
     ({'lab_nodes': [node(role='leader')]}, "role 'leader' must be manager or worker"),
     ({'lab_nodes': [node(labels=['zone'])]}, 'labels must be a mapping'),
@@ -105,6 +116,19 @@ def test_bad_descriptions_name_the_bad_value(change, message):
     with pytest.raises(labctl.LabError) as err:
         labctl.normalize(seed(**change))
     assert message in str(err.value)
+
+
+def test_ipv6_segments():
+    lab = labctl.normalize({
+        'name': 'v6', 'segments': [{'name': 'seg1', 'gateway': 'fd00:172:31:1::1/64'},
+                                   {'name': 'seg2', 'gateway': '192.168.1.1/24'}],
+        'nodes': [node(address='fd00:172:31:1:0::5'), node(name='node2', segment='seg2', address='192.168.1.5')]})
+    assert lab['segments']['seg1']['family'] == 'inet6' and lab['segments']['seg2']['family'] == 'inet'
+    n1 = lab['nodes']['node1']
+    assert (n1['address'], n1['cidr'], n1['gateway'], n1['family']) == (
+        'fd00:172:31:1::5', 'fd00:172:31:1::5/64', 'fd00:172:31:1::1', 'inet6')
+    assert labctl.addr_add(n1['cidr'], 'eth0') == 'addr add fd00:172:31:1::5/64 dev eth0 nodad'
+    assert labctl.addr_add('172.31.1.5/24', 'eth0') == 'addr add 172.31.1.5/24 dev eth0'
 
 
 def test_long_node_names_get_a_short_router_interface():
