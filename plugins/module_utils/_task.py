@@ -30,6 +30,23 @@ INTERFACE_KEYS = ('veth', 'sandbox', 'bridge', 'mtu', 'ifname', 'mac', 'address'
 INTERFACE_INFO_KEYS = ('network', 'ip', 'subnet', 'gateway', 'vni')     # the cluster plan's, ignored
 
 
+IPV6_DEFAULT = '/proc/sys/net/ipv6/conf/default/disable_ipv6'
+
+
+def _no_ipv6_by_default(name):
+    """In a new task namespace, before any interface comes in: interfaces made or moved into it
+    get no IPv6 (overlay subnets are IPv4 only), so a task's ethN has no link-local address and
+    sends no router solicitations, DAD or MLD reports into the overlay, as Docker disables IPv6 on
+    a container's interfaces on networks without IPv6. ``lo`` keeps ::1. A kernel without IPv6
+    has nothing to disable."""
+    with _netns.entered(name):
+        try:
+            with open(IPV6_DEFAULT, 'w', encoding='ascii') as f:
+                f.write('1\n')
+        except FileNotFoundError:
+            pass
+
+
 class TaskError(Exception):
     """A user-facing error; ``actions`` are what was already done."""
 
@@ -186,6 +203,7 @@ class Task:
             self.actions.append('create namespace')
             if not check:
                 _netns.create(self.name)
+                _no_ipv6_by_default(self.name)
                 with _netns.iproute(self.name) as ipr:
                     ipr.link('set', index=1, state='up')
             after['exists'] = True

@@ -22,6 +22,10 @@ description:
     before the command, with the code of M(linuxnet.overlay.veth), one veth pair each, from the network's
     bridge in its sandbox to C(ethN) in the task. Without it they are left alone (make them with
     M(linuxnet.overlay.veth)).
+  - A namespace this module makes gets C(net.ipv6.conf.default.disable_ipv6=1) before any interface comes
+    in, so the task's interfaces have no IPv6 (overlay subnets are IPv4 only; no link-local address, router
+    solicitations or MLD reports into the overlay), as Docker disables IPv6 on a container's interfaces on
+    networks without IPv6. C(lo) keeps C(::1).
   - C(state=absent) stops every process inside the namespace, deletes the namespace, its
     C(/etc/netns/<name>) folder and its runtime folder.
 author: linuxnet.overlay developers (@linuxnet-overlay)

@@ -164,6 +164,11 @@ def test_interfaces_with_the_task_in_one_run(run_module, task_name, dirs, sandbo
     e0 = eth(task_name)
     assert e0['address'] == '02:42:0a:00:00:02' and e0['mtu'] == 1450 and 'UP' in e0['flags']
     assert [(a['local'], a['prefixlen']) for a in e0['addr_info'] if a['family'] == 'inet'] == [('10.0.0.2', 24)]
+    # as Docker on a network without IPv6: eth0 has no IPv6 (no link-local address, no router
+    # solicitations or MLD into the overlay); lo keeps ::1
+    assert [a for a in e0['addr_info'] if a['family'] == 'inet6'] == []
+    assert sh('ip netns exec %s cat /proc/sys/net/ipv6/conf/eth0/disable_ipv6' % task_name).strip() == '1'
+    assert '::1/128' in sh('ip -n %s -6 addr show dev lo' % task_name)
     assert '10.0.1.0/24 via 10.0.0.1 dev eth0' in sh('ip -n %s route' % task_name)
     v = json.loads(sh('ip -j -d -n %s link show dev vethT0' % sandbox_ns))[0]
     assert v['master'] == 'br0' and v['mtu'] == 1450
