@@ -76,6 +76,8 @@ def network_inspect(plan, name):
     options = {'com.docker.network.driver.overlay.vxlanid_list': ','.join(str(s['vni']) for s in n['subnets'])}
     if n.get('encrypted'):
         options['encrypted'] = ''
+    if n.get('multicast'):
+        options['multicast'] = ''
     doc = [{
         'Name': n['name'],
         'Id': n['id'],

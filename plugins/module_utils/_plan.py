@@ -38,7 +38,7 @@ HOSTS_HEAD = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n'
 
 TOP_KEYS = ('nodes', 'networks', 'services', 'default_addr_pool', 'mask_length', 'data_path_port')
 NODE_KEYS = ('hostname', 'role', 'addr', 'labels', 'state', 'underlay_mtu', 'underlay_family', 'routes')
-NETWORK_KEYS = ('name', 'subnets', 'gateway', 'encrypted', 'mtu', 'state', 'vnis')
+NETWORK_KEYS = ('name', 'subnets', 'gateway', 'encrypted', 'mtu', 'state', 'vnis', 'multicast')
 SERVICE_KEYS = ('name', 'networks', 'replicas', 'mode', 'constraints', 'command', 'state')
 ATTACH_KEYS = ('name', 'subnet')
 # the cluster-wide options as messages name them: the module option and the inventory variable
@@ -239,10 +239,12 @@ def _check_networks(raw, errors):
             continue
         seen.add(name)
         net = {'name': name, 'state': _state_opt(item, where, errors), 'subnets': None, 'gateways': None,
-               'vnis': None, 'encrypted': False, 'mtu': None}
+               'vnis': None, 'encrypted': False, 'mtu': None, 'multicast': False}
         networks.append(net)
         if item.get('encrypted') is not None:
             net['encrypted'] = bool(_bool(item['encrypted'], where, 'encrypted', errors))
+        if item.get('multicast') is not None:
+            net['multicast'] = bool(_bool(item['multicast'], where, 'multicast', errors))
         if item.get('mtu') is not None:
             net['mtu'] = _int(item['mtu'], where, 'mtu', errors, _ipam.MTU_MIN, _ipam.MTU_MAX)
             if net['mtu'] is None:
@@ -693,6 +695,8 @@ class _Planner:
                 avoid.append(subnets[0])
             gateways = net['gateways'] or [str(_ipam.first_host(s)) for s in subnets]
             entry = {'id': self.new_id(), 'encrypted': net['encrypted'], 'mtu': net['mtu'], 'subnets': []}
+            if net['multicast']:
+                entry['multicast'] = True           # only when set: states made before stay as they are
             for i, subnet in enumerate(subnets):
                 if net['vnis'] is not None and i < len(net['vnis']):
                     vni = net['vnis'][i]
@@ -718,6 +722,12 @@ class _Planner:
             if entry['mtu'] != net['mtu']:
                 self.info('network %s: explicit MTU changes from %s to %s' % (net['name'], entry['mtu'], net['mtu']))
                 entry['mtu'] = net['mtu']
+            if bool(entry.get('multicast')) != net['multicast']:
+                self.info('network %s: multicast changes to %s' % (net['name'], net['multicast']))
+                if net['multicast']:
+                    entry['multicast'] = True
+                else:
+                    entry.pop('multicast', None)
 
     def _drop_task(self, svc_name, svc, task, reason):
         for net_name, ip in task.get('addresses', {}).items():
@@ -959,7 +969,8 @@ class _Planner:
                         'mask_length': st['cluster']['mask_length'], 'version': st['version']},
             'nodes': plan_nodes,
             'networks': [{'name': name, 'id': e['id'], 'scope': 'swarm', 'driver': 'overlay',
-                          'encrypted': e['encrypted'], 'mtu': mtus[name], 'netns': sandbox_name(e['id']),
+                          'encrypted': e['encrypted'], 'multicast': bool(e.get('multicast')), 'mtu': mtus[name],
+                          'netns': sandbox_name(e['id']),
                           'subnets': [{'subnet': s['subnet'], 'gateway': s['gateway'], 'vni': s['vni']}
                                       for s in e['subnets']],
                           'state': 'present'} for name, e in nets.items()],
@@ -998,9 +1009,12 @@ class _Planner:
                     vteps[m['node']] = vteps[m['node']] or net['encrypted']
                 peers.sort(key=lambda p: _ipam.ip_sort_key(p['ip']))
                 peer_count += len(peers)
+                # multicast: broadcast, multicast and unknown unicast go to every node with tasks in
+                # the subnet (head-end replication: one all-zeros FDB entry per remote VTEP)
+                flood = sorted({p['vtep'] for p in peers}, key=_ipam.ip_sort_key) if net.get('multicast') else []
                 subnets.append({'subnet': s['subnet'], 'gateway': s['gateway'], 'prefixlen': subnet.prefixlen,
                                 'address': '%s/%d' % (s['gateway'], subnet.prefixlen), 'vni': s['vni'],
-                                'bridge': 'br%d' % i, 'vxlan': 'vxlan%d' % i, 'peers': peers})
+                                'bridge': 'br%d' % i, 'vxlan': 'vxlan%d' % i, 'peers': peers, 'flood': flood})
             sandboxes.append({'network': name, 'network_id': net['id'], 'netns': sandbox_name(net['id']),
                               'encrypted': net['encrypted'], 'mtu': mtus[name], 'ip_forward': len(subnets) > 1,
                               'subnets': subnets})
@@ -1089,8 +1103,9 @@ def plan(state, inventory, rng=None, require_joined=True, prune=False, build=Tru
 # readable changes between two states (for diff mode and the module's ``changes`` return)
 
 def _net_line(name, e):
-    return 'network %s id=%s encrypted=%s mtu=%s subnets=%s' % (
+    return 'network %s id=%s encrypted=%s mtu=%s%s subnets=%s' % (
         name, e['id'], str(e['encrypted']).lower(), e['mtu'] if e['mtu'] is not None else 'auto',
+        ' multicast=true' if e.get('multicast') else '',
         ','.join('%s(gw %s, vni %d)' % (s['subnet'], s['gateway'], s['vni']) for s in e['subnets']))
 
 

@@ -17,11 +17,11 @@ before any change), ``peer_entries``, ``plan_removals``, ``render``. The rest ta
 from __future__ import annotations
 
 from ansible_collections.linuxnet.overlay.plugins.module_utils import (
-    _bridge, _links, _namespace, _netns, _peers, _vxlan)
+    _bridge, _entries, _links, _namespace, _netns, _peers, _vxlan)
 
 SANDBOX_KEYS = ('netns', 'mtu', 'ip_forward', 'subnets')
 SANDBOX_INFO_KEYS = ('network', 'network_id', 'encrypted')      # the cluster plan's, shown or ignored
-SUBNET_KEYS = ('bridge', 'address', 'vxlan', 'vni', 'peers')
+SUBNET_KEYS = ('bridge', 'address', 'vxlan', 'vni', 'peers', 'flood')
 SUBNET_INFO_KEYS = ('subnet', 'gateway', 'prefixlen')
 PEER_KEYS = ('ip', 'mac', 'vtep')
 DEFAULTS = {'sandboxes': [], 'dstport': _links.VXLAN_DEFAULT_PORT, 'local': None, 'exclusive': False,
@@ -70,13 +70,15 @@ def _keys(item, what, known, info=()):
         raise SandboxError('%s: unknown key(s) %s; known: %s' % (what, ', '.join(unknown), ', '.join(known)))
 
 
-def peer_entries(peers):
-    """A subnet's peers ``{ip, mac, vtep}`` as neighbour entries and FDB entries (one per MAC)."""
+def peer_entries(peers, flood=()):
+    """A subnet's peers ``{ip, mac, vtep}`` as neighbour entries and FDB entries (one per MAC),
+    plus one all-zeros FDB entry per VTEP of ``flood``: the VXLAN device sends broadcast, multicast
+    and unknown unicast frames to each of them (head-end replication)."""
     neigh = [{'ip': p['ip'], 'mac': p['mac']} for p in peers]
     fdb = {}
     for p in peers:
         fdb.setdefault(p['mac'], {'mac': p['mac'], 'dst': p['vtep']})
-    return neigh, list(fdb.values())
+    return neigh, list(fdb.values()) + [{'mac': _entries.ZERO_MAC, 'dst': vtep} for vtep in flood]
 
 
 def _linkerr(what, func, *args):
@@ -147,12 +149,15 @@ def validate(params):
                 missing = [key for key in PEER_KEYS if not peer.get(key)]
                 if missing:
                     raise SandboxError('%s peers[%d] needs %s' % (swhat, k, ', '.join(missing)))
-            neigh, fdb = peer_entries(peers)
+            flood = sraw.get('flood') or []
+            if not isinstance(flood, list) or not all(isinstance(v, str) and v for v in flood):
+                raise SandboxError('%s: flood must be a list of VTEP addresses, got %r' % (swhat, flood))
+            neigh, fdb = peer_entries(peers, flood)
             try:
                 neigh = _peers.validate_neigh({'device': vxlan, 'entries': neigh, 'exclusive': True})[1]
                 fdb = _peers.validate_fdb({'device': vxlan, 'entries': fdb, 'exclusive': True})[1]
             except _peers.PeerError as exc:
-                raise SandboxError('%s peers: %s' % (swhat, exc)) from None
+                raise SandboxError('%s peers or flood: %s' % (swhat, exc)) from None
             subnets.append({'bridge': bridge, 'address': address, 'vxlan': vxlan, 'vni': vni,
                             'neigh': [{'ip': e['ip'], 'mac': e['mac']} for e in neigh],
                             'fdb': [{'mac': e['mac'], 'dst': e['dst']} for e in fdb]})

@@ -10,7 +10,7 @@ Shape (JSON, ``format`` 1)::
      secrets: {cluster_key, manager, worker},           # secret: join tokens derive from it
      keyring: null,                                     # opaque, reserved for the encryption work
      nodes: {<hostname>: {id, role, addr, labels, state: ready|down, underlay_mtu}},
-     networks: {<name>: {id, encrypted, mtu (explicit or null),
+     networks: {<name>: {id, encrypted, mtu (explicit or null), multicast (only when true),
                          subnets: [{subnet, gateway, vni, last, allocated: {<ip>: <task id>}}]}},
      services: {<name>: {id, mode, replicas, networks: [{name, subnet}], constraints, command,
                          tasks: [{id, slot, node, node_id, addresses: {<network>: <ip>}}]}}}

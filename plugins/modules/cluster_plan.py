@@ -87,9 +87,12 @@ options:
         (list of CIDRs; default the next free subnet of the pool), C(gateway) (one per subnet, a string
         for a single subnet or a list with null for the default), C(encrypted) (bool), C(mtu) (the overlay
         MTU, 1280-9000; default the smallest underlay MTU minus 50, or 70 for IPv6, minus the ESP overhead
-        when encrypted), C(vnis) (optional explicit VNIs, one per subnet) and C(state) (present or absent).
+        when encrypted), C(vnis) (optional explicit VNIs, one per subnet), C(multicast) (bool, default false;
+        broadcast and multicast between nodes by head-end replication; each node's subnet plan then lists the
+        other nodes with tasks in the subnet in C(flood)) and C(state) (present or absent).
       - Unknown keys are refused (a typo is an error, not a silent default).
-      - Subnets, gateways and VNIs of an existing network cannot change in place; C(encrypted) and C(mtu) can.
+      - Subnets, gateways and VNIs of an existing network cannot change in place; C(encrypted), C(mtu) and
+        C(multicast) can.
       - A network missing from the list is kept unless O(prune=true).
     type: list
     elements: dict

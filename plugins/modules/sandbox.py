@@ -43,7 +43,10 @@ options:
       - Keys of each subnet are C(bridge) (name, for example V(br0)), C(address) (the gateway address of
         the bridge in CIDR notation, for example V(10.0.0.1/24)), C(vxlan) (name of the VTEP, for example
         V(vxlan0)), C(vni) and C(peers), a list of C({ip, mac, vtep}), one per remote task in the subnet
-        (C(vtep) is the remote node's data-path address). The plan's keys C(subnet), C(gateway) and
+        (C(vtep) is the remote node's data-path address), and optionally C(flood), a list of remote data-path
+        addresses, one all-zeros FDB entry each, so the VTEP sends broadcast, multicast and unknown unicast
+        frames to every one of them (head-end replication; the plan lists the nodes with tasks in the subnet
+        for a network with C(multicast=true), and none otherwise). The plan's keys C(subnet), C(gateway) and
         C(prefixlen) are ignored.
       - Any other key is an error.
     type: list

@@ -125,6 +125,35 @@ def test_mtu_and_peers_change_in_place(run_module, prefix):
     assert link(ns, 'vxlan0')['ifindex'] == ifindex                    # changed in place, not re-made
 
 
+def test_flood_entries_for_head_end_replication(run_module, prefix):
+    ns, vni = prefix + 'a', free_vni()
+    zero = '00:00:00:00:00:00'
+    unicast = [(p['mac'], p['vtep'], None, None) for p in peers(3, 4)]
+
+    def want(flood):
+        sb = sandbox(ns, vni, peers(3, 4))
+        sb['subnets'][0]['flood'] = flood
+        return args([sb], prefix=prefix)
+
+    run_module('sandbox', want([]))
+    before = snapshot(ns)
+    check = run_module('sandbox', want(['192.168.1.3', '192.168.1.4']), check=True)
+    assert check['changed'] is True and snapshot(ns) == before
+    assert check['actions'] == ['%s: vxlan0: FDB entries: add 2' % ns]
+    assert '  vxlan0 fdb %s dst 192.168.1.4' % zero in diff_text(check, 'after')
+    res = run_module('sandbox', want(['192.168.1.3', '192.168.1.4']))
+    assert res['changed'] is True
+    assert fdb_remote(ns, 'vxlan0') == sorted(unicast + [(zero, '192.168.1.3', None, None),
+                                                         (zero, '192.168.1.4', None, None)])
+    assert run_module('sandbox', want(['192.168.1.3', '192.168.1.4']))['changed'] is False
+    # a node without tasks of the subnet any more leaves the flood list; then multicast is off
+    assert run_module('sandbox', want(['192.168.1.4']))['changed'] is True
+    assert fdb_remote(ns, 'vxlan0') == sorted(unicast + [(zero, '192.168.1.4', None, None)])
+    assert run_module('sandbox', want([]))['changed'] is True
+    assert fdb_remote(ns, 'vxlan0') == sorted(unicast)
+    assert_sandbox(ns, vni, peers(3, 4))
+
+
 def test_several_subnets_and_sandboxes(run_module, prefix):
     a, b = prefix + 'a', prefix + 'b'
     v1, v2, v3 = free_vni(), free_vni(), free_vni()

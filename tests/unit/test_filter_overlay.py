@@ -42,8 +42,17 @@ def test_network_inspect_has_the_fields_the_seed_shows():
     assert doc['Options']['com.docker.network.driver.overlay.vxlanid_list'] == '4096'
     assert doc['Peers'] == [{'Name': 'node1', 'IP': '172.31.1.5'}, {'Name': 'node2', 'IP': '192.168.1.5'}]
     assert doc['Containers']['77qaaaaaaaaaaaaaaaaaaaaaa']['IPv4Address'] == '10.0.0.2/24'
+    assert set(doc['Options']) == {'com.docker.network.driver.overlay.vxlanid_list'}
     with pytest.raises(AnsibleFilterError, match='no network named'):
         F.network_inspect(PLAN, 'nope')
+
+
+def test_network_inspect_shows_encrypted_and_multicast_as_options():
+    plan = json.loads(json.dumps(PLAN))
+    plan['networks'][0].update(encrypted=True, multicast=True)
+    doc = json.loads(F.network_inspect(plan, 'uber-net'))[0]
+    assert doc['Options'] == {'com.docker.network.driver.overlay.vxlanid_list': '4096', 'encrypted': '',
+                              'multicast': ''}
 
 
 def test_service_ps_uses_observed_state():

@@ -131,7 +131,8 @@ def test_seed_node_plans():
         (sub,) = sb['subnets']
         assert sub == {'subnet': '10.0.0.0/24', 'gateway': '10.0.0.1', 'prefixlen': 24, 'address': '10.0.0.1/24',
                        'vni': 4096, 'bridge': 'br0', 'vxlan': 'vxlan0',
-                       'peers': [{'ip': other, 'mac': '02:42:0a:00:00:0%s' % other[-1], 'vtep': other_addr}]}
+                       'peers': [{'ip': other, 'mac': '02:42:0a:00:00:0%s' % other[-1], 'vtep': other_addr}],
+                       'flood': []}
         (task,) = n['tasks']
         assert task['netns'] == task['name'] and task['command'] == ['sleep', 'infinity']
         (iface,) = task['interfaces']
@@ -1073,3 +1074,47 @@ def test_integers_that_are_not_decimal_are_refused(value):
     errs = errors_of(cluster(SEED_NODES), {'nodes': SEED_NODES,
                                            'services': [{'name': 's', 'replicas': value}]})
     assert errs == ['service s: replicas %r is not an integer' % (value,)]
+
+
+def test_multicast_network_floods_to_the_nodes_with_tasks_in_the_subnet():
+    # three nodes; a's 2 tasks land on node1 and node2, b's on node1 too; node4 has none
+    nodes = SEED_NODES + [node('node4', '192.168.2.6')]
+    c = Cluster(nodes)
+    nets = [{'name': 'm', 'multicast': 'yes'}, {'name': 'plain'}]
+    svcs = [{'name': 'a', 'networks': ['m', 'plain'], 'replicas': 2},
+            {'name': 'b', 'networks': ['m'], 'replicas': 1, 'constraints': ['node.hostname==node1']}]
+    plan = c.plan(nodes, nets, svcs)
+    assert c.state['networks']['m']['multicast'] is True and 'multicast' not in c.state['networks']['plain']
+    assert [(n['name'], n['multicast']) for n in plan['networks']] == [('m', True), ('plain', False)]
+    addr = {h: n['addr'] for h, n in plan['nodes'].items()}
+    hosts = {h for h, n in plan['nodes'].items() if n['tasks']}
+    assert hosts == {'node1', 'node2'} and plan['nodes']['node4']['sandboxes'] == []
+    for host, n in plan['nodes'].items():
+        for sb in n['sandboxes']:
+            (sub,) = sb['subnets']
+            if sb['network'] == 'plain':
+                assert sub['flood'] == [], host
+                continue
+            # every other node with a task of the subnet, once, even with two tasks there
+            assert sorted(sub['flood']) == sorted(addr[h] for h in hosts if h != host), host
+            assert sorted(sub['flood']) == sorted({p['vtep'] for p in sub['peers']})
+    # off again: changed in place (same subnet and VNI), the state drops the key, no flood left
+    before = copy.deepcopy(c.state['networks']['m'])
+    plan = c.plan(nodes, [{'name': 'm', 'multicast': False}, {'name': 'plain'}], svcs)
+    after = c.state['networks']['m']
+    assert 'multicast' not in after and after['subnets'] == before['subnets'] and after['id'] == before['id']
+    assert 'network m: multicast changes to False' in [m['msg'] for m in c.messages]
+    assert all(sub['flood'] == [] for n in plan['nodes'].values() for sb in n['sandboxes'] for sub in sb['subnets'])
+
+
+def test_multicast_shows_in_the_diff_lines_only_when_set():
+    c = Cluster(SEED_NODES)
+    c.plan(SEED_NODES, [{'name': 'm', 'multicast': True}, {'name': 'p'}])
+    lines = _plan.state_lines(c.state).splitlines()
+    assert [ln for ln in lines if ln.startswith('network m ')][0].split()[5] == 'multicast=true'
+    assert 'multicast' not in [ln for ln in lines if ln.startswith('network p ')][0]
+
+
+def test_multicast_must_be_a_boolean():
+    assert errors_of(cluster(SEED_NODES), {'nodes': SEED_NODES, 'networks': [{'name': 'm', 'multicast': 'often'}]}) \
+        == ["network m: multicast 'often' is not a boolean"]

@@ -55,6 +55,19 @@ def test_peer_entries_one_fdb_entry_per_mac():
     assert len(neigh) == 3 and fdb == [{'mac': 'm1', 'dst': 'a'}, {'mac': 'm2', 'dst': 'b'}]
 
 
+def test_flood_adds_one_all_zeros_entry_per_vtep():
+    sb = copy.deepcopy(PLAN_SANDBOX)
+    sb['subnets'][0]['flood'] = ['192.168.1.5', '192.168.2.5']
+    (out,) = _sandbox.validate(params(sb))['sandboxes']
+    assert out['subnets'][0]['fdb'] == [{'mac': '02:42:0a:00:00:03', 'dst': '192.168.1.5'},
+                                        {'mac': '02:42:0a:00:00:04', 'dst': '192.168.1.5'},
+                                        {'mac': '00:00:00:00:00:00', 'dst': '192.168.1.5'},
+                                        {'mac': '00:00:00:00:00:00', 'dst': '192.168.2.5'}]
+    sb['subnets'][0]['flood'] = []
+    (out,) = _sandbox.validate(params(sb))['sandboxes']
+    assert [e for e in out['subnets'][0]['fdb'] if e['mac'] == '00:00:00:00:00:00'] == []
+
+
 def bad(path, value=None, delete=False):
     sb = copy.deepcopy(PLAN_SANDBOX)
     target = sb
@@ -80,6 +93,8 @@ def bad(path, value=None, delete=False):
     (bad(['subnets', 0, 'peers', 0, 'vtep'], 'not-an-ip'), "not-an-ip"),
     (bad(['subnets', 0, 'peers', 0, 'mac'], '02:42:zz'), '02:42:zz'),
     (bad(['subnets', 0, 'peers', 1, 'ip'], None), 'peers[1] needs ip'),
+    (bad(['subnets', 0, 'flood'], '192.168.1.5'), 'flood must be a list of VTEP addresses'),
+    (bad(['subnets', 0, 'flood'], ['192.168.1.500']), "192.168.1.500"),
     (bad(['subnets'], []), 'needs subnets'),
     (bad(['mtu'], 9999999), 'mtu 9999999 is out of range'),
     (bad(['ip_forward'], 'maybe'), "ip_forward 'maybe' is not a boolean"),
