@@ -8,7 +8,8 @@ A network without it keeps Docker's behaviour (nothing is flooded between nodes)
 
 uber-net has ``multicast: true``, clear-net not; the services test and web put one task of each on
 each node. A UDP listener in node2's task (joined to 239.1.2.3) reports what node1's task sent to
-255.255.255.255 and to 239.1.2.3 on each network. Then multicast is turned off in place.
+255.255.255.255 and to 239.1.2.3 on each network, until a unicast 'done' (which crosses on every
+network) says the sender is through: no timing in the verdict. Then multicast is turned off in place.
 """
 
 from __future__ import annotations
@@ -30,13 +31,12 @@ s.bind(('', 5000))
 s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
              struct.pack('4s4s', socket.inet_aton(sys.argv[1]), socket.inet_aton(sys.argv[2])))
 print('listening', flush=True)
-s.settimeout(4)
-try:
-    while True:
-        data, src = s.recvfrom(100)
-        print('got', data.decode(), src[0], flush=True)
-except socket.timeout:
-    pass
+s.settimeout(30)                     # a safety net only: the sender ends with a unicast 'done'
+while True:
+    data, src = s.recvfrom(100)
+    print('got', data.decode(), src[0], flush=True)
+    if data == b'done':
+        break
 '''
 
 SEND = '''
@@ -49,6 +49,8 @@ for i in range(3):
     s.sendto(b'broadcast', ('255.255.255.255', 5000))
     s.sendto(b'multicast', (sys.argv[1], 5000))
     time.sleep(0.2)
+time.sleep(0.3)
+s.sendto(b'done', (sys.argv[2], 5000))    # unicast crosses on every network: the listener stops
 '''
 
 
@@ -79,10 +81,13 @@ def heard(lab, service):
     lab.sh('node2', 'ip netns exec %s %s -c %s %s %s > /tmp/listen.out 2>&1 & echo $! > /tmp/listen.pid'
            % (receiver, PYTHON, _quote(LISTEN), GROUP, task_ip(lab, 'node2', receiver)))
     lab.sh('node2', 'for i in $(seq 50); do grep -q listening /tmp/listen.out && exit 0; sleep 0.1; done; exit 1')
-    lab.sh('node1', 'ip netns exec %s %s -c %s %s' % (sender, PYTHON, _quote(SEND), GROUP))
+    lab.sh('node1', 'ip netns exec %s %s -c %s %s %s'
+           % (sender, PYTHON, _quote(SEND), GROUP, task_ip(lab, 'node2', receiver)))
     lab.sh('node2', 'while kill -0 $(cat /tmp/listen.pid) 2>/dev/null; do sleep 0.2; done')
     out = lab.sh('node2', 'cat /tmp/listen.out; rm -f /tmp/listen.out /tmp/listen.pid')
-    return {tuple(line.split()[1:3]) for line in out.splitlines() if line.startswith('got ')}
+    got = {tuple(line.split()[1:3]) for line in out.splitlines() if line.startswith('got ')}
+    assert ('done', task_ip(lab, 'node1', sender)) in got, out          # the listener heard the end
+    return got - {('done', task_ip(lab, 'node1', sender))}
 
 
 def _quote(text):
