@@ -80,7 +80,7 @@ def heard(lab, service):
     assert (n1, n2) == ('node1', 'node2')
     lab.sh('node2', 'ip netns exec %s %s -c %s %s %s > /tmp/listen.out 2>&1 & echo $! > /tmp/listen.pid'
            % (receiver, PYTHON, _quote(LISTEN), GROUP, task_ip(lab, 'node2', receiver)))
-    lab.sh('node2', 'for i in $(seq 50); do grep -q listening /tmp/listen.out && exit 0; sleep 0.1; done; exit 1')
+    lab.sh('node2', 'for i in $(seq 300); do grep -q listening /tmp/listen.out && exit 0; sleep 0.1; done; exit 1')
     lab.sh('node1', 'ip netns exec %s %s -c %s %s %s'
            % (sender, PYTHON, _quote(SEND), GROUP, task_ip(lab, 'node2', receiver)))
     lab.sh('node2', 'while kill -0 $(cat /tmp/listen.pid) 2>/dev/null; do sleep 0.2; done')
