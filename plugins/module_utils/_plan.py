@@ -37,9 +37,11 @@ SANDBOX_PREFIX = 'ov-'
 HOSTS_HEAD = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n'
 
 TOP_KEYS = ('nodes', 'networks', 'services', 'default_addr_pool', 'mask_length', 'data_path_port')
-NODE_KEYS = ('hostname', 'role', 'addr', 'labels', 'state', 'underlay_mtu', 'underlay_family', 'routes')
+NODE_KEYS = ('hostname', 'role', 'addr', 'labels', 'state', 'underlay_mtu', 'underlay_family', 'routes',
+             'availability')
+AVAILABILITY = ('active', 'pause', 'drain')      # docker node update --availability
 NETWORK_KEYS = ('name', 'subnets', 'gateway', 'encrypted', 'mtu', 'state', 'vnis', 'multicast')
-SERVICE_KEYS = ('name', 'networks', 'replicas', 'mode', 'constraints', 'command', 'state')
+SERVICE_KEYS = ('name', 'networks', 'replicas', 'mode', 'constraints', 'command', 'state', 'max_replicas_per_node')
 ATTACH_KEYS = ('name', 'subnet')
 # the cluster-wide options as messages name them: the module option and the inventory variable
 POOL = 'default_addr_pool (overlay_default_addr_pool)'
@@ -180,6 +182,11 @@ def _check_nodes(raw, errors):
             errors.append('%s: labels must be a dict, got %r' % (where, labels))
             labels = {}
         node['labels'] = dict((str(k), str(v)) for k, v in labels.items())
+        availability = item.get('availability') or 'active'
+        if availability not in AVAILABILITY:
+            errors.append('%s: availability %r is not active, pause or drain' % (where, availability))
+            availability = 'active'
+        node['availability'] = availability
         if node['state'] == 'absent':
             continue
         addr = item.get('addr')
@@ -378,6 +385,13 @@ def _check_services(raw, errors):
             svc['replicas'] = 1 if replicas is None else _int(replicas, where, 'replicas', errors, 0)
             if svc['replicas'] is None:
                 svc['replicas'] = 0
+        svc['max_per_node'] = None
+        if item.get('max_replicas_per_node') not in (None, 0, '0'):    # 0: no limit, as Docker's default
+            if mode == 'global':
+                errors.append('%s: max_replicas_per_node and mode: global exclude each other (a global service '
+                              'has one task per node)' % where)
+            else:
+                svc['max_per_node'] = _int(item['max_replicas_per_node'], where, 'max_replicas_per_node', errors, 0)
         attach, names = [], set()
         for entry in _list(item.get('networks'), where, 'networks', errors):
             subnet = None
@@ -625,6 +639,12 @@ class _Planner:
                 self.info('node %s is back' % host)
             entry.update({'role': node['role'], 'addr': node['addr'], 'labels': node['labels'], 'state': 'ready',
                           'underlay_mtu': node['underlay_mtu']})
+            if (entry.get('availability') or 'active') != node['availability']:
+                self.info('node %s: availability changes to %s' % (host, node['availability']))
+            if node['availability'] == 'active':
+                entry.pop('availability', None)       # only when not active: states made before stay as they are
+            else:
+                entry['availability'] = node['availability']
             self.ready.append(dict(node, id=entry['id']))
         for host, entry in nodes.items():
             if host not in listed and entry.get('state') != 'down':
@@ -778,6 +798,10 @@ class _Planner:
                           % (svc['name'], entry['mode'], svc['mode']))
             entry.update({'mode': svc['mode'], 'replicas': svc['replicas'], 'networks': svc['networks'],
                           'constraints': [c.text for c in svc['constraints']], 'command': svc['command']})
+            if svc['max_per_node']:
+                entry['max_replicas_per_node'] = svc['max_per_node']       # only when set (see availability)
+            else:
+                entry.pop('max_replicas_per_node', None)
             self.constraints[svc['name']] = svc['constraints']
 
     def placement(self):
@@ -789,11 +813,14 @@ class _Planner:
         for name, svc in svcs.items():
             hosts = [n['hostname'] for n in _placement.eligible(self.constraints[name], self.ready)]
             eligible[name] = hosts
-            keep, seen_nodes = [], set()
+            keep, seen_nodes, per_node = [], set(), {}
+            limit = svc.get('max_replicas_per_node')
             for task in svc['tasks']:
                 node = task['node']
                 if node not in self.ready_by_host:
                     reason = 'node %s left' % node
+                elif self.ready_by_host[node]['availability'] == 'drain':
+                    reason = 'node %s is drained' % node
                 elif node not in hosts:
                     reason = 'node %s no longer satisfies the constraints' % node
                 elif svc['mode'] == 'replicated' and task['slot'] > svc['replicas']:
@@ -802,37 +829,49 @@ class _Planner:
                     reason = 'duplicate global task on node %s' % node
                 elif task.get('node_id') != self.ready_by_host[node]['id']:
                     reason = 'node %s joined again with a new id' % node
+                elif limit and per_node.get(node, 0) >= limit:
+                    reason = 'more than max_replicas_per_node %d on node %s' % (limit, node)
                 else:
                     keep.append(task)
                     seen_nodes.add(node)
+                    per_node[node] = per_node.get(node, 0) + 1
                     total[node] += 1
                     continue
                 self._drop_task(name, svc, task, reason)
                 self.info('task %s removed: %s' % (task_name(name, task), reason))
             svc['tasks'] = keep
-        # place what is missing, service by service (creation order), slot by slot
+        # place what is missing, service by service (creation order), slot by slot; new tasks go
+        # to active nodes only (a paused node keeps its tasks, a drained one has none left)
         for name, svc in svcs.items():
             hosts = eligible[name]
-            wanted = svc['replicas'] if svc['mode'] == 'replicated' else len(hosts)
-            if wanted and not hosts:
-                self.errors.append(self._no_node_error(name))
-                continue
+            open_hosts = [h for h in hosts if self.ready_by_host[h]['availability'] == 'active']
             load = {}
             for task in svc['tasks']:
                 load[task['node']] = load.get(task['node'], 0) + 1
             new_tasks = []
             if svc['mode'] == 'replicated':
                 have = set(t['slot'] for t in svc['tasks'])
-                for slot in range(1, svc['replicas'] + 1):
-                    if slot in have:
-                        continue
-                    host = _placement.choose_spread(hosts, load, total)
+                missing = [slot for slot in range(1, svc['replicas'] + 1) if slot not in have]
+                if missing and not open_hosts:
+                    self.errors.append(self._no_node_error(name, hosts))
+                    continue
+                limit = svc.get('max_replicas_per_node')
+                for slot in missing:
+                    room = [h for h in open_hosts if not limit or load.get(h, 0) < limit]
+                    if not room:
+                        self.errors.append(
+                            'service %s: max_replicas_per_node %d leaves room for %d of its %d replicas on the '
+                            'nodes it may use (%s); add nodes, raise the limit or lower replicas'
+                            % (name, limit, len(svc['tasks']) + len(new_tasks), svc['replicas'],
+                               ', '.join(open_hosts)))
+                        break
+                    host = _placement.choose_spread(room, load, total)
                     new_tasks.append(self._new_task(slot, host))
                     load[host] = load.get(host, 0) + 1
                     total[host] += 1
                 svc['tasks'] = sorted(svc['tasks'] + new_tasks, key=lambda t: t['slot'])
             else:
-                for host in hosts:
+                for host in open_hosts:
                     if host not in load:
                         new_tasks.append(self._new_task(None, host))
                         total[host] += 1
@@ -841,10 +880,13 @@ class _Planner:
             for task in new_tasks:
                 self.info('task %s placed on node %s' % (task_name(name, task), task['node']))
 
-    def _no_node_error(self, name):
+    def _no_node_error(self, name, hosts):
         constraints = self.constraints[name]
         if not self.ready:
             return 'service %s: no node is available to run its tasks' % name
+        if hosts:
+            return 'service %s: every node it may use is paused or drained (%s); set one back to active' % (
+                name, ', '.join('%s: %s' % (h, self.ready_by_host[h]['availability']) for h in hosts))
         alone = _placement.unsatisfiable(constraints, self.ready)
         if alone:
             return 'service %s: no node satisfies constraint %s (%s); fix the constraint%s' % (
@@ -1053,7 +1095,8 @@ class _Planner:
                           'node_id': task['node_id'], 'netns': tname, 'command': svc['command'],
                           'interfaces': interfaces, 'hosts': hosts_file(interfaces, members, self.hosts_cache)})
         return {'id': entry['id'], 'role': entry['role'], 'addr': addr, 'labels': dict(entry['labels']),
-                'state': entry['state'], 'sandboxes': sandboxes, 'tasks': tasks, 'gc_thresh': gc_thresh(peer_count),
+                'availability': entry.get('availability') or 'active', 'state': entry['state'],
+                'sandboxes': sandboxes, 'tasks': tasks, 'gc_thresh': gc_thresh(peer_count),
                 'remote_vteps': [{'hostname': h, 'addr': self.new['nodes'][h]['addr'], 'encrypted': enc}
                                  for h, enc in sorted(vteps.items(), key=lambda kv: _ipam.ip_sort_key(
                                      self.new['nodes'][kv[0]]['addr']))]}
@@ -1123,14 +1166,16 @@ def state_lines(state):
         ','.join(state['cluster']['default_addr_pool']), state['cluster']['mask_length'])]
     for host, n in state['nodes'].items():
         labels = ','.join('%s=%s' % kv for kv in sorted(n.get('labels', {}).items()))
-        lines.append('node %s id=%s role=%s addr=%s state=%s labels=%s' % (
-            host, n['id'], n.get('role'), n.get('addr'), n.get('state'), labels or '-'))
+        lines.append('node %s id=%s role=%s addr=%s state=%s labels=%s%s' % (
+            host, n['id'], n.get('role'), n.get('addr'), n.get('state'), labels or '-',
+            ' availability=%s' % n['availability'] if n.get('availability') else ''))
     for name, e in state['networks'].items():
         lines.append(_net_line(name, e))
     for name, s in state['services'].items():
-        lines.append('service %s id=%s mode=%s replicas=%s networks=%s constraints=%s' % (
+        lines.append('service %s id=%s mode=%s replicas=%s networks=%s constraints=%s%s' % (
             name, s['id'], s['mode'], s['replicas'], ','.join(a['name'] for a in s['networks']) or '-',
-            ','.join(s['constraints']) or '-'))
+            ','.join(s['constraints']) or '-',
+            ' max_replicas_per_node=%d' % s['max_replicas_per_node'] if s.get('max_replicas_per_node') else ''))
         for t in s['tasks']:
             lines.append(_task_line(name, t))
     return '\n'.join(sorted(lines)) + '\n'

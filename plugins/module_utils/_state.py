@@ -9,10 +9,12 @@ Shape (JSON, ``format`` 1)::
      cluster: {id, data_path_port, default_addr_pool, mask_length},
      secrets: {cluster_key, manager, worker},           # secret: join tokens derive from it
      keyring: null,                                     # opaque, reserved for the encryption work
-     nodes: {<hostname>: {id, role, addr, labels, state: ready|down, underlay_mtu}},
+     nodes: {<hostname>: {id, role, addr, labels, state: ready|down, underlay_mtu,
+                          availability (pause|drain; only when not active)}},
      networks: {<name>: {id, encrypted, mtu (explicit or null), multicast (only when true),
                          subnets: [{subnet, gateway, vni, last, allocated: {<ip>: <task id>}}]}},
-     services: {<name>: {id, mode, replicas, networks: [{name, subnet}], constraints, command,
+     services: {<name>: {id, mode, replicas, max_replicas_per_node (only when set),
+                         networks: [{name, subnet}], constraints, command,
                          tasks: [{id, slot, node, node_id, addresses: {<network>: <ip>}}]}}}
 
 ``version`` goes up by one each time the content changes; replication between managers keeps

@@ -63,6 +63,13 @@ options:
       labels:
         description: Labels for placement constraints (C(overlay_node_labels)).
         type: dict
+      availability:
+        description:
+          - V(active), V(pause) or V(drain) (C(overlay_node_availability)), as C(docker node update --availability).
+          - New tasks are placed on active nodes only; a paused node keeps its tasks; a drained node's tasks are
+            removed and placed on other nodes. Nothing moves back when the node is active again.
+        type: str
+        default: active
       state:
         description: V(absent) removes the node from the cluster.
         type: str
@@ -101,7 +108,8 @@ options:
     description:
       - Services, C(overlay_services) of the inventory, each a dict with C(name), C(networks) (names in
         interface order, eth0 first; an entry may also be C({name, subnet}) to choose the subnet of a
-        multi-subnet network), C(replicas) (default 1) or C(mode=global), C(constraints) (like
+        multi-subnet network), C(replicas) (default 1) or C(mode=global), C(max_replicas_per_node) (replicated
+        services; 0 or omitted for no limit), C(constraints) (like
         C(node.role==worker), C(node.hostname!=node2), C(node.id==...), C(node.labels.zone==a)),
         C(command) (argv list or string) and C(state).
       - A service missing from the list is kept unless O(prune=true).
@@ -292,6 +300,7 @@ ARG_SPEC = dict(
         role=dict(type='str', default='worker'),
         addr=dict(type='str'),
         labels=dict(type='dict'),
+        availability=dict(type='str', default='active'),
         state=dict(type='str', default='present'),
         underlay_mtu=dict(type='int'),
         underlay_family=dict(type='str'),

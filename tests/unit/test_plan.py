@@ -1118,3 +1118,110 @@ def test_multicast_shows_in_the_diff_lines_only_when_set():
 def test_multicast_must_be_a_boolean():
     assert errors_of(cluster(SEED_NODES), {'nodes': SEED_NODES, 'networks': [{'name': 'm', 'multicast': 'often'}]}) \
         == ["network m: multicast 'often' is not a boolean"]
+
+
+# --------------------------------------------------------------------------------------------
+# node availability (docker node update --availability) and max_replicas_per_node
+
+def _placement_of(plan, service):
+    return sorted((t['slot'], t['node']) for t in svc_tasks(plan, service))
+
+
+def test_drain_moves_the_tasks_off_the_node_and_active_does_not_move_them_back():
+    nodes = three_nodes()
+    c = Cluster(nodes)
+    svc = [{'name': 'web', 'replicas': 3}, {'name': 'g', 'mode': 'global'}]
+    plan = c.plan(nodes, [], svc)
+    assert _placement_of(plan, 'web') == [(1, 'node1'), (2, 'node2'), (3, 'node3')]
+    ids = {t['slot']: t['id'] for t in svc_tasks(plan, 'web')}
+    drained = [dict(n, availability='drain') if n['hostname'] == 'node2' else n for n in nodes]
+    plan = c.plan(drained, [], svc)
+    web = {t['slot']: t for t in svc_tasks(plan, 'web')}
+    assert web[2]['node'] in ('node1', 'node3') and web[2]['id'] != ids[2]      # a new task elsewhere
+    assert (web[1]['id'], web[3]['id']) == (ids[1], ids[3])                   # the others stay
+    assert sorted(t['node'] for t in svc_tasks(plan, 'g')) == ['node1', 'node3']
+    assert plan['nodes']['node2']['tasks'] == [] and plan['nodes']['node2']['sandboxes'] == []
+    assert plan['nodes']['node2']['availability'] == 'drain' and c.state['nodes']['node2']['availability'] == 'drain'
+    msgs = [m['msg'] for m in c.messages]
+    assert 'node node2: availability changes to drain' in msgs
+    assert [m for m in msgs if m.startswith('task web.2.') and m.endswith('removed: node node2 is drained')]
+    # back to active: nothing moves (Swarm does not rebalance), the state forgets the word
+    plan = c.plan(nodes, [], svc)
+    assert {t['slot']: t['id'] for t in svc_tasks(plan, 'web')} == {s: t['id'] for s, t in web.items()}
+    assert 'availability' not in c.state['nodes']['node2']
+    assert sorted(t['node'] for t in svc_tasks(plan, 'g')) == ['node1', 'node2', 'node3']   # global: one each again
+    # scaling up now uses node2 again
+    plan = c.plan(nodes, [], [{'name': 'web', 'replicas': 4}, svc[1]])
+    assert dict(_placement_of(plan, 'web'))[4] == 'node2'
+
+
+def test_pause_keeps_the_tasks_but_places_nothing_new():
+    nodes = three_nodes()
+    c = Cluster(nodes)
+    plan = c.plan(nodes, [], [{'name': 'web', 'replicas': 3}])
+    before = {t['slot']: (t['node'], t['id']) for t in svc_tasks(plan, 'web')}
+    paused = [dict(n, availability='pause') if n['hostname'] == 'node3' else n for n in nodes]
+    plan = c.plan(paused, [], [{'name': 'web', 'replicas': 6}, {'name': 'g', 'mode': 'global'}])
+    web = {t['slot']: (t['node'], t['id']) for t in svc_tasks(plan, 'web')}
+    assert {s: web[s] for s in before} == before                                # kept, node3's too
+    assert sorted(web[s][0] for s in (4, 5, 6)) == ['node1', 'node1', 'node2']     # spread over the active ones
+    assert sorted(t['node'] for t in svc_tasks(plan, 'g')) == ['node1', 'node2']
+
+
+def test_no_active_node_left_for_a_new_task_is_an_error_that_names_the_nodes():
+    nodes = [dict(n, availability='drain') for n in three_nodes()]
+    errs = errors_of(cluster(three_nodes()), {'nodes': nodes, 'services': [{'name': 'web', 'replicas': 1}]})
+    assert errs == ['service web: every node it may use is paused or drained (node1: drain, node2: drain, '
+                    'node3: drain); set one back to active']
+    # a global service simply has no task then, as in Docker
+    new, plan, dummy = _plan.plan(cluster(three_nodes()), {'nodes': nodes, 'services': [{'name': 'g', 'mode': 'global'}]},
+                                  rng=random.Random(1))
+    assert svc_tasks(plan, 'g') == []
+
+
+def test_availability_must_be_known():
+    nodes = [dict(three_nodes()[0], availability='drained')] + three_nodes()[1:]
+    assert errors_of(cluster(three_nodes()), {'nodes': nodes}) == [
+        "node node1: availability 'drained' is not active, pause or drain"]
+
+
+def test_max_replicas_per_node():
+    nodes = three_nodes()
+    c = Cluster(nodes)
+    plan = c.plan(nodes, [], [{'name': 'web', 'replicas': 6, 'max_replicas_per_node': '2'}])
+    per_node = {}
+    for t in svc_tasks(plan, 'web'):
+        per_node[t['node']] = per_node.get(t['node'], 0) + 1
+    assert per_node == {'node1': 2, 'node2': 2, 'node3': 2}
+    assert c.state['services']['web']['max_replicas_per_node'] == 2
+    # lowered: the extra tasks on each node go (highest slots first), and cannot be placed again
+    errs = errors_of(c.state, {'nodes': nodes, 'services': [{'name': 'web', 'replicas': 6, 'max_replicas_per_node': 1}]})
+    assert errs == ['service web: max_replicas_per_node 1 leaves room for 3 of its 6 replicas on the nodes it may '
+                    'use (node1, node2, node3); add nodes, raise the limit or lower replicas']
+    plan = c.plan(nodes, [], [{'name': 'web', 'replicas': 3, 'max_replicas_per_node': 1}])
+    assert sorted(t['node'] for t in svc_tasks(plan, 'web')) == ['node1', 'node2', 'node3']
+    # 0 or left out: no limit; the state drops the key
+    plan = c.plan(nodes, [], [{'name': 'web', 'replicas': 4, 'max_replicas_per_node': 0}])
+    assert len(svc_tasks(plan, 'web')) == 4 and 'max_replicas_per_node' not in c.state['services']['web']
+
+
+def test_max_replicas_per_node_bad_values():
+    st = cluster(three_nodes())
+    glob = {'name': 'g', 'mode': 'global', 'max_replicas_per_node': 1}
+    assert errors_of(st, {'nodes': three_nodes(), 'services': [glob]}) == [
+        'service g: max_replicas_per_node and mode: global exclude each other (a global service has one task per node)']
+    assert errors_of(st, {'nodes': three_nodes(), 'services': [{'name': 'w', 'max_replicas_per_node': -1}]}) == [
+        'service w: max_replicas_per_node -1 is below 0']
+
+
+def test_availability_and_limit_show_in_the_diff_lines_only_when_set():
+    nodes = three_nodes()
+    c = Cluster(nodes)
+    c.plan(nodes, [], [{'name': 'web', 'replicas': 1}])
+    plain = _plan.state_lines(c.state)
+    assert 'availability' not in plain and 'max_replicas_per_node' not in plain
+    web = {'name': 'web', 'replicas': 1, 'max_replicas_per_node': 1}
+    c.plan([dict(nodes[0], availability='pause')] + nodes[1:], [], [web])
+    lines = _plan.state_lines(c.state).splitlines()
+    assert [ln for ln in lines if ln.startswith('node node1 ')][0].endswith(' availability=pause')
+    assert [ln for ln in lines if ln.startswith('service web ')][0].endswith(' max_replicas_per_node=1')
