@@ -64,14 +64,27 @@ def read_pidfile(path):
         return None
 
 
-def start_detached(argv, log_path):
-    """Start ``argv`` in its own session, stdio away from Ansible's pipes; return its pid."""
+SETTLE = 0.05      # how long a command that fails at once (not found, bad arguments) takes to show it
+
+
+def spawn_detached(argv, log_path):
+    """Start ``argv`` in its own session, stdio away from Ansible's pipes; return the Popen at once."""
     with open(log_path, 'ab') as log, open(os.devnull, 'rb') as null:
-        proc = subprocess.Popen(argv, stdin=null, stdout=log, stderr=subprocess.STDOUT,
+        return subprocess.Popen(argv, stdin=null, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True, close_fds=True, cwd='/')
-    # A command that fails at once (not found, bad arguments) should be reported now.
-    time.sleep(0.05)
-    rc = proc.poll()
+
+
+def settle(procs):
+    """Wait SETTLE once for all of ``procs`` (just spawned), then their exit status: None while running."""
+    if procs:
+        time.sleep(SETTLE)
+    return [proc.poll() for proc in procs]
+
+
+def start_detached(argv, log_path):
+    """Start ``argv`` detached and report a command that fails at once: (pid, exit status or None)."""
+    proc = spawn_detached(argv, log_path)
+    (rc,) = settle([proc])
     return proc.pid, rc
 
 

@@ -125,9 +125,12 @@ def validate_interfaces(task, interfaces):
 
 
 class Task:
-    def __init__(self, params, check_mode):
+    def __init__(self, params, check_mode, pending=None):
         p = self.p = dict(DEFAULTS, **params)
         self.check = check_mode
+        # with a list: commands are started without waiting, and (task, Popen, command) is added for
+        # the caller to check all at once (converge_all: one settle wait per node, not one per task)
+        self.pending = pending
         self.name = p['name']
         self.rt = os.path.join(p['runtime_dir'], self.name)
         self.etc = os.path.join(p['etc_netns_dir'], self.name)
@@ -234,14 +237,27 @@ class Task:
             self.links_after.append(res['diff']['after'])
 
     def _start(self, command):
-        log = os.path.join(self.rt, 'log')
-        pid, rc = _procs.start_detached(['ip', 'netns', 'exec', self.name] + list(command), log)
-        if rc not in (None, 0):
-            tail = (_read(log) or '')[-2000:]
-            raise TaskError('task %s: command %s exited at once with status %d: %s'
-                            % (self.name, command, rc, tail.strip()), self.actions)
+        argv = ['ip', 'netns', 'exec', self.name] + list(command)
+        if self.pending is not None:
+            proc = _procs.spawn_detached(argv, self.log)
+            _write_atomic(self.pidfile, '%d\n' % proc.pid, 0o600)
+            self.pending.append((self, proc, command))
+            return proc.pid
+        pid, rc = _procs.start_detached(argv, self.log)
+        self.check_started(command, rc)
         _write_atomic(self.pidfile, '%d\n' % pid, 0o600)
         return pid
+
+    @property
+    def log(self):
+        return os.path.join(self.rt, 'log')
+
+    def check_started(self, command, rc):
+        """Fail when the command exited at once (not found, bad arguments), with its output."""
+        if rc not in (None, 0):
+            tail = (_read(self.log) or '')[-2000:]
+            raise TaskError('task %s: command %s exited at once with status %d: %s'
+                            % (self.name, command, rc, tail.strip()), self.actions)
 
     def absent(self, cur):
         check = self.check
@@ -267,13 +283,13 @@ class Task:
         return after
 
 
-def converge(params, check_mode=False, diff=False):
+def converge(params, check_mode=False, diff=False, pending=None):
     p = dict(DEFAULTS, **params)
     try:
         _netns.validate_name(p['name'])
     except ValueError as exc:
         raise TaskError(str(exc)) from None
-    task = Task(p, check_mode)
+    task = Task(p, check_mode, pending)
     try:
         cur = task.current()
         after = task.present(cur) if p['state'] == 'present' else task.absent(cur)
@@ -367,11 +383,11 @@ def converge_all(params, check_mode=False, diff=False):
     if p['exclusive']:
         stale = plan_stale(_runtime_entries(p['runtime_dir']), _netns.list_names(), [t['name'] for t in tasks],
                            p['pattern'])
-    actions, results, diffs = [], [], []
+    actions, results, diffs, pending = [], [], [], []
     todo = [dict(base, name=n, state='absent') for n in stale] + [dict(base, **t) for t in tasks]
     for item in todo:
         try:
-            res = converge(item, check_mode, diff)
+            res = converge(item, check_mode, diff, pending)
         except TaskError as exc:
             raise TaskError(str(exc), actions + ['%s: %s' % (item['name'], a) for a in exc.actions]) from None
         actions.extend('%s: %s' % (item['name'], a) for a in res['actions'])
@@ -383,6 +399,12 @@ def converge_all(params, check_mode=False, diff=False):
         if diff and res['changed']:
             diffs.append(dict(res['diff'], before_header='task %s' % item['name'],
                               after_header='task %s' % item['name']))
+    # the commands started above, checked together: one settle wait for the node, not one per task
+    for (task, proc, command), rc in zip(pending, _procs.settle([proc for _t, proc, _c in pending])):
+        try:
+            task.check_started(command, rc)
+        except TaskError as exc:
+            raise TaskError(str(exc), actions) from None
     result = {'changed': bool(actions), 'actions': actions, 'tasks': results, 'removed': stale}
     if diff:
         result['diff'] = diffs

@@ -244,7 +244,7 @@ def main():
         else:
             result = _task.converge(module.params, module.check_mode, module._diff)
     except _task.TaskError as exc:
-        module.fail_json(msg=str(exc), actions=exc.actions)
+        module.fail_json(msg=str(exc), actions=exc.actions, changed=bool(exc.actions))
     module.exit_json(**result)
 
 

@@ -322,6 +322,24 @@ def test_all_tasks_in_one_run_and_stale_ones_removed(run_module, names, dirs, sa
         sh('ip netns del %s; ip netns del %s' % (stray, keep), check=False)
 
 
+def test_all_tasks_a_command_that_fails_at_once_is_reported(run_module, names, dirs, sandbox_ns):
+    # the commands of a node's tasks are started together and checked with one wait: the bad one
+    # is named with its output, the others run
+    t1, t2, t3 = names
+    every = dict(tasks=[plan_task(t1, sandbox_ns, 1), plan_task(t2, sandbox_ns, 2, command=('/nonexistent/cmd',)),
+                        plan_task(t3, sandbox_ns, 3)], **dirs)
+    res = run_module('task', every, expect_failure=True)
+    assert 'task %s: command [\'/nonexistent/cmd\'] exited at once with status' % t2 in res['msg'], res['msg']
+    assert '/nonexistent/cmd' in res['msg'].split('exited at once', 1)[1]           # its output is shown
+    assert res['changed'] and '%s: start command' % t3 in res['actions']
+    assert len(pids(t1)) == 1 and len(pids(t3)) == 1 and pids(t2) == []
+    # fixed: the next run starts it and changes nothing else
+    fixed = dict(every, tasks=[every['tasks'][0], plan_task(t2, sandbox_ns, 2), every['tasks'][2]])
+    res = run_module('task', fixed)
+    assert res['actions'] == ['%s: start command' % t2] and len(pids(t2)) == 1
+    assert not run_module('task', fixed)['changed']
+
+
 def test_all_tasks_drift_and_bad_input(run_module, names, dirs, sandbox_ns):
     t1, t2, _t3 = names
     every = dict(tasks=[plan_task(t1, sandbox_ns, 1), plan_task(t2, sandbox_ns, 2, command=None)], **dirs)
