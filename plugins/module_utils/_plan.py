@@ -106,6 +106,15 @@ def _unknown_keys(where, item, known, errors):
                           % (where, key, _suggest(str(key), known), ', '.join(known)))
 
 
+def _set_or_drop(entry, key, value, default):
+    """``entry[key] = value``, or no such key when ``value`` is the default: a state key added by a
+    later version is written only when used, so the states made before stay as they were."""
+    if value == default:
+        entry.pop(key, None)
+    else:
+        entry[key] = value
+
+
 def _int(value, where, what, errors, lo=None, hi=None):
     value = _ipam.as_int(value)
     if isinstance(value, bool) or not isinstance(value, int):
@@ -385,13 +394,14 @@ def _check_services(raw, errors):
             svc['replicas'] = 1 if replicas is None else _int(replicas, where, 'replicas', errors, 0)
             if svc['replicas'] is None:
                 svc['replicas'] = 0
-        svc['max_per_node'] = None
-        if item.get('max_replicas_per_node') not in (None, 0, '0'):    # 0: no limit, as Docker's default
-            if mode == 'global':
+        svc['max_per_node'] = None                                     # 0 or left out: no limit, as Docker's
+        if item.get('max_replicas_per_node') is not None:
+            limit = _int(item['max_replicas_per_node'], where, 'max_replicas_per_node', errors, 0)
+            if limit and mode == 'global':
                 errors.append('%s: max_replicas_per_node and mode: global exclude each other (a global service '
                               'has one task per node)' % where)
-            else:
-                svc['max_per_node'] = _int(item['max_replicas_per_node'], where, 'max_replicas_per_node', errors, 0)
+            elif limit:
+                svc['max_per_node'] = limit
         attach, names = [], set()
         for entry in _list(item.get('networks'), where, 'networks', errors):
             subnet = None
@@ -639,12 +649,9 @@ class _Planner:
                 self.info('node %s is back' % host)
             entry.update({'role': node['role'], 'addr': node['addr'], 'labels': node['labels'], 'state': 'ready',
                           'underlay_mtu': node['underlay_mtu']})
-            if (entry.get('availability') or 'active') != node['availability']:
+            if entry.get('availability', 'active') != node['availability']:
                 self.info('node %s: availability changes to %s' % (host, node['availability']))
-            if node['availability'] == 'active':
-                entry.pop('availability', None)       # only when not active: states made before stay as they are
-            else:
-                entry['availability'] = node['availability']
+            _set_or_drop(entry, 'availability', node['availability'], 'active')
             self.ready.append(dict(node, id=entry['id']))
         for host, entry in nodes.items():
             if host not in listed and entry.get('state') != 'down':
@@ -715,8 +722,7 @@ class _Planner:
                 avoid.append(subnets[0])
             gateways = net['gateways'] or [str(_ipam.first_host(s)) for s in subnets]
             entry = {'id': self.new_id(), 'encrypted': net['encrypted'], 'mtu': net['mtu'], 'subnets': []}
-            if net['multicast']:
-                entry['multicast'] = True           # only when set: states made before stay as they are
+            _set_or_drop(entry, 'multicast', net['multicast'], False)
             for i, subnet in enumerate(subnets):
                 if net['vnis'] is not None and i < len(net['vnis']):
                     vni = net['vnis'][i]
@@ -742,12 +748,9 @@ class _Planner:
             if entry['mtu'] != net['mtu']:
                 self.info('network %s: explicit MTU changes from %s to %s' % (net['name'], entry['mtu'], net['mtu']))
                 entry['mtu'] = net['mtu']
-            if bool(entry.get('multicast')) != net['multicast']:
+            if entry.get('multicast', False) != net['multicast']:
                 self.info('network %s: multicast changes to %s' % (net['name'], net['multicast']))
-                if net['multicast']:
-                    entry['multicast'] = True
-                else:
-                    entry.pop('multicast', None)
+                _set_or_drop(entry, 'multicast', net['multicast'], False)
 
     def _drop_task(self, svc_name, svc, task, reason):
         for net_name, ip in task.get('addresses', {}).items():
@@ -798,10 +801,7 @@ class _Planner:
                           % (svc['name'], entry['mode'], svc['mode']))
             entry.update({'mode': svc['mode'], 'replicas': svc['replicas'], 'networks': svc['networks'],
                           'constraints': [c.text for c in svc['constraints']], 'command': svc['command']})
-            if svc['max_per_node']:
-                entry['max_replicas_per_node'] = svc['max_per_node']       # only when set (see availability)
-            else:
-                entry.pop('max_replicas_per_node', None)
+            _set_or_drop(entry, 'max_replicas_per_node', svc['max_per_node'], None)
             self.constraints[svc['name']] = svc['constraints']
 
     def placement(self):
