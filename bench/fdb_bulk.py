@@ -118,7 +118,7 @@ def fdb_iproute2_batch(ns, entries, tmp):
 
 def fdb_pyroute2(ns, entries):
     from pyroute2 import IPRoute
-    from ansible_collections.linuxnet.overlay.plugins.module_utils import _netns
+    from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
 
     t0 = time.perf_counter()
     with _netns.entered(ns):
@@ -132,7 +132,8 @@ def fdb_pyroute2(ns, entries):
 
 def nlbatch_run(ns, entries, kind):
     """Exactly the module's netlink part (fdb.py / neigh.py main() minus AnsibleModule)."""
-    from ansible_collections.linuxnet.overlay.plugins.module_utils import _entries, _nlbatch
+    from ansible_collections.linuxnet.overlay.plugins.module_utils.node import peerdb as _entries
+    from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import rtnl as _nlbatch
 
     t0 = time.perf_counter()
     if kind == 'fdb':
@@ -200,7 +201,7 @@ def neigh_iproute2_batch(ns, entries, tmp):
 
 def neigh_pyroute2(ns, entries):
     from pyroute2 import IPRoute
-    from ansible_collections.linuxnet.overlay.plugins.module_utils import _netns
+    from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
 
     t0 = time.perf_counter()
     with _netns.entered(ns):
@@ -279,7 +280,8 @@ def main():
     opts = parser.parse_args()
     sys.path.insert(0, os.path.join(ROOT, '.build'))
     import pyroute2  # noqa: F401  (imported once, outside the timings)
-    from ansible_collections.linuxnet.overlay.plugins.module_utils import _entries, _nlbatch  # noqa: F401
+    from ansible_collections.linuxnet.overlay.plugins.module_utils.node import peerdb as _entries  # noqa: F401
+    from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import rtnl as _nlbatch  # noqa: F401
 
     print('kernel %s, %d CPUs, python %s, pyroute2 %s, %s, load average %s' % (
         os.uname().release, os.cpu_count(), sys.version.split()[0], pyroute2.__version__,

@@ -25,7 +25,9 @@ import time
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
 sys.path.insert(0, os.path.join(ROOT, '.build'))
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _ipam, _plan, _state  # noqa: E402
+from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import ipam as _ipam  # noqa: E402
+from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import plan as _plan  # noqa: E402
+from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import state as _state  # noqa: E402
 
 
 def linear_search(pool, mask, taken):

@@ -56,7 +56,8 @@ def add_ip(ns, n):
 
 
 def add_netlink(ns, n):
-    from ansible_collections.linuxnet.overlay.plugins.module_utils import _netns, _xfrm as X
+    from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
+    from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import xfrm as X
     pols = []
     for i in range(n):
         dst = policy(i)[0]
@@ -94,7 +95,8 @@ def read_ip(ns, n):
 
 
 def read_netlink(ns, n):
-    from ansible_collections.linuxnet.overlay.plugins.module_utils import _netns, _xfrm as X
+    from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
+    from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import xfrm as X
     t = time.perf_counter()
     with _netns.entered(ns):
         sock = X.XfrmSocket()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _ipsec
+from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import ipsec as _ipsec
 
 
 def encrypted_sandboxes(node):

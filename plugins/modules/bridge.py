@@ -118,8 +118,9 @@ actions:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _bridge, _links
-from ansible_collections.linuxnet.overlay.plugins.module_utils._common import NETNS_ARG_SPEC, require_pyroute2
+from ansible_collections.linuxnet.overlay.plugins.module_utils.node import bridge as _bridge
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import links as _links
+from ansible_collections.linuxnet.overlay.plugins.module_utils.common import NETNS_ARG_SPEC, require_pyroute2
 
 
 def run(module):

@@ -287,11 +287,11 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _ipsec
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _plan
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _state
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _statefile
-from ansible_collections.linuxnet.overlay.plugins.module_utils._common import diff_result
+from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import ipsec as _ipsec
+from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import plan as _plan
+from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import state as _state
+from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import statefile as _statefile
+from ansible_collections.linuxnet.overlay.plugins.module_utils.common import diff_result
 
 ARG_SPEC = dict(
     state_dir=dict(type='path', default=_statefile.DEFAULT_STATE_DIR),

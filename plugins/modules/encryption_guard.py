@@ -116,9 +116,9 @@ import json
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _guard as G
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _netns
-from ansible_collections.linuxnet.overlay.plugins.module_utils._common import NETNS_ARG_SPEC, diff_result
+from ansible_collections.linuxnet.overlay.plugins.module_utils.node import guard as G
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
+from ansible_collections.linuxnet.overlay.plugins.module_utils.common import NETNS_ARG_SPEC, diff_result
 
 ARG_SPEC = dict(
     NETNS_ARG_SPEC,

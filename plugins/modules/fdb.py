@@ -81,7 +81,7 @@ options:
     default: false
 notes:
   - Unlike most modules of the collection this one does not need pyroute2 - it talks netlink
-    itself (see C(plugins/module_utils/_nlbatch.py) for why, with the measured figures).
+    itself (see C(plugins/module_utils/kernel/rtnl.py) for why, with the measured figures).
   - Before sending anything the module asks the kernel, without changing anything, whether the
     device takes IPv4 or IPv6 destinations, so an entry of the wrong family fails the whole
     task up front.
@@ -161,8 +161,8 @@ failed_entries:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _peers
-from ansible_collections.linuxnet.overlay.plugins.module_utils._common import NETNS_ARG_SPEC
+from ansible_collections.linuxnet.overlay.plugins.module_utils.node import peers as _peers
+from ansible_collections.linuxnet.overlay.plugins.module_utils.common import NETNS_ARG_SPEC
 
 
 def main():

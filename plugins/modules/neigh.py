@@ -76,7 +76,7 @@ options:
     default: present
 notes:
   - Unlike most modules of the collection this one does not need pyroute2 - it talks netlink
-    itself (see C(plugins/module_utils/_nlbatch.py) for why, with the measured figures).
+    itself (see C(plugins/module_utils/kernel/rtnl.py) for why, with the measured figures).
   - Permanent entries do not count against C(gc_thresh3); many dynamic entries can hit the
     table limit, which the kernel reports as C(No buffer space available) per entry.
 seealso:
@@ -141,8 +141,8 @@ failed_entries:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _peers
-from ansible_collections.linuxnet.overlay.plugins.module_utils._common import NETNS_ARG_SPEC
+from ansible_collections.linuxnet.overlay.plugins.module_utils.node import peers as _peers
+from ansible_collections.linuxnet.overlay.plugins.module_utils.common import NETNS_ARG_SPEC
 
 
 def main():

@@ -99,8 +99,10 @@ actions:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _links, _namespace, _netns
-from ansible_collections.linuxnet.overlay.plugins.module_utils._common import require_pyroute2
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import links as _links
+from ansible_collections.linuxnet.overlay.plugins.module_utils.node import namespace as _namespace
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
+from ansible_collections.linuxnet.overlay.plugins.module_utils.common import require_pyroute2
 
 
 def main():

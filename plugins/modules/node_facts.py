@@ -107,13 +107,15 @@ import socket
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _icmp, _netns, _nlbatch
-from ansible_collections.linuxnet.overlay.plugins.module_utils._common import diff_result
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import icmp as _icmp
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import rtnl as _nlbatch
+from ansible_collections.linuxnet.overlay.plugins.module_utils.common import diff_result
 
 GC = '/proc/sys/net/ipv4/neigh/default/gc_thresh%d'
 
 
-# Links, addresses and routes are read over a raw rtnetlink socket (module_utils/_nlbatch.py), not
+# Links, addresses and routes are read over a raw rtnetlink socket (module_utils/kernel/rtnl.py), not
 # pyroute2: this module runs once on every node of every run, and pyroute2's import alone is 60-90 ms
 # of its 220-400 ms of CPU (bench/scale.py).
 
@@ -193,7 +195,7 @@ def _read_gc():
 def _cluster(state_dir):
     """Id, version and node names of the cluster state held in ``state_dir`` (None: there is none).
     Only these public fields are returned; the file's secrets stay in it."""
-    from ansible_collections.linuxnet.overlay.plugins.module_utils._statefile import STATE_FILE  # pylint: disable=import-outside-toplevel
+    from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster.statefile import STATE_FILE  # pylint: disable=import-outside-toplevel
     path = os.path.join(state_dir, STATE_FILE)
     try:
         with open(path, encoding='utf-8') as f:
@@ -210,7 +212,7 @@ def unreachable_peers(peers, timeout=2.0):
     """The peers (IPv4 addresses) that answer no ICMP echo from this namespace: one request each,
     all at once, and for a peer that did not answer a second try of three (one lost packet, or an
     ARP entry being resolved again, does not make a peer unreachable). Raw sockets, no process
-    per peer (module_utils/_icmp.py)."""
+    per peer (module_utils/kernel/icmp.py)."""
     def ping(dst):
         for requests in ([{}], [{}, {}, {}]):
             answers = yield (None, dst, requests, timeout)

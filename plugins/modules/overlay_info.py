@@ -123,8 +123,10 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _entries, _netns, _nlbatch
-from ansible_collections.linuxnet.overlay.plugins.module_utils._common import require_pyroute2
+from ansible_collections.linuxnet.overlay.plugins.module_utils.node import peerdb as _entries
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import rtnl as _nlbatch
+from ansible_collections.linuxnet.overlay.plugins.module_utils.common import require_pyroute2
 
 SECTIONS = ['links', 'addresses', 'routes', 'fdb', 'neigh']
 RT_TABLE_LOCAL = 255

@@ -133,8 +133,8 @@ summary:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _icmp
-from ansible_collections.linuxnet.overlay.plugins.module_utils._netns import entered
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import icmp as _icmp
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel.netns import entered
 
 
 def evaluate(probe, res, ping, hop_answers=None, fit=None, over=None):

@@ -324,10 +324,10 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _ids
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _state
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _statefile
-from ansible_collections.linuxnet.overlay.plugins.module_utils._common import diff_result
+from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import ids as _ids
+from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import state as _state
+from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import statefile as _statefile
+from ansible_collections.linuxnet.overlay.plugins.module_utils.common import diff_result
 
 ARG_SPEC = dict(
     role=dict(type='str', required=True, choices=['init', 'join', 'leave', 'import', 'export', 'lock', 'unlock']),

@@ -212,8 +212,8 @@ actions:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _task
-from ansible_collections.linuxnet.overlay.plugins.module_utils._common import require_pyroute2
+from ansible_collections.linuxnet.overlay.plugins.module_utils.node import task as _task
+from ansible_collections.linuxnet.overlay.plugins.module_utils.common import require_pyroute2
 
 
 def main():

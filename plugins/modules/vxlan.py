@@ -211,8 +211,9 @@ actions:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _links, _vxlan
-from ansible_collections.linuxnet.overlay.plugins.module_utils._common import NETNS_ARG_SPEC, require_pyroute2
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import links as _links
+from ansible_collections.linuxnet.overlay.plugins.module_utils.node import vtep as _vxlan
+from ansible_collections.linuxnet.overlay.plugins.module_utils.common import NETNS_ARG_SPEC, require_pyroute2
 
 
 def run(module):

@@ -304,9 +304,9 @@ actions:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _netns
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _xfrm as X
-from ansible_collections.linuxnet.overlay.plugins.module_utils._common import NETNS_ARG_SPEC, diff_result
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import xfrm as X
+from ansible_collections.linuxnet.overlay.plugins.module_utils.common import NETNS_ARG_SPEC, diff_result
 
 _MARK_SPEC = {'value': {'type': 'raw', 'required': True}, 'mask': {'type': 'raw', 'default': 0xFFFFFFFF}}
 

@@ -28,7 +28,7 @@ import pytest
 from conftest import ROOT, dump_yaml, load_yaml
 
 sys.path.insert(0, os.path.join(ROOT, '.build'))
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _state  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import state as _state  # noqa: E402  pylint: disable=wrong-import-position
 
 STATE_DIR = '/var/lib/linuxnet-overlay'
 SEED_NET = {'name': 'uber-net'}

@@ -38,7 +38,7 @@ from conftest import PYTHON, ROOT
 sys.path.insert(0, os.path.join(ROOT, 'tests', 'integration'))
 sys.path.insert(0, os.path.join(ROOT, '.build'))
 from _helpers_vxlan import vxlan_icmp  # noqa: E402
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _ipsec  # noqa: E402
+from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import ipsec as _ipsec  # noqa: E402
 
 SLEEP = ['sleep', 'infinity']
 NODE_ADDR = {'node1': '172.31.1.5', 'node2': '192.168.1.5'}

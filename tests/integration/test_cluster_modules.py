@@ -19,8 +19,8 @@ _BUILD = os.path.join(os.path.dirname(__file__), '..', '..', '.build')
 if os.path.isdir(_BUILD) and os.path.abspath(_BUILD) not in sys.path:
     sys.path.insert(0, os.path.abspath(_BUILD))
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _state  # noqa: E402
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _statefile  # noqa: E402
+from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import state as _state  # noqa: E402
+from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import statefile as _statefile  # noqa: E402
 
 from conftest import PYTHON, ROOT  # noqa: E402
 

@@ -30,7 +30,7 @@ from _helpers_vxlan import vxlan_icmp
 from conftest import ROOT, sh
 
 sys.path.insert(0, os.path.join(ROOT, '.build'))
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _netns  # noqa: E402
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns  # noqa: E402
 
 MARK = 0x4C4E4F
 VNI_X, VNI_Y = 4096, 4097

@@ -242,7 +242,7 @@ def test_nlbatch_maps_errors_to_entries_by_sequence(ns):
     sys.path.insert(0, os.path.join(ROOT, '.build'))
     # an existing all-zero entry, so the kernel explains its refusal in an extended ACK
     sh('bridge -n %s fdb append 00:00:00:00:00:00 dev vx0 dst 192.168.1.5 self permanent' % ns)
-    from ansible_collections.linuxnet.overlay.plugins.module_utils import _nlbatch
+    from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import rtnl as _nlbatch
 
     with _nlbatch.Socket(ns, bufsize=64 * 1024) as sock:    # small buffers: many chunks
         dev = _nlbatch.get_link(sock, 'vx0')

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Unit tests for plugins/module_utils/_entries.py (pure: no kernel, no root)."""
+"""Unit tests for plugins/module_utils/node/peerdb.py (pure: no kernel, no root)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ _BUILD = os.path.join(os.path.dirname(__file__), '..', '..', '.build')
 if os.path.isdir(_BUILD) and os.path.abspath(_BUILD) not in sys.path:
     sys.path.insert(0, os.path.abspath(_BUILD))
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _entries as E  # noqa: E402
+from ansible_collections.linuxnet.overlay.plugins.module_utils.node import peerdb as E  # noqa: E402
 
 DEV = {'name': 'vx0', 'mac': '4e:c4:62:39:d9:32', 'ifindex': 2, 'kind': 'vxlan',
        'vxlan': {'vni': 4097, 'port': 4789, 'group': None}}

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Unit tests for plugins/module_utils/_guard.py (the encryption guard's nftables table): parsing
+"""Unit tests for plugins/module_utils/node/guard.py (the encryption guard's nftables table): parsing
 of recorded ``nft -j`` output (nftables 1.0.6), structure comparison, and the scripts it writes."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ _BUILD = os.path.join(os.path.dirname(__file__), '..', '..', '.build')
 if os.path.isdir(_BUILD) and os.path.abspath(_BUILD) not in sys.path:
     sys.path.insert(0, os.path.abspath(_BUILD))
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _guard as G  # noqa: E402
+from ansible_collections.linuxnet.overlay.plugins.module_utils.node import guard as G  # noqa: E402
 
 FIXTURES = os.path.join(os.path.dirname(__file__), 'fixtures')
 MARK = 0x4C4E4F

@@ -9,7 +9,7 @@ import struct
 
 import pytest
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _icmp
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import icmp as _icmp
 from ansible_collections.linuxnet.overlay.plugins.modules import probe as probe_mod
 
 

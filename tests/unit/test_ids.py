@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Unit tests for plugins/module_utils/_ids.py: object ids and join tokens."""
+"""Unit tests for plugins/module_utils/cluster/ids.py: object ids and join tokens."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ _BUILD = os.path.join(os.path.dirname(__file__), '..', '..', '.build')
 if os.path.isdir(_BUILD) and os.path.abspath(_BUILD) not in sys.path:
     sys.path.insert(0, os.path.abspath(_BUILD))
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _ids  # noqa: E402
+from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import ids as _ids  # noqa: E402
 
 
 def secrets_entry(seed=1):

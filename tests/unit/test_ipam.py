@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Unit tests for plugins/module_utils/_ipam.py: pools, gateways, VNIs, addresses, MAC, MTU."""
+"""Unit tests for plugins/module_utils/cluster/ipam.py: pools, gateways, VNIs, addresses, MAC, MTU."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ _BUILD = os.path.join(os.path.dirname(__file__), '..', '..', '.build')
 if os.path.isdir(_BUILD) and os.path.abspath(_BUILD) not in sys.path:
     sys.path.insert(0, os.path.abspath(_BUILD))
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _ipam  # noqa: E402
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _ipsec  # noqa: E402
+from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import ipam as _ipam  # noqa: E402
+from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import ipsec as _ipsec  # noqa: E402
 
 N = ipaddress.IPv4Network
 

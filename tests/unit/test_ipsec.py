@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Unit tests for plugins/module_utils/_ipsec.py: keyring and rotation, SPIs, per-direction keys,
+"""Unit tests for plugins/module_utils/cluster/ipsec.py: keyring and rotation, SPIs, per-direction keys,
 a node's SA/SP set, and the ESP MTU arithmetic."""
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ _BUILD = os.path.join(os.path.dirname(__file__), '..', '..', '.build')
 if os.path.isdir(_BUILD) and os.path.abspath(_BUILD) not in sys.path:
     sys.path.insert(0, os.path.abspath(_BUILD))
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _ipsec as I  # noqa: E402
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _xfrm as X  # noqa: E402
+from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import ipsec as I  # noqa: E402
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import xfrm as X  # noqa: E402
 from ansible_collections.linuxnet.overlay.plugins.modules import xfrm as M  # noqa: E402
 
 

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Unit tests for the keyring in the cluster state (plugins/module_utils/_ipsec.py: keyring_step,
+"""Unit tests for the keyring in the cluster state (plugins/module_utils/cluster/ipsec.py: keyring_step,
 confirm_installed, keyring_info/lines, parse_duration), the cluster_plan keyring step, and the
 filters the network role uses to turn the keyring and the plan into a node's guard and SAs."""
 
@@ -17,9 +17,10 @@ _BUILD = os.path.join(os.path.dirname(__file__), '..', '..', '.build')
 if os.path.isdir(_BUILD) and os.path.abspath(_BUILD) not in sys.path:
     sys.path.insert(0, os.path.abspath(_BUILD))
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _ipam  # noqa: E402
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _ipsec as I  # noqa: E402
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _plan, _state  # noqa: E402
+from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import ipam as _ipam  # noqa: E402
+from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import ipsec as I  # noqa: E402
+from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import plan as _plan  # noqa: E402
+from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import state as _state  # noqa: E402
 from ansible_collections.linuxnet.overlay.plugins.modules import cluster_plan as CP  # noqa: E402
 
 

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Unit tests for plugins/module_utils/_links.py: validation, planning and message parsing (no root)."""
+"""Unit tests for plugins/module_utils/kernel/links.py: validation, planning and message parsing (no root)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ _BUILD = os.path.join(os.path.dirname(__file__), '..', '..', '.build')
 if os.path.isdir(_BUILD) and os.path.abspath(_BUILD) not in sys.path:
     sys.path.insert(0, os.path.abspath(_BUILD))
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _links  # noqa: E402
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import links as _links  # noqa: E402
 
 LinkError = _links.LinkError
 

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Unit tests for plugins/module_utils/_nlbatch.py without a kernel: message encoding, attribute
+"""Unit tests for plugins/module_utils/kernel/rtnl.py without a kernel: message encoding, attribute
 and ACK decoding, and the chunked pipeline against a fake socket that answers like rtnetlink."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ _BUILD = os.path.join(os.path.dirname(__file__), '..', '..', '.build')
 if os.path.isdir(_BUILD) and os.path.abspath(_BUILD) not in sys.path:
     sys.path.insert(0, os.path.abspath(_BUILD))
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _nlbatch as NB  # noqa: E402
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import rtnl as NB  # noqa: E402
 
 
 def test_fdb_message_layout():

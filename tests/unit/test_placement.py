@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Unit tests for plugins/module_utils/_placement.py: constraints and the spread choice."""
+"""Unit tests for plugins/module_utils/cluster/placement.py: constraints and the spread choice."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ _BUILD = os.path.join(os.path.dirname(__file__), '..', '..', '.build')
 if os.path.isdir(_BUILD) and os.path.abspath(_BUILD) not in sys.path:
     sys.path.insert(0, os.path.abspath(_BUILD))
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _placement as P  # noqa: E402
+from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import placement as P  # noqa: E402
 
 NODES = [
     {'hostname': 'node1', 'id': 'aaaa', 'role': 'manager', 'labels': {'zone': 'a', 'disk': 'ssd'}},

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Unit tests for plugins/module_utils/_plan.py: the whole planner, from the seed's two-node
+"""Unit tests for plugins/module_utils/cluster/plan.py: the whole planner, from the seed's two-node
 cluster to scaling, node loss, constraints, global services, validation and the peer sets."""
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ _BUILD = os.path.join(os.path.dirname(__file__), '..', '..', '.build')
 if os.path.isdir(_BUILD) and os.path.abspath(_BUILD) not in sys.path:
     sys.path.insert(0, os.path.abspath(_BUILD))
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _ids  # noqa: E402
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _plan  # noqa: E402
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _state  # noqa: E402
+from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import ids as _ids  # noqa: E402
+from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import plan as _plan  # noqa: E402
+from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import state as _state  # noqa: E402
 
 SEED_NODES = [
     {'hostname': 'node1', 'role': 'manager', 'addr': '172.31.1.5', 'routes': ['172.31.1.0/24', '0.0.0.0/0']},

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Unit tests for the pure part of plugins/module_utils/_sandbox.py and _task.py's interface
+"""Unit tests for the pure part of plugins/module_utils/node/sandbox.py and _task.py's interface
 validation: input errors named before any change, peer entries, removals, the diff text (no root)."""
 
 from __future__ import annotations
@@ -9,9 +9,10 @@ import copy
 
 import pytest
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _sandbox, _task
+from ansible_collections.linuxnet.overlay.plugins.module_utils.node import sandbox as _sandbox
+from ansible_collections.linuxnet.overlay.plugins.module_utils.node import task as _task
 
-PLAN_SANDBOX = {   # as the cluster plan writes it (module_utils/_plan.py)
+PLAN_SANDBOX = {   # as the cluster plan writes it (module_utils/cluster/plan.py)
     'network': 'uber-net', 'network_id': 'a' * 25, 'netns': 'ov-aaaaaaaaaa', 'encrypted': False, 'mtu': 1450,
     'ip_forward': False,
     'subnets': [{'subnet': '10.0.0.0/24', 'gateway': '10.0.0.1', 'prefixlen': 24, 'address': '10.0.0.1/24',

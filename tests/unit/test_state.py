@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Unit tests for plugins/module_utils/_state.py (membership, versions, replication choice) and
-plugins/module_utils/_statefile.py (0700/0600, atomic replace, the cluster lock). No root needed."""
+"""Unit tests for plugins/module_utils/cluster/state.py (membership, versions, replication choice) and
+plugins/module_utils/cluster/statefile.py (0700/0600, atomic replace, the cluster lock). No root needed."""
 
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ _BUILD = os.path.join(os.path.dirname(__file__), '..', '..', '.build')
 if os.path.isdir(_BUILD) and os.path.abspath(_BUILD) not in sys.path:
     sys.path.insert(0, os.path.abspath(_BUILD))
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _ids  # noqa: E402
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _state  # noqa: E402
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _statefile  # noqa: E402
+from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import ids as _ids  # noqa: E402
+from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import state as _state  # noqa: E402
+from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import statefile as _statefile  # noqa: E402
 
 N1 = {'hostname': 'node1', 'role': 'manager', 'addr': '172.31.1.5'}
 N2 = {'hostname': 'node2', 'role': 'worker', 'addr': '192.168.1.5', 'labels': {'zone': 'a'}}

@@ -9,7 +9,7 @@ import json
 import random
 
 from ansible_collections.linuxnet.overlay.plugins.action import swarm as action
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _state
+from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import state as _state
 from ansible_collections.linuxnet.overlay.plugins.modules import swarm
 
 WRONG = 'SWMTKN-1-wrong' + '0123456789abcdefghijklmnopqrstuvwxyz012345678' + '-' + 'zyxwvutsrqponmlkjihgfedcb'

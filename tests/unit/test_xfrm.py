@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Unit tests for the xfrm codec, planning and redaction (plugins/module_utils/_xfrm.py) and the
+"""Unit tests for the xfrm codec, planning and redaction (plugins/module_utils/kernel/xfrm.py) and the
 xfrm module's input validation. No root, no kernel: dumps recorded from real kernels are replayed
 from tests/unit/fixtures/xfrm_dump_*.json (see record_xfrm_dump.py there)."""
 
@@ -19,7 +19,7 @@ _BUILD = os.path.join(os.path.dirname(__file__), '..', '..', '.build')
 if os.path.isdir(_BUILD) and os.path.abspath(_BUILD) not in sys.path:
     sys.path.insert(0, os.path.abspath(_BUILD))
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _xfrm as X  # noqa: E402
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import xfrm as X  # noqa: E402
 from ansible_collections.linuxnet.overlay.plugins.modules import xfrm as M  # noqa: E402
 
 FIXTURES = os.path.join(os.path.dirname(__file__), 'fixtures')

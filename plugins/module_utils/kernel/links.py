@@ -21,7 +21,7 @@ import random
 import re
 import string
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _netns
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
 
 try:
     from pyroute2.netlink.exceptions import NetlinkError

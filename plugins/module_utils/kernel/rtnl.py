@@ -47,7 +47,7 @@ import os
 import socket
 import struct
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _netns
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
 
 NETLINK_ROUTE = 0
 SOL_NETLINK = 270

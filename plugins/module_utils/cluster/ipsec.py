@@ -67,7 +67,7 @@ import ipaddress
 import os
 import struct
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils._xfrm import OVERLAY_MARK, OVERLAY_REQID
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel.xfrm import OVERLAY_MARK, OVERLAY_REQID
 
 KEYRING_SIZE = 3
 KEY_BYTES = 16

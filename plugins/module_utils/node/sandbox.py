@@ -16,8 +16,13 @@ before any change), ``peer_entries``, ``plan_removals``, ``render``. The rest ta
 
 from __future__ import annotations
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils import (
-    _bridge, _entries, _links, _namespace, _netns, _peers, _vxlan)
+from ansible_collections.linuxnet.overlay.plugins.module_utils.node import bridge as _bridge
+from ansible_collections.linuxnet.overlay.plugins.module_utils.node import peerdb as _entries
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import links as _links
+from ansible_collections.linuxnet.overlay.plugins.module_utils.node import namespace as _namespace
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
+from ansible_collections.linuxnet.overlay.plugins.module_utils.node import peers as _peers
+from ansible_collections.linuxnet.overlay.plugins.module_utils.node import vtep as _vxlan
 
 SANDBOX_KEYS = ('netns', 'mtu', 'ip_forward', 'subnets')
 SANDBOX_INFO_KEYS = ('network', 'network_id', 'encrypted')      # the cluster plan's, shown or ignored

@@ -18,7 +18,7 @@ import bisect
 import ipaddress
 import re
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _ipsec
+from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import ipsec as _ipsec
 
 VNI_MIN = 1
 VNI_MAX = 2 ** 24 - 1           # 16 777 215

@@ -9,8 +9,10 @@ the way raise ``_links.LinkError`` before any change.
 
 from __future__ import annotations
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _links, _netns, _nlbatch
-from ansible_collections.linuxnet.overlay.plugins.module_utils._common import diff_result
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import links as _links
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import rtnl as _nlbatch
+from ansible_collections.linuxnet.overlay.plugins.module_utils.common import diff_result
 
 DEFAULTS = {'name': None, 'netns': None, 'state': 'present', 'peer': None, 'peer_netns': None, 'master': None,
             'mtu': None, 'mac': None, 'peer_mac': None, 'peer_addresses': None, 'peer_routes': None, 'up': True}

@@ -9,8 +9,9 @@ the way raise ``_links.LinkError`` before any change.
 
 from __future__ import annotations
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _links, _netns
-from ansible_collections.linuxnet.overlay.plugins.module_utils._common import diff_result
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import links as _links
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
+from ansible_collections.linuxnet.overlay.plugins.module_utils.common import diff_result
 
 DEFAULTS = {'name': None, 'netns': None, 'state': 'present', 'vni': None, 'dstport': 4789, 'local': None,
             'learning': False, 'proxy': True, 'l2miss': False, 'l3miss': False, 'ttl': None, 'mtu': None,

@@ -9,8 +9,9 @@ the way raise ``_links.LinkError`` (or ``_netns.NetnsError``/``ValueError``) bef
 
 from __future__ import annotations
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _links, _netns
-from ansible_collections.linuxnet.overlay.plugins.module_utils._common import diff_result
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import links as _links
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
+from ansible_collections.linuxnet.overlay.plugins.module_utils.common import diff_result
 
 DEFAULTS = {'name': None, 'netns': None, 'state': 'present', 'mtu': None, 'addresses': None, 'up': True}
 

@@ -25,7 +25,7 @@ import stat
 import tempfile
 import time
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _state
+from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import state as _state
 
 DEFAULT_STATE_DIR = '/var/lib/linuxnet-overlay'
 STATE_FILE = 'cluster.json'

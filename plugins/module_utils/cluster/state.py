@@ -27,8 +27,8 @@ from __future__ import annotations
 import copy
 import json
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _ids
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _ipam
+from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import ids as _ids
+from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import ipam as _ipam
 
 STATE_FORMAT = 1
 DEFAULT_DATA_PATH_PORT = 4789

@@ -18,7 +18,10 @@ import os
 import re
 import shutil
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _links, _netns, _procs, _veth
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import links as _links
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import procs as _procs
+from ansible_collections.linuxnet.overlay.plugins.module_utils.node import veth as _veth
 
 DEFAULTS = {'name': None, 'state': 'present', 'hosts': None, 'command': None, 'interfaces': None,
             'runtime_dir': '/run/linuxnet-overlay/tasks', 'etc_netns_dir': '/etc/netns', 'stop_timeout': 5.0}

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _links, _netns
-from ansible_collections.linuxnet.overlay.plugins.module_utils._common import diff_result
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import links as _links
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
+from ansible_collections.linuxnet.overlay.plugins.module_utils.common import diff_result
 
 DEFAULTS = {'name': None, 'state': 'present', 'sysctls': None}
 

@@ -12,8 +12,9 @@ module adds to ``fail_json`` (counts so far, refused entries).
 
 from __future__ import annotations
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _entries, _nlbatch
-from ansible_collections.linuxnet.overlay.plugins.module_utils._common import diff_result
+from ansible_collections.linuxnet.overlay.plugins.module_utils.node import peerdb as _entries
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import rtnl as _nlbatch
+from ansible_collections.linuxnet.overlay.plugins.module_utils.common import diff_result
 
 FDB_DEFAULTS = {'device': None, 'netns': None, 'entries': [], 'state': 'present', 'exclusive': False}
 NEIGH_DEFAULTS = {'device': None, 'netns': None, 'entries': [], 'state': 'present', 'exclusive': False,

@@ -22,10 +22,10 @@ import shlex
 
 from ansible.module_utils.parsing.convert_bool import BOOLEANS, boolean
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _ids
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _ipam
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _placement
-from ansible_collections.linuxnet.overlay.plugins.module_utils import _state
+from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import ids as _ids
+from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import ipam as _ipam
+from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import placement as _placement
+from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import state as _state
 
 NETWORK_NAME_RE = re.compile(r'^[a-zA-Z0-9][a-zA-Z0-9_.-]*$')
 SERVICE_NAME_RE = re.compile(r'^[a-zA-Z0-9][a-zA-Z0-9_-]*$')
