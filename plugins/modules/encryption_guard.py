@@ -116,6 +116,7 @@ import json
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.linuxnet.overlay.plugins.module_utils.constants import OVERLAY_MARK, VNI_MAX, VXLAN_PORT
 from ansible_collections.linuxnet.overlay.plugins.module_utils.node import guard as G
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
 from ansible_collections.linuxnet.overlay.plugins.module_utils.common import NETNS_ARG_SPEC, diff_result
@@ -123,8 +124,8 @@ from ansible_collections.linuxnet.overlay.plugins.module_utils.common import NET
 ARG_SPEC = dict(
     NETNS_ARG_SPEC,
     vnis={'type': 'list', 'elements': 'int', 'default': []},
-    port={'type': 'int', 'default': 4789},
-    mark={'type': 'raw', 'default': 0x4C4E4F},
+    port={'type': 'int', 'default': VXLAN_PORT},
+    mark={'type': 'raw', 'default': OVERLAY_MARK},
     family={'type': 'str', 'choices': ['ip', 'ip6'], 'default': 'ip'},
     state={'type': 'str', 'choices': ['present', 'absent'], 'default': 'present'},
 )
@@ -132,8 +133,8 @@ ARG_SPEC = dict(
 
 def _validate(p):
     for v in p['vnis']:
-        if not 0 <= v <= G.VNI_MAX:
-            raise ValueError('vnis: %d is out of range 0..%d' % (v, G.VNI_MAX))
+        if not 0 <= v <= VNI_MAX:
+            raise ValueError('vnis: %d is out of range 0..%d' % (v, VNI_MAX))
     dupes = sorted({v for v in p['vnis'] if p['vnis'].count(v) > 1})
     if dupes:
         raise ValueError('vnis: %s listed more than once' % ', '.join(str(v) for v in dupes))

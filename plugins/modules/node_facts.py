@@ -107,6 +107,7 @@ import socket
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.linuxnet.overlay.plugins.module_utils.constants import VXLAN_PORT
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import icmp as _icmp
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import rtnl as _nlbatch
@@ -231,7 +232,7 @@ def main():
     module = AnsibleModule(
         argument_spec={
             'data_path_addr': {'type': 'str'},
-            'data_path_port': {'type': 'int', 'default': 4789},
+            'data_path_port': {'type': 'int', 'default': VXLAN_PORT},
             'gc_thresh': {'type': 'list', 'elements': 'int'},
             'state_dir': {'type': 'path'},
             'peers': {'type': 'list', 'elements': 'str'},

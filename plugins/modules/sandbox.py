@@ -204,6 +204,7 @@ sandboxes:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.linuxnet.overlay.plugins.module_utils.constants import VXLAN_PORT
 from ansible_collections.linuxnet.overlay.plugins.module_utils.node import sandbox as _sandbox
 from ansible_collections.linuxnet.overlay.plugins.module_utils.node import task as _task
 from ansible_collections.linuxnet.overlay.plugins.module_utils.common import require_pyroute2
@@ -213,7 +214,7 @@ def main():
     module = AnsibleModule(
         argument_spec={
             'sandboxes': {'type': 'list', 'elements': 'dict', 'default': []},
-            'dstport': {'type': 'int', 'default': 4789},
+            'dstport': {'type': 'int', 'default': VXLAN_PORT},
             'local': {'type': 'str'},
             'exclusive': {'type': 'bool', 'default': False},
             'prefix': {'type': 'str'},

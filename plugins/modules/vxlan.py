@@ -211,6 +211,7 @@ actions:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.linuxnet.overlay.plugins.module_utils.constants import VXLAN_PORT
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import links as _links
 from ansible_collections.linuxnet.overlay.plugins.module_utils.node import vtep as _vxlan
 from ansible_collections.linuxnet.overlay.plugins.module_utils.common import NETNS_ARG_SPEC, require_pyroute2
@@ -226,7 +227,7 @@ def main():
         'name': {'type': 'str', 'required': True},
         'state': {'type': 'str', 'default': 'present', 'choices': ['present', 'absent']},
         'vni': {'type': 'int'},
-        'dstport': {'type': 'int', 'default': _links.VXLAN_DEFAULT_PORT},
+        'dstport': {'type': 'int', 'default': VXLAN_PORT},
         'local': {'type': 'str'},
         'learning': {'type': 'bool', 'default': False},
         'proxy': {'type': 'bool', 'default': True},

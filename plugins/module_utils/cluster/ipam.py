@@ -18,16 +18,9 @@ import bisect
 import ipaddress
 import re
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import ipsec as _ipsec
+from ansible_collections.linuxnet.overlay.plugins.module_utils.constants import ESP_FIXED, ESP_ICV_BITS, VNI_MAX, VNI_MIN, VXLAN_OVERHEAD
 
-VNI_MIN = 1
-VNI_MAX = 2 ** 24 - 1           # 16 777 215
 VNI_AUTO_START = 4096           # Docker: Windows cannot use VNIs that overlap 802.1Q VLAN ids
-VXLAN_OVERHEAD = {4: 50, 6: 70}  # inner Ethernet 14 + outer IP (20 | 40) + UDP 8 + VXLAN 8
-ESP_FIXED = 18                  # SPI 4 + seq 4 + IV 8 + pad length 1 + next header 1 (ICV comes on top)
-# The ICV length of the overlay's SAs belongs to the encryption work (_ipsec: 128 bits, where
-# Docker uses 64); the MTU must follow it or encrypted packets exceed the underlay.
-ESP_ICV_BITS = _ipsec.ICV_BITS_DEFAULT
 MTU_MIN = 1280                  # IPv6 minimum link MTU: an overlay below it breaks IPv6 inside
 MTU_MAX = 9000                  # largest overlay MTU accepted as an explicit value
 MAX_PREFIXLEN = 30              # a subnet needs a gateway and at least one task address
@@ -251,7 +244,7 @@ def esp_mtu(mtu, icv_bits=ESP_ICV_BITS):
     overhead (18 bytes + the ICV), rounded down to a multiple of 4 (ESP pads the payload to 4).
 
     Docker (``maxMTU``, 64-bit ICV, 26 bytes): 1450 -> 1424. This collection's SAs use a 128-bit
-    ICV (34 bytes): 1450 -> 1416, the same figure as ``_ipsec.overlay_mtu``."""
+    ICV (34 bytes): 1450 -> 1416."""
     mtu -= ESP_FIXED + icv_bits // 8
     return mtu - mtu % 4
 

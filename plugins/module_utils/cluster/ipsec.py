@@ -2,7 +2,7 @@
 # Copyright: linuxnet.overlay contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """IPsec for encrypted overlay networks: keyring, rotation, SPIs, per-direction keys, the SA/SP
-set of a node, and the ESP MTU overhead. Pure code (private): no kernel, no I/O but ``os.urandom``.
+set of a node (the MTU it costs is IPAM's, ``ipam.overlay_mtu``). Pure code (private): no kernel, no I/O but ``os.urandom``.
 
 Model (ESP transport mode for the VXLAN UDP datagrams between data-path addresses, as Docker):
 
@@ -67,7 +67,7 @@ import ipaddress
 import os
 import struct
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel.xfrm import OVERLAY_MARK, OVERLAY_REQID
+from ansible_collections.linuxnet.overlay.plugins.module_utils.constants import ESP_ICV_BITS, OVERLAY_MARK, OVERLAY_REQID, VXLAN_PORT
 
 KEYRING_SIZE = 3
 KEY_BYTES = 16
@@ -75,10 +75,7 @@ SPI_MIN = 256
 HKDF_SALT = b'linuxnet.overlay/ipsec/v1'
 HKDF_INFO = b'esp rfc4106(gcm(aes)) aes128 key+salt'
 
-ICV_BITS_DEFAULT = 128
 REPLAY_WINDOW_DEFAULT = 128
-VXLAN_OVERHEAD = {4: 50, 6: 70}       # outer IP 20/40 + UDP 8 + VXLAN 8 + inner Ethernet 14
-ESP_FIXED = 4 + 4 + 8 + 2             # SPI, sequence number, IV (rfc4106: 8 bytes), pad length + next header
 
 
 class KeyringError(ValueError):
@@ -129,11 +126,6 @@ def primary(keyring):
     """The key nodes send with: the second newest (a single key: that one)."""
     ring = validate_keyring(keyring)
     return ring[-2] if len(ring) > 1 else ring[-1]
-
-
-def rotation_due(keyring, now, interval):
-    """True when the newest key is ``interval`` seconds old or older."""
-    return int(now) - validate_keyring(keyring)[-1].get('created', 0) >= interval
 
 
 def rotate(keyring, now, installed_tag, rand=os.urandom):
@@ -371,7 +363,7 @@ def sa_key(cluster_key_hex, src, dst, tag):
 # The SA/SP set of a node
 
 
-def node_xfrm(me, peers, keyring, port=4789, icv_bits=ICV_BITS_DEFAULT, replay_window=REPLAY_WINDOW_DEFAULT,
+def node_xfrm(me, peers, keyring, port=VXLAN_PORT, icv_bits=ESP_ICV_BITS, replay_window=REPLAY_WINDOW_DEFAULT,
               esn=True):
     """The ``states`` and ``policies`` options of linuxnet.overlay.xfrm for node ``me`` (its
     data-path address) with the given peers' data-path addresses. Per peer: one inbound SA per ring
@@ -411,30 +403,3 @@ def _sa(src, dst, spi, key_hex, port, icv_bits, replay_window, esn):
             'reqid': OVERLAY_REQID, 'aead_key': key_hex, 'icv_bits': icv_bits, 'esn': esn,
             'replay_window': replay_window,
             'selector': {'src': None, 'dst': None, 'proto': 'udp', 'dport': port}}
-
-
-# ---------------------------------------------------------------------------------------------
-# MTU
-
-
-def esp_overhead(icv_bits=ICV_BITS_DEFAULT):
-    """Bytes ESP adds to a packet before padding: SPI 4 + sequence 4 + IV 8 + pad length 1 + next
-    header 1 + ICV (8 for Docker's 64 bits, 16 for our 128). Docker's figure is 26; ours is 34.
-    The payload is also padded to a multiple of 4, which overlay_mtu accounts for."""
-    return ESP_FIXED + icv_bits // 8
-
-
-def overlay_mtu(underlay_mtu, family=4, encrypted=False, icv_bits=ICV_BITS_DEFAULT):
-    """The MTU of the VTEP, bridge and task interfaces over an underlay of ``underlay_mtu``.
-
-    Clear: underlay - 50 (IPv4) / 70 (IPv6). Encrypted: the largest M such that the ESP packet
-    outer IP + 16 (SPI, seq, IV) + pad4(UDP 8 + VXLAN 8 + Ethernet 14 + M + 2) + ICV fits the
-    underlay; M is then a multiple of 4. 1500/IPv4: 1450 clear, 1416 encrypted with a 128-bit ICV
-    (Docker, 64-bit ICV: 1424); 1500/IPv6: 1430 / 1396; 9000/IPv4: 8950 / 8916."""
-    clear = underlay_mtu - VXLAN_OVERHEAD[family]
-    if not encrypted:
-        return clear
-    outer_ip = VXLAN_OVERHEAD[family] - 30
-    avail = underlay_mtu - outer_ip - 16 - icv_bits // 8     # room for the padded ESP payload + trailer
-    avail -= avail % 4
-    return avail - 2 - 30

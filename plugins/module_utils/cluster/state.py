@@ -28,10 +28,10 @@ import copy
 import json
 
 from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import ids as _ids
+from ansible_collections.linuxnet.overlay.plugins.module_utils.constants import VXLAN_PORT
 from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import ipam as _ipam
 
 STATE_FORMAT = 1
-DEFAULT_DATA_PATH_PORT = 4789
 NODE_ROLES = ('manager', 'worker')
 
 
@@ -46,7 +46,7 @@ def new_state(rng=None, data_path_port=None, default_addr_pool=None, mask_length
         'version': 1,
         'cluster': {
             'id': _ids.new_id(rng),
-            'data_path_port': data_path_port or DEFAULT_DATA_PATH_PORT,
+            'data_path_port': data_path_port or VXLAN_PORT,
             'default_addr_pool': list(default_addr_pool or _ipam.DEFAULT_POOL),
             'mask_length': mask_length or _ipam.DEFAULT_MASK_LENGTH,
         },
@@ -94,13 +94,6 @@ def bump(old, new):
 
 def tokens(state):
     return _ids.join_tokens(state['secrets'])
-
-
-def public_view(state):
-    """The state without secrets (cluster id, nodes, networks, services): safe to print."""
-    view = copy.deepcopy(dict((k, v) for k, v in state.items() if k not in ('secrets', 'keyring')))
-    view['keyring'] = None if state.get('keyring') is None else '(set, not shown)'
-    return view
 
 
 def _node_facts(node):

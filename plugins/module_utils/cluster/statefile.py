@@ -115,14 +115,6 @@ def write_state(state_dir, state):
         os.close(dfd)
 
 
-def file_mode(state_dir):
-    """Mode of the state file (for reporting), or None when there is none."""
-    try:
-        return stat.S_IMODE(os.stat(state_path(state_dir)).st_mode)
-    except FileNotFoundError:
-        return None
-
-
 def _holder(fd):
     try:
         raw = os.pread(fd, 4096, 0)

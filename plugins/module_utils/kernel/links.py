@@ -18,9 +18,10 @@ import contextlib
 import ipaddress
 import os
 import random
-import re
 import string
 
+from ansible_collections.linuxnet.overlay.plugins.module_utils import values as _values
+from ansible_collections.linuxnet.overlay.plugins.module_utils.constants import IFNAMSIZ, VNI_MAX, VNI_MIN
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
 
 try:
@@ -29,7 +30,6 @@ except ImportError:  # pragma: no cover - the modules report the missing library
     class NetlinkError(Exception):
         code = 0
 
-IFNAMSIZ = 16          # include/uapi/linux/if.h, counts the terminating NUL
 IFF_UP = 0x1
 RT_TABLE_MAIN = 254
 RTPROT_KERNEL = 2
@@ -37,10 +37,6 @@ RTN_UNICAST = 1
 AF_INET = 2
 AF_INET6 = 10
 NSID_NOT_ASSIGNED = (-1, 0xFFFFFFFF)
-VNI_MIN = 1
-VNI_MAX = 2 ** 24 - 1
-VXLAN_DEFAULT_PORT = 4789
-_MAC_RE = re.compile(r'^[0-9a-f]{2}(:[0-9a-f]{2}){5}$')
 
 
 class LinkError(Exception):
@@ -99,23 +95,20 @@ def validate_mtu(mtu, what='mtu'):
 
 
 def normalize_mac(mac, what='mac'):
+    """An interface's MAC (unicast, not all-zero), or None; LinkError naming the value otherwise."""
     if mac is None:
         return None
-    value = str(mac).strip().lower().replace('-', ':')
-    if not _MAC_RE.match(value):
-        raise LinkError('%s %r is not a MAC address like 02:42:0a:00:00:03' % (what, mac))
-    if int(value[:2], 16) & 1:
-        raise LinkError('%s %s is a multicast address; an interface needs a unicast one' % (what, value))
-    if value == '00:00:00:00:00:00':
-        raise LinkError('%s %s is the all-zero address' % (what, value))
-    return value
+    try:
+        return _values.normalize_mac(mac, what, unicast=True)
+    except ValueError as exc:
+        raise LinkError(str(exc)) from None
 
 
 def normalize_ip(value, what='address'):
     try:
-        return ipaddress.ip_address(str(value).strip()).compressed
-    except ValueError:
-        raise LinkError('%s %r is not an IPv4 or IPv6 address' % (what, value)) from None
+        return _values.normalize_ip(value, what)
+    except ValueError as exc:
+        raise LinkError(str(exc)) from None
 
 
 def normalize_cidrs(values, what='addresses'):

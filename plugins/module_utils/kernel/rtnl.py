@@ -47,6 +47,7 @@ import os
 import socket
 import struct
 
+from ansible_collections.linuxnet.overlay.plugins.module_utils.constants import NUD_NOARP, NUD_PERMANENT, NUD_REACHABLE
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
 
 NETLINK_ROUTE = 0
@@ -111,17 +112,6 @@ NDA_VNI = 7
 NDA_IFINDEX = 8
 NDA_MASTER = 9
 
-NUD_INCOMPLETE = 0x01
-NUD_REACHABLE = 0x02
-NUD_STALE = 0x04
-NUD_DELAY = 0x08
-NUD_PROBE = 0x10
-NUD_FAILED = 0x20
-NUD_NOARP = 0x40
-NUD_PERMANENT = 0x80
-NUD_NAMES = ((NUD_INCOMPLETE, 'INCOMPLETE'), (NUD_REACHABLE, 'REACHABLE'), (NUD_STALE, 'STALE'),
-             (NUD_DELAY, 'DELAY'), (NUD_PROBE, 'PROBE'), (NUD_FAILED, 'FAILED'),
-             (NUD_NOARP, 'NOARP'), (NUD_PERMANENT, 'PERMANENT'))
 
 NTF_SELF = 0x02
 NTF_MASTER = 0x04
@@ -201,10 +191,6 @@ def ip_text(raw):
     if len(raw) == 16:
         return socket.inet_ntop(socket.AF_INET6, raw)
     return None
-
-
-def nud_names(state):
-    return [name for bit, name in NUD_NAMES if state & bit] or ['NONE']
 
 
 class Socket:

@@ -39,6 +39,8 @@ import os
 import socket
 import struct
 
+from ansible_collections.linuxnet.overlay.plugins.module_utils.constants import OVERLAY_MARK, OVERLAY_REQID  # noqa: F401 (the codec's default)
+
 # ---------------------------------------------------------------------------------------------
 # Constants (include/uapi/linux/xfrm.h, netlink.h)
 
@@ -91,9 +93,6 @@ REPLAY_ESN_MAX_WINDOW = 4096  # kernel: XFRMA_REPLAY_ESN_MAX 4096 bytes of ... b
 
 # The collection's own objects. Docker's overlay uses 0xD0C4E3 for mark and reqid; ours differs
 # so that both can live on one host and neither one's cleanup ever touches the other's objects.
-# 0x4C4E4F is "LNO" (LinuxNet Overlay) in ASCII.
-OVERLAY_REQID = 0x4C4E4F
-OVERLAY_MARK = 0x4C4E4F
 FULL_MASK = 0xFFFFFFFF
 
 # ---------------------------------------------------------------------------------------------

@@ -42,7 +42,6 @@ SET = 'encrypted-vnis'
 CHAIN_OUT = 'enc-out'
 CHAIN_IN = 'enc-in'
 CHAIN_POST = 'enc-post'
-VNI_MAX = (1 << 24) - 1
 
 CHAIN_SPECS = {
     CHAIN_OUT: {'type': 'route', 'hook': 'output', 'prio': -150, 'policy': 'accept'},

@@ -16,8 +16,8 @@ before any change), ``peer_entries``, ``plan_removals``, ``render``. The rest ta
 
 from __future__ import annotations
 
+from ansible_collections.linuxnet.overlay.plugins.module_utils.constants import VNI_MAX, VNI_MIN, VXLAN_PORT, ZERO_MAC
 from ansible_collections.linuxnet.overlay.plugins.module_utils.node import bridge as _bridge
-from ansible_collections.linuxnet.overlay.plugins.module_utils.node import peerdb as _entries
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import links as _links
 from ansible_collections.linuxnet.overlay.plugins.module_utils.node import namespace as _namespace
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
@@ -29,7 +29,7 @@ SANDBOX_INFO_KEYS = ('network', 'network_id', 'encrypted')      # the cluster pl
 SUBNET_KEYS = ('bridge', 'address', 'vxlan', 'vni', 'peers', 'flood')
 SUBNET_INFO_KEYS = ('subnet', 'gateway', 'prefixlen')
 PEER_KEYS = ('ip', 'mac', 'vtep')
-DEFAULTS = {'sandboxes': [], 'dstport': _links.VXLAN_DEFAULT_PORT, 'local': None, 'exclusive': False,
+DEFAULTS = {'sandboxes': [], 'dstport': VXLAN_PORT, 'local': None, 'exclusive': False,
             'prefix': None}
 
 
@@ -83,7 +83,7 @@ def peer_entries(peers, flood=()):
     fdb = {}
     for p in peers:
         fdb.setdefault(p['mac'], {'mac': p['mac'], 'dst': p['vtep']})
-    return neigh, list(fdb.values()) + [{'mac': _entries.ZERO_MAC, 'dst': vtep} for vtep in flood]
+    return neigh, list(fdb.values()) + [{'mac': ZERO_MAC, 'dst': vtep} for vtep in flood]
 
 
 def _linkerr(what, func, *args):
@@ -141,7 +141,7 @@ def validate(params):
                     raise SandboxError('%s: device name %s is used twice in the sandbox' % (swhat, dev))
                 devices[dev] = j
             address = _linkerr('%s: address' % swhat, _links.normalize_cidrs, [sraw['address']], 'address')[0]
-            vni = _int(sraw['vni'], '%s: vni' % swhat, _links.VNI_MIN, _links.VNI_MAX)
+            vni = _int(sraw['vni'], '%s: vni' % swhat, VNI_MIN, VNI_MAX)
             if vni in vnis:
                 raise SandboxError('%s: vni %d is also used by %s; a VNI exists once per node and port'
                                    % (swhat, vni, vnis[vni]))

@@ -9,11 +9,12 @@ the way raise ``_links.LinkError`` before any change.
 
 from __future__ import annotations
 
+from ansible_collections.linuxnet.overlay.plugins.module_utils.constants import VXLAN_PORT
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import links as _links
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
 from ansible_collections.linuxnet.overlay.plugins.module_utils.common import diff_result
 
-DEFAULTS = {'name': None, 'netns': None, 'state': 'present', 'vni': None, 'dstport': 4789, 'local': None,
+DEFAULTS = {'name': None, 'netns': None, 'state': 'present', 'vni': None, 'dstport': VXLAN_PORT, 'local': None,
             'learning': False, 'proxy': True, 'l2miss': False, 'l3miss': False, 'ttl': None, 'mtu': None,
             'master': None, 'up': True}
 
