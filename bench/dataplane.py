@@ -9,7 +9,7 @@ Re-executes itself inside tests/sandbox.sh unless already there. Builds the seed
 172.31.1.0/24, node2 on 192.168.1.0/24, behind the router) in a temporary folder, runs
 ``site.yml`` (the seed's cluster: uber-net, service ``test`` with 2 replicas, one per node), then
 builds, in the same two nodes and at the same time, the same layout by hand with iproute2 exactly
-as Docker's overlay driver builds it (reference/netns-lab.md section 2; moby ov_utils.go): a
+as Docker's overlay driver builds it (moby libnetwork drivers/overlay ov_network.go, ov_utils.go): a
 sandbox namespace with br0 carrying the gateway, a VXLAN device made in the node namespace with
 ``learning proxy l2miss l3miss dstport 4789`` and MTU 1450, moved into the sandbox and enslaved to
 br0, a veth pair (txqueuelen 0, MTU 1450) to a container namespace whose eth0 has MAC 02:42:+IPv4,

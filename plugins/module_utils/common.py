@@ -15,9 +15,9 @@ NETNS_ARG_SPEC = {'netns': {'type': 'str'}}
 def require_pyroute2(module):
     """Fail the module with Ansible's standard message when pyroute2 is not importable.
 
-    Imported here, not when this file is: pyroute2's import costs 60-90 ms of CPU, and the modules
-    that share these helpers without talking netlink through pyroute2 (swarm, cluster_plan,
-    node_facts) should not pay it (bench/scale.py)."""
+    Imported here, not when this file is: pyroute2's import is a large part of a module run's CPU
+    (figures in bench/README.md), and the modules that share these helpers without talking
+    netlink through pyroute2 (swarm, cluster_plan, node_facts) should not pay it."""
     try:
         import pyroute2  # noqa: F401  pylint: disable=unused-import,import-outside-toplevel
     except ImportError:

@@ -112,7 +112,7 @@ def run_in_node(node, module, args, check=False, diff=True, expect_failure=False
     lab's nsenter connection does: ``nsenter --net=/run/netns/NODE ansible ...``.
 
     Not ``ip netns exec``: it gives its child a private (slave) mount namespace, so a namespace the
-    netns module creates there would be an empty file outside (reference/netns-lab.md T1/T8)."""
+    netns module creates there would be an empty file outside."""
     tmpdir = tempfile.mkdtemp(prefix='linuxnet-node-')
     result_file = os.path.join(tmpdir, 'result.json')
     env = dict(os.environ)

@@ -2,7 +2,7 @@
 # mitogen.sh [DIR]  -- the pinned mitogen (an Ansible strategy whose tasks cost about a tenth under TCG) in DIR
 # (default /var/cache/vmlab/mitogen), outside the repository and the venv; molecule/vm points
 # ANSIBLE_STRATEGY_PLUGINS at DIR/ansible_mitogen/plugins/strategy. A second run is free.
-# Pitfalls (reference/vm-lab.md): mitogen pins local tasks to one CPU, so the create/destroy plays that start
+# Pitfalls: mitogen pins local tasks to one CPU, so the create/destroy plays that start
 # qemu use strategy linear (and vm.sh undoes any pinning with taskset); its bootstrap under TCG needs
 # ANSIBLE_TIMEOUT >= 120 (molecule.yml sets timeout: 120).
 set -euo pipefail

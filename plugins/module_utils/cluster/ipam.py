@@ -4,7 +4,8 @@
 """Address management of the overlay (private, pure: no I/O).
 
 Subnet pools, gateways, VNIs, serial address allocation, MAC derivation and MTU arithmetic,
-following Docker's swarm allocator (reference/libnetwork-overlay.md sections 1.5, 3, 4, 5).
+following Docker's swarm allocator (moby/swarmkit's network allocator and libnetwork's
+overlay driver; the rules as users see them are in docs/plan.md).
 
 Python's own ``ipaddress`` module is used rather than netaddr: it has everything needed here
 (containment, overlap, integer arithmetic on addresses), it is always present on the managers

@@ -4,7 +4,7 @@
 """Named network namespaces: validation, existence, and entering one without forking.
 
 Private to the collection. pyroute2's own ``IPRoute(netns=...)`` forks a helper process for
-every socket (7-12 ms each, measured in reference/netns-lab.md); a module process is
+every socket; a module process is
 single-threaded, so it can setns(2) itself, open its netlink socket there (a socket stays bound
 to the namespace it was created in) and setns back home.
 """
