@@ -15,109 +15,110 @@ _BUILD = os.path.join(os.path.dirname(__file__), '..', '..', '.build')
 if os.path.isdir(_BUILD) and os.path.abspath(_BUILD) not in sys.path:
     sys.path.insert(0, os.path.abspath(_BUILD))
 
+from ansible_collections.linuxnet.overlay.plugins.module_utils import linkplan as _linkplan  # noqa: E402
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import links as _links  # noqa: E402
 
-LinkError = _links.LinkError
+LinkError = _linkplan.LinkError
 
 
 # --- names, MACs, addresses ------------------------------------------------------------------
 
 @pytest.mark.parametrize('name', ['br0', 'eth0', 'vx-001001-abcde', 'a' * 15, 'veth.1@x', 'tést'])
 def test_ifname_ok(name):
-    assert _links.validate_ifname(name) == name
+    assert _linkplan.validate_ifname(name) == name
 
 
 def test_ifname_too_long_names_ifnamsiz():
     with pytest.raises(LinkError) as err:
-        _links.validate_ifname('a' * 16, 'peer')
+        _linkplan.validate_ifname('a' * 16, 'peer')
     assert 'peer' in str(err.value) and '16 bytes' in str(err.value) and 'IFNAMSIZ' in str(err.value)
     assert 'at most 15' in str(err.value)
 
 
 def test_ifname_counts_bytes_not_characters():
     with pytest.raises(LinkError, match='IFNAMSIZ'):
-        _links.validate_ifname('é' * 8)   # 16 bytes in UTF-8
+        _linkplan.validate_ifname('é' * 8)   # 16 bytes in UTF-8
 
 
 @pytest.mark.parametrize('name', ['', '.', '..', 'a/b', 'a:b', 'a b', 'a\tb', None])
 def test_ifname_bad(name):
     with pytest.raises(LinkError):
-        _links.validate_ifname(name)
+        _linkplan.validate_ifname(name)
 
 
 def test_mtu():
-    assert _links.validate_mtu(None) is None
-    assert _links.validate_mtu(1450) == 1450
+    assert _linkplan.validate_mtu(None) is None
+    assert _linkplan.validate_mtu(1450) == 1450
     for bad in (67, 65536, 0):
         with pytest.raises(LinkError, match=str(bad)):
-            _links.validate_mtu(bad)
+            _linkplan.validate_mtu(bad)
 
 
 def test_mac_normalised():
-    assert _links.normalize_mac('02:42:0A:00:00:03') == '02:42:0a:00:00:03'
-    assert _links.normalize_mac('02-42-0a-00-00-03') == '02:42:0a:00:00:03'
-    assert _links.normalize_mac(None) is None
+    assert _linkplan.normalize_mac('02:42:0A:00:00:03') == '02:42:0a:00:00:03'
+    assert _linkplan.normalize_mac('02-42-0a-00-00-03') == '02:42:0a:00:00:03'
+    assert _linkplan.normalize_mac(None) is None
 
 
 @pytest.mark.parametrize('mac,word', [('02:42:0a:00:00', 'not a MAC'), ('zz:42:0a:00:00:03', 'not a MAC'),
                                       ('01:00:5e:00:00:01', 'multicast'), ('00:00:00:00:00:00', 'all-zero')])
 def test_mac_bad(mac, word):
     with pytest.raises(LinkError, match=word):
-        _links.normalize_mac(mac, 'peer_mac')
+        _linkplan.normalize_mac(mac, 'peer_mac')
 
 
 def test_normalize_ip():
-    assert _links.normalize_ip('2001:DB8:0::1') == '2001:db8::1'
-    assert _links.normalize_ip(' 192.0.2.1 ') == '192.0.2.1'
+    assert _linkplan.normalize_ip('2001:DB8:0::1') == '2001:db8::1'
+    assert _linkplan.normalize_ip(' 192.0.2.1 ') == '192.0.2.1'
     with pytest.raises(LinkError, match="'192.0.2.300'"):
-        _links.normalize_ip('192.0.2.300', 'local')
+        _linkplan.normalize_ip('192.0.2.300', 'local')
 
 
 def test_cidrs_normalised_sorted_unique_host_bits_kept():
-    got = _links.normalize_cidrs(['10.0.0.3/24', '2001:DB8::1/64', '10.0.0.1/24', '10.0.0.3/24'])
+    got = _linkplan.normalize_cidrs(['10.0.0.3/24', '2001:DB8::1/64', '10.0.0.1/24', '10.0.0.3/24'])
     assert got == ['10.0.0.1/24', '10.0.0.3/24', '2001:db8::1/64']
-    assert _links.normalize_cidrs(None) is None
-    assert _links.normalize_cidrs([]) == []
+    assert _linkplan.normalize_cidrs(None) is None
+    assert _linkplan.normalize_cidrs([]) == []
 
 
 @pytest.mark.parametrize('value,word', [('10.0.0.1', 'no prefix length'), ('10.0.0.1/33', 'not an address'),
                                         ('foo/24', 'not an address')])
 def test_cidrs_bad(value, word):
     with pytest.raises(LinkError) as err:
-        _links.normalize_cidrs([value], 'peer_addresses')
+        _linkplan.normalize_cidrs([value], 'peer_addresses')
     assert word in str(err.value) and value in str(err.value) and 'peer_addresses' in str(err.value)
 
 
 def test_plan_addresses_exact_but_keeps_kernel_link_local():
     current = ['10.0.0.1/24', '10.0.9.9/24', 'fe80::1/64', '2001:db8::5/64']
-    add, remove = _links.plan_addresses(['10.0.0.1/24', '10.0.1.1/24'], current)
+    add, remove = _linkplan.plan_addresses(['10.0.0.1/24', '10.0.1.1/24'], current)
     assert add == ['10.0.1.1/24']
     assert remove == ['10.0.9.9/24', '2001:db8::5/64']
-    assert _links.plan_addresses(None, current) == ([], [])
-    assert _links.plan_addresses([], ['fe80::1/64']) == ([], [])
+    assert _linkplan.plan_addresses(None, current) == ([], [])
+    assert _linkplan.plan_addresses([], ['fe80::1/64']) == ([], [])
     # a link-local address the user lists is managed like any other
-    assert _links.plan_addresses(['fe80::2/64'], ['fe80::1/64']) == (['fe80::2/64'], [])
+    assert _linkplan.plan_addresses(['fe80::2/64'], ['fe80::1/64']) == (['fe80::2/64'], [])
 
 
 def test_plan_addresses_prefix_length_matters():
-    assert _links.plan_addresses(['10.0.0.1/24'], ['10.0.0.1/16']) == (['10.0.0.1/24'], ['10.0.0.1/16'])
+    assert _linkplan.plan_addresses(['10.0.0.1/24'], ['10.0.0.1/16']) == (['10.0.0.1/24'], ['10.0.0.1/16'])
 
 
 def test_visible_addresses():
-    assert _links.visible_addresses(['fe80::1/64', '10.0.0.1/24']) == ['10.0.0.1/24']
-    assert _links.visible_addresses(['fe80::1/64', '10.0.0.1/24'], ['fe80::1/64']) == ['10.0.0.1/24', 'fe80::1/64']
+    assert _linkplan.visible_addresses(['fe80::1/64', '10.0.0.1/24']) == ['10.0.0.1/24']
+    assert _linkplan.visible_addresses(['fe80::1/64', '10.0.0.1/24'], ['fe80::1/64']) == ['10.0.0.1/24', 'fe80::1/64']
 
 
 # --- routes ------------------------------------------------------------------------------------
 
 def test_routes_normalised():
-    got = _links.normalize_routes([{'dst': '11.1.1.0/24', 'via': '10.0.0.1'}, {'dst': 'default', 'via': '10.0.0.1'},
+    got = _linkplan.normalize_routes([{'dst': '11.1.1.0/24', 'via': '10.0.0.1'}, {'dst': 'default', 'via': '10.0.0.1'},
                                    {'dst': 'default', 'via': '2001:DB8::1'}, {'dst': '12.0.0.0/8'},
                                    {'dst': '11.1.1.0/24', 'via': '10.0.0.1'}, {'dst': '13.0.0.0/8', 'via': ''}])
     assert got == [{'dst': '0.0.0.0/0', 'via': '10.0.0.1'}, {'dst': '11.1.1.0/24', 'via': '10.0.0.1'},
                    {'dst': '12.0.0.0/8', 'via': None}, {'dst': '13.0.0.0/8', 'via': None},
                    {'dst': '::/0', 'via': '2001:db8::1'}]
-    assert _links.normalize_routes(None) is None
+    assert _linkplan.normalize_routes(None) is None
 
 
 @pytest.mark.parametrize('route,words', [
@@ -129,7 +130,7 @@ def test_routes_normalised():
 ])
 def test_routes_bad(route, words):
     with pytest.raises(LinkError) as err:
-        _links.normalize_routes([route], 'peer_routes')
+        _linkplan.normalize_routes([route], 'peer_routes')
     for word in words:
         assert word in str(err.value)
 
@@ -137,31 +138,31 @@ def test_routes_bad(route, words):
 def test_plan_routes():
     current = [{'dst': '11.1.1.0/24', 'via': '10.0.0.1'}, {'dst': '12.0.0.0/8', 'via': '10.0.0.1'}]
     desired = [{'dst': '11.1.1.0/24', 'via': '10.0.0.1'}, {'dst': '12.0.0.0/8', 'via': '10.0.0.2'}]
-    add, remove = _links.plan_routes(desired, current)
+    add, remove = _linkplan.plan_routes(desired, current)
     assert add == [{'dst': '12.0.0.0/8', 'via': '10.0.0.2'}]
     assert remove == [{'dst': '12.0.0.0/8', 'via': '10.0.0.1'}]
-    assert _links.plan_routes(None, current) == ([], [])
-    assert _links.plan_routes([], current) == ([], current)
+    assert _linkplan.plan_routes(None, current) == ([], [])
+    assert _linkplan.plan_routes([], current) == ([], current)
 
 
 def test_unreachable_gateways():
     routes = [{'dst': '11.1.1.0/24', 'via': '10.0.0.1'}, {'dst': '12.0.0.0/8', 'via': '10.9.0.1'},
               {'dst': '13.0.0.0/8', 'via': None}, {'dst': '2001:db8:1::/48', 'via': 'fe80::1'}]
-    assert _links.unreachable_gateways(routes, ['10.0.0.3/24']) == [routes[1]]
-    assert _links.unreachable_gateways(routes, []) == routes[:2]
-    assert _links.unreachable_gateways(None, []) == []
+    assert _linkplan.unreachable_gateways(routes, ['10.0.0.3/24']) == [routes[1]]
+    assert _linkplan.unreachable_gateways(routes, []) == routes[:2]
+    assert _linkplan.unreachable_gateways(None, []) == []
 
 
 # --- attributes and vxlan plans ------------------------------------------------------------
 
 def test_plan_attrs_none_unmanaged_empty_string_means_none():
     current = {'mtu': 1500, 'master': 'br0', 'up': True}
-    assert _links.plan_attrs({'mtu': None, 'master': None, 'up': True}, current, ('mtu', 'master', 'up')) == {}
-    assert _links.plan_attrs({'master': ''}, current, ('master',)) == {'master': ('br0', None)}
-    assert _links.plan_attrs({'master': ''}, {'master': None}, ('master',)) == {}
-    assert _links.plan_attrs({'up': False, 'mtu': 1450}, current, ('mtu', 'up')) == {
+    assert _linkplan.plan_attrs({'mtu': None, 'master': None, 'up': True}, current, ('mtu', 'master', 'up')) == {}
+    assert _linkplan.plan_attrs({'master': ''}, current, ('master',)) == {'master': ('br0', None)}
+    assert _linkplan.plan_attrs({'master': ''}, {'master': None}, ('master',)) == {}
+    assert _linkplan.plan_attrs({'up': False, 'mtu': 1450}, current, ('mtu', 'up')) == {
         'mtu': (1500, 1450), 'up': (True, False)}
-    assert _links.plan_attrs({'mtu': 1450}, None, ('mtu',)) == {'mtu': (None, 1450)}
+    assert _linkplan.plan_attrs({'mtu': 1450}, None, ('mtu',)) == {'mtu': (None, 1450)}
 
 
 def vx_desired(**kw):
@@ -180,28 +181,28 @@ def vx_current(**kw):
 
 
 def test_plan_vxlan_create():
-    plan = _links.plan_vxlan(vx_desired(mtu=1450, master='br0'), None)
+    plan = _linkplan.plan_vxlan(vx_desired(mtu=1450, master='br0'), None)
     assert plan['action'] == 'create'
     assert plan['changes']['vni'] == (None, 4097) and plan['changes']['master'] == (None, 'br0')
     assert 'ttl' not in plan['changes'] and 'local' not in plan['changes']
-    assert _links.plan_vxlan(vx_desired(master=''), None)['changes'].get('master') is None
+    assert _linkplan.plan_vxlan(vx_desired(master=''), None)['changes'].get('master') is None
 
 
 def test_plan_vxlan_nothing_to_do():
-    assert _links.plan_vxlan(vx_desired(mtu=1450, master='br0'), vx_current()) == {
+    assert _linkplan.plan_vxlan(vx_desired(mtu=1450, master='br0'), vx_current()) == {
         'action': 'none', 'changes': {}, 'reasons': []}
 
 
 @pytest.mark.parametrize('change', [{'learning': True}, {'ttl': 9}, {'mtu': 1400}, {'master': 'br1'},
                                     {'master': ''}, {'up': False}, {'local': '192.0.2.1'}])
 def test_plan_vxlan_in_place(change):
-    plan = _links.plan_vxlan(vx_desired(**change), vx_current())
+    plan = _linkplan.plan_vxlan(vx_desired(**change), vx_current())
     assert plan['action'] == 'update' and plan['reasons'] == []
     assert list(plan['changes']) == list(change)
 
 
 def test_plan_vxlan_local_same_family_in_place():
-    plan = _links.plan_vxlan(vx_desired(local='2001:db8::2'), vx_current(local='2001:db8::1'))
+    plan = _linkplan.plan_vxlan(vx_desired(local='2001:db8::2'), vx_current(local='2001:db8::1'))
     assert plan['action'] == 'update'
 
 
@@ -209,7 +210,7 @@ def test_plan_vxlan_local_same_family_in_place():
                                          ({'proxy': False}, 'proxy'), ({'l2miss': True}, 'l2miss'),
                                          ({'l3miss': True}, 'l3miss')])
 def test_plan_vxlan_recreate(change, word):
-    plan = _links.plan_vxlan(vx_desired(learning=True, **change), vx_current())
+    plan = _linkplan.plan_vxlan(vx_desired(learning=True, **change), vx_current())
     assert plan['action'] == 'recreate'
     assert len(plan['reasons']) == 1 and plan['reasons'][0].startswith(word + ' cannot be changed in place')
     assert plan['changes']['learning'] == (False, True)
@@ -218,42 +219,42 @@ def test_plan_vxlan_recreate(change, word):
 @pytest.mark.parametrize('before,after', [(None, '2001:db8::1'), ('192.0.2.1', '2001:db8::1'),
                                           ('2001:db8::1', '192.0.2.1')])
 def test_plan_vxlan_local_family_change_recreates(before, after):
-    plan = _links.plan_vxlan(vx_desired(local=after), vx_current(local=before))
+    plan = _linkplan.plan_vxlan(vx_desired(local=after), vx_current(local=before))
     assert plan['action'] == 'recreate' and 'address family' in plan['reasons'][0]
 
 
 def test_plan_vxlan_socket_in_wrong_namespace_recreates():
-    plan = _links.plan_vxlan(vx_desired(mtu=1450, master='br0'), vx_current(socket_netns='sb'))
+    plan = _linkplan.plan_vxlan(vx_desired(mtu=1450, master='br0'), vx_current(socket_netns='sb'))
     assert plan['action'] == 'recreate'
     assert 'UDP socket lives in namespace sb' in plan['reasons'][0]
 
 
 def test_local_changes_in_place():
-    assert _links.local_changes_in_place(None, '192.0.2.1')
-    assert _links.local_changes_in_place('192.0.2.1', '192.0.2.2')
-    assert _links.local_changes_in_place('2001:db8::1', '2001:db8::2')
-    assert not _links.local_changes_in_place(None, '2001:db8::1')
-    assert not _links.local_changes_in_place('192.0.2.1', '2001:db8::1')
+    assert _linkplan.local_changes_in_place(None, '192.0.2.1')
+    assert _linkplan.local_changes_in_place('192.0.2.1', '192.0.2.2')
+    assert _linkplan.local_changes_in_place('2001:db8::1', '2001:db8::2')
+    assert not _linkplan.local_changes_in_place(None, '2001:db8::1')
+    assert not _linkplan.local_changes_in_place('192.0.2.1', '2001:db8::1')
 
 
 def test_validate_vni_and_port():
-    assert _links.validate_vni(1) == 1
-    assert _links.validate_vni(16777215) == 16777215
+    assert _linkplan.validate_vni(1) == 1
+    assert _linkplan.validate_vni(16777215) == 16777215
     for bad in (0, 16777216, -1, None):
         with pytest.raises(LinkError, match='1-16777215'):
-            _links.validate_vni(bad)
+            _linkplan.validate_vni(bad)
     with pytest.raises(LinkError, match='dstport 0'):
-        _links.validate_port(0)
+        _linkplan.validate_port(0)
 
 
 def test_temp_name_like_docker():
     rng = random.Random(7)
-    names = {_links.vxlan_temp_name(4097, rng) for _i in range(50)}
+    names = {_linkplan.vxlan_temp_name(4097, rng) for _i in range(50)}
     assert len(names) == 50
     for name in names:
         assert name.startswith('vx-001001-') and len(name) == 15
-        _links.validate_ifname(name)
-    assert _links.vxlan_temp_name(16777215, rng).startswith('vx-ffffff-')
+        _linkplan.validate_ifname(name)
+    assert _linkplan.vxlan_temp_name(16777215, rng).startswith('vx-ffffff-')
 
 
 def dev(netns, name, vni=4097, port=4789, ipv6=False, here=True):
@@ -263,23 +264,23 @@ def dev(netns, name, vni=4097, port=4789, ipv6=False, here=True):
 def test_vni_clashes_follow_the_kernels_rule():
     devices = [dev('sb1', 'vxlan0'), dev('sb2', 'vxlan0', port=4790), dev('sb3', 'vxlan0', ipv6=True),
                dev('sb4', 'vxlan0', here=False), dev(None, 'vx9'), dev('sb5', 'vxlan1', vni=4098)]
-    got = _links.vni_clashes(devices, 4097, 4789, False)
+    got = _linkplan.vni_clashes(devices, 4097, 4789, False)
     assert [(d['netns'], d['name']) for d in got] == [('sb1', 'vxlan0'), (None, 'vx9')]
-    assert _links.vni_clashes(devices, 4097, 4789, False, exclude=('sb1', 'vxlan0')) == [devices[4]]
-    assert _links.vni_clashes(devices, 4097, 4789, True) == [devices[2]]
-    assert _links.vni_clashes(devices, 4099, 4789, False) == []
+    assert _linkplan.vni_clashes(devices, 4097, 4789, False, exclude=('sb1', 'vxlan0')) == [devices[4]]
+    assert _linkplan.vni_clashes(devices, 4097, 4789, True) == [devices[2]]
+    assert _linkplan.vni_clashes(devices, 4099, 4789, False) == []
 
 
 def test_clash_message_names_the_place():
-    msg = _links.clash_message(4097, 4789, [dev('sb1', 'vxlan0'), dev(None, 'vx9')])
+    msg = _linkplan.clash_message(4097, 4789, [dev('sb1', 'vxlan0'), dev(None, 'vx9')])
     assert 'VNI 4097' in msg and 'dstport 4789' in msg
     assert 'vxlan0 in namespace sb1' in msg and 'vx9 in the namespace the module runs in' in msg
     assert 'already used' in msg
 
 
 def test_wrong_kind_message():
-    assert _links.wrong_kind_message('br0', 'X', 'veth', 'bridge') == 'device br0 in namespace X is a veth, not a bridge'
-    assert _links.wrong_kind_message('lo', None, None, 'vxlan') == (
+    assert _linkplan.wrong_kind_message('br0', 'X', 'veth', 'bridge') == 'device br0 in namespace X is a veth, not a bridge'
+    assert _linkplan.wrong_kind_message('lo', None, None, 'vxlan') == (
         'device lo in the namespace the module runs in is a device without a link kind (loopback or hardware), '
         'not a vxlan')
 
@@ -291,12 +292,12 @@ def end(ifindex, link, kind='veth'):
 
 
 def test_is_veth_pair():
-    assert _links.is_veth_pair(end(3, 2), end(2, 3), True, True)
-    assert not _links.is_veth_pair(end(3, 2), end(2, 3), False, True)   # same indexes, other namespace
-    assert not _links.is_veth_pair(end(3, 2), end(2, 3), True, False)
-    assert not _links.is_veth_pair(end(3, 4), end(2, 3), True, True)
-    assert not _links.is_veth_pair(end(3, 2), end(2, 3, kind='bridge'), True, True)
-    assert not _links.is_veth_pair(None, end(2, 3), True, True)
+    assert _linkplan.is_veth_pair(end(3, 2), end(2, 3), True, True)
+    assert not _linkplan.is_veth_pair(end(3, 2), end(2, 3), False, True)   # same indexes, other namespace
+    assert not _linkplan.is_veth_pair(end(3, 2), end(2, 3), True, False)
+    assert not _linkplan.is_veth_pair(end(3, 4), end(2, 3), True, True)
+    assert not _linkplan.is_veth_pair(end(3, 2), end(2, 3, kind='bridge'), True, True)
+    assert not _linkplan.is_veth_pair(None, end(2, 3), True, True)
 
 
 # --- parsing real netlink messages (encoded and decoded by pyroute2, as the kernel's are) -----
