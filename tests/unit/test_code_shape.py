@@ -27,7 +27,6 @@ KNOWN_OVER = {
     ('plugins/modules/swarm.py', 'main'): 75,
     ('plugins/modules/xfrm.py', 'main'): 74,
     ('plugins/module_utils/node/namespace.py', 'converge'): 68,
-    ('plugins/module_utils/node/peerdb.py', 'plan_fdb'): 100,
     ('plugins/module_utils/node/sandbox.py', 'validate'): 77,
     ('plugins/module_utils/node/veth.py', 'converge'): 136,
     ('plugins/module_utils/node/vtep.py', 'converge'): 75,
