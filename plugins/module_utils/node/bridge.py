@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import links as _links
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
-from ansible_collections.linuxnet.overlay.plugins.module_utils.common import diff_result
+from ansible_collections.linuxnet.overlay.plugins.module_utils.node import change as _change
 
 DEFAULTS = {'name': None, 'netns': None, 'state': 'present', 'mtu': None, 'addresses': None, 'up': True}
 
@@ -48,9 +48,7 @@ def predict_new(want):
         actions.append('set up')
     after = {'name': name, 'netns': want['netns'], 'ifindex': None, 'mtu': mtu or 1500, 'mac': None,
              'up': want['up'], 'addresses': addresses or []}
-    return {'changed': True, 'actions': actions, 'bridge': after,
-            'diff': diff_result(_links.diff_view(None, name=name, netns=want['netns']),
-                                _links.diff_view(after, name=name, netns=want['netns']))}
+    return _change.link_result('bridge', actions, None, after, name, want['netns'], True)
 
 
 def converge(params, check_mode=False, diff=False):
@@ -111,13 +109,6 @@ def converge_in(ipr, want, check_mode=False, diff=False):
         actions, predicted = _absent(ipr, current, name, check_mode), None
     else:
         actions, predicted = _present(ipr, current, want, check_mode)
-    changed = bool(actions)
-    if changed and not check_mode:
-        after = read_state(ipr, _links.find(_links.read_links(ipr), name=name), netns, addresses)
-    else:
-        after = predicted if changed else current
-    result = {'changed': changed, 'actions': actions, 'bridge': public(after)}
-    if diff:
-        result['diff'] = diff_result(_links.diff_view(public(current), name=name, netns=netns),
-                                     _links.diff_view(public(after), name=name, netns=netns))
-    return result
+    after = _change.state_after(actions, check_mode, current, predicted,
+                                lambda: read_state(ipr, _links.find(_links.read_links(ipr), name=name), netns, addresses))
+    return _change.link_result('bridge', actions, public(current), public(after), name, netns, diff)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import links as _links
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import rtnl as _nlbatch
-from ansible_collections.linuxnet.overlay.plugins.module_utils.common import diff_result
+from ansible_collections.linuxnet.overlay.plugins.module_utils.node import change as _change
 
 DEFAULTS = {'name': None, 'netns': None, 'state': 'present', 'peer': None, 'peer_netns': None, 'master': None,
             'mtu': None, 'mac': None, 'peer_mac': None, 'peer_addresses': None, 'peer_routes': None, 'up': True}
@@ -100,11 +100,7 @@ def _absent(name, netns, check_mode, diff):
             actions.append('delete %s in %s (its peer goes with it)' % (name, _links.where(netns)))
             if not check_mode:
                 _links.delete_link(ipr_a, a['ifindex'])
-    result = {'changed': bool(actions), 'actions': actions, 'veth': None}
-    if diff:
-        result['diff'] = diff_result(_links.diff_view(current, name=name, netns=netns),
-                                     _links.diff_view(None, name=name, netns=netns))
-    return result
+    return _change.link_result('veth', actions, current, None, name, netns, diff)
 
 
 def _read(ipr_a, ipr_b, ends, want):
@@ -247,19 +243,16 @@ def converge(params, check_mode=False, diff=False):
                 _apply_update(ipr_a, ipr_b, a['ifindex'], b['ifindex'], want, master_index, changes)
         else:
             actions, predicted = _replace(ipr_a, ipr_b, a, b, ends, want, master_index, check_mode)
-        changed = bool(actions)
-        if changed and not check_mode:
-            links_a, links_b = _links.read_links(ipr_a), _links.read_links(ipr_b)
-            a, b = _links.find(links_a, name=name), _links.find(links_b, name=peer)
-            after = dict(end_state(a, netns, links_a), paired=True,
-                         peer=peer_state(ipr_b, b, peer_netns, want['addresses']))
-        else:
-            after = predicted if changed else current
-    result = {'changed': changed, 'actions': actions, 'veth': public(after)}
-    if diff:
-        result['diff'] = diff_result(_links.diff_view(public(current), name=name, netns=netns),
-                                     _links.diff_view(public(after), name=name, netns=netns))
-    return result
+        after = _change.state_after(actions, check_mode, current, predicted,
+                                    lambda: _read_back(ipr_a, ipr_b, ends, want))
+    return _change.link_result('veth', actions, public(current), public(after), name, netns, diff)
+
+
+def _read_back(ipr_a, ipr_b, ends, want):
+    name, netns, peer, peer_netns = ends
+    links_a, links_b = _links.read_links(ipr_a), _links.read_links(ipr_b)
+    a, b = _links.find(links_a, name=name), _links.find(links_b, name=peer)
+    return dict(end_state(a, netns, links_a), paired=True, peer=peer_state(ipr_b, b, peer_netns, want['addresses']))
 
 
 def predict_new(params):
@@ -272,6 +265,4 @@ def predict_new(params):
     want = desired(p)
     check_gateways(want['routes'], want['addresses'] or [])
     actions, after = _new_pair((name, netns, peer, p['peer_netns']), want)
-    return {'changed': True, 'actions': actions, 'veth': after,
-            'diff': diff_result(_links.diff_view(None, name=name, netns=netns),
-                                _links.diff_view(after, name=name, netns=netns))}
+    return _change.link_result('veth', actions, None, after, name, netns, True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from ansible_collections.linuxnet.overlay.plugins.module_utils.constants import VXLAN_PORT
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import links as _links
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
-from ansible_collections.linuxnet.overlay.plugins.module_utils.common import diff_result
+from ansible_collections.linuxnet.overlay.plugins.module_utils.node import change as _change
 
 DEFAULTS = {'name': None, 'netns': None, 'state': 'present', 'vni': None, 'dstport': VXLAN_PORT, 'local': None,
             'learning': False, 'proxy': True, 'l2miss': False, 'l3miss': False, 'ttl': None, 'mtu': None,
@@ -214,19 +214,14 @@ def converge_in(home, target, name, netns, want, check_mode=False, diff=False, s
     else:
         actions, predicted, plan = _converge_present(home, target, links, current, netns, name, want, check_mode,
                                                      scan)
-    changed = bool(actions)
-    if changed and not check_mode:
-        links = _links.read_links(target)
-        after = read_state(target, links, _links.find(links, name=name), netns)
-    else:
-        after = predicted if changed else current
-    result = {'changed': changed, 'actions': actions, 'vxlan': after}
-    if diff:
-        after_view = _links.diff_view(after, name=name, netns=netns)
-        if plan and plan['action'] == 'recreate':
-            after_view['recreated'] = plan['reasons']
-        result['diff'] = diff_result(_links.diff_view(current, name=name, netns=netns), after_view)
-    return result
+    after = _change.state_after(actions, check_mode, current, predicted, lambda: _read_back(target, name, netns))
+    extra = {'recreated': plan['reasons']} if plan and plan['action'] == 'recreate' else {}
+    return _change.link_result('vxlan', actions, current, after, name, netns, diff, **extra)
+
+
+def _read_back(target, name, netns):
+    links = _links.read_links(target)
+    return read_state(target, links, _links.find(links, name=name), netns)
 
 
 def predict_new(name, netns, want, scan=None):
@@ -239,6 +234,4 @@ def predict_new(name, netns, want, scan=None):
     after = _predicted_new(name, netns, want)
     actions = ['create %s (vni %d, dstport %d) in the namespace the module runs in, move it to %s'
                % (name, want['vni'], want['dstport'], netns)]
-    return {'changed': True, 'actions': actions, 'vxlan': after,
-            'diff': diff_result(_links.diff_view(None, name=name, netns=netns),
-                                _links.diff_view(after, name=name, netns=netns))}
+    return _change.link_result('vxlan', actions, None, after, name, netns, True)
