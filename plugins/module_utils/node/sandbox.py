@@ -6,12 +6,13 @@
 A sandbox is a network namespace holding, per subnet, a bridge with the gateway address and a VTEP
 (VXLAN made in the node namespace, moved in, enslaved to the bridge) with the exact set of peer
 neighbour and FDB entries. The work is the per-object converge functions the single-object
-modules use (``_namespace``, ``_bridge``, ``_vxlan``, ``_peers``), called in order in one process:
-on this 2-vCPU machine each module process costs 0.3-0.35 s of CPU to start (bench/scale.py), the
-kernel work milliseconds, so one run per node instead of five loops is what makes site.yml scale.
+modules use (``_namespace``, ``_bridge``, ``_vxlan``, ``_peerdb``), called in order in one process:
+one module process per node instead of five loops is what makes site.yml scale (bench/scale.py).
 
 Pure part (unit-tested in tests/unit/test_sandbox.py): ``validate`` (every input error, named,
-before any change), ``peer_entries``, ``plan_removals``, ``render``. The rest talks to the kernel.
+before any change; its output is the model ``converge`` takes, so the per-object functions get
+checked values and do not check them again), ``peer_entries``, ``plan_removals``, ``render``.
+The rest talks to the kernel, through one socket set per sandbox namespace.
 """
 
 from __future__ import annotations
