@@ -232,13 +232,14 @@ def main():
     if p['tasks'] is not None:
         tasks = {'tasks': p['tasks'], 'exclusive': p['exclusive'], 'pattern': p['task_pattern'],
                  'runtime_dir': p['runtime_dir'], 'etc_netns_dir': p['etc_netns_dir'], 'stop_timeout': p['stop_timeout']}
-        try:
-            _task.validate_all(tasks)          # every input error before any change
-            _sandbox.validate(p)
-        except (_task.TaskError, _sandbox.SandboxError) as exc:
-            module.fail_json(msg=str(exc), actions=[], changed=False)
     try:
-        result = _sandbox.converge(p, module.check_mode, module._diff)
+        if tasks is not None:
+            _task.validate_all(tasks)          # every input error before any change
+        wanted = _sandbox.validate(p)
+    except (_task.TaskError, _sandbox.SandboxError) as exc:
+        module.fail_json(msg=str(exc), actions=[], changed=False)
+    try:
+        result = _sandbox.converge(wanted, module.check_mode, module._diff)
     except _sandbox.SandboxError as exc:
         module.fail_json(msg=str(exc), actions=exc.actions, changed=bool(exc.actions))
     if tasks is not None:

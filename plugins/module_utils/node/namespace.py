@@ -54,6 +54,47 @@ def write_sysctls(name, values):
                 f.write('%s\n' % value)
 
 
+def _present(name, path, exists, stale, links, wanted, sysctls, check_mode):
+    """``(actions, links after)`` for state=present, applied unless ``check_mode``."""
+    if stale:
+        raise _links.LinkError('%s exists but is not a mounted network namespace (a leftover file?); '
+                               'remove it, for example with state=absent' % path)
+    after_links = dict(links) if exists else {'lo': {'kind': 'loopback', 'up': False}}
+    actions = [] if exists else ['create namespace %s' % name]
+    if not after_links.get('lo', {}).get('up', True):
+        actions.append('bring lo up')
+        after_links['lo'] = dict(after_links['lo'], up=True)
+    to_set = {k: v for k, v in wanted.items() if sysctls.get(k) != v}
+    actions.extend('set %s=%s' % kv for kv in sorted(to_set.items()))
+    if actions and not check_mode:
+        if not exists:
+            _netns.create(name)
+        with _links.opened(name) as ipr:
+            ipr.link('set', index=_links.lookup_index(ipr, 'lo'), state='up')
+        if to_set:
+            write_sysctls(name, to_set)
+    return actions, after_links
+
+
+def _absent(name, path, exists, stale, links, check_mode):
+    """Actions for state=absent (the VXLAN devices first, then the namespace), applied unless ``check_mode``."""
+    vxlans = sorted(n for n, link in links.items() if link['kind'] == 'vxlan')
+    actions = ['delete vxlan device %s' % n for n in vxlans]
+    if exists or stale:
+        actions.append('remove namespace %s' % name if exists else 'remove leftover file %s' % path)
+    if actions and not check_mode:
+        if vxlans:
+            with _links.opened(name) as ipr:
+                for n in vxlans:
+                    for index in ipr.link_lookup(ifname=n):
+                        ipr.link('del', index=index)
+        if exists:
+            _netns.remove(name)
+        elif stale:
+            os.unlink(path)
+    return actions
+
+
 def converge(params, check_mode=False, diff=False):
     p = dict(DEFAULTS, **params)
     name = _netns.validate_name(p['name'])
@@ -69,44 +110,10 @@ def converge(params, check_mode=False, diff=False):
     before = {'name': name, 'exists': exists, 'links': links}
     if wanted:
         before['sysctls'] = sysctls
-    actions = []
-
     if state == 'present':
-        if stale:
-            raise _links.LinkError('%s exists but is not a mounted network namespace (a leftover file?); '
-                                   'remove it, for example with state=absent' % path)
-        after_links = dict(links) if exists else {'lo': {'kind': 'loopback', 'up': False}}
-        if not exists:
-            actions.append('create namespace %s' % name)
-        if not after_links.get('lo', {}).get('up', True):
-            actions.append('bring lo up')
-            after_links['lo'] = dict(after_links['lo'], up=True)
-        to_set = {k: v for k, v in wanted.items() if sysctls.get(k) != v}
-        actions.extend('set %s=%s' % kv for kv in sorted(to_set.items()))
-        if actions and not check_mode:
-            if not exists:
-                _netns.create(name)
-            with _links.opened(name) as ipr:
-                ipr.link('set', index=_links.lookup_index(ipr, 'lo'), state='up')
-            if to_set:
-                write_sysctls(name, to_set)
+        actions, after_links = _present(name, path, exists, stale, links, wanted, sysctls, check_mode)
     else:
-        after_links = {}
-        vxlans = sorted(n for n, link in links.items() if link['kind'] == 'vxlan')
-        actions.extend('delete vxlan device %s' % n for n in vxlans)
-        if exists or stale:
-            actions.append('remove namespace %s' % name if exists else 'remove leftover file %s' % path)
-        if actions and not check_mode:
-            if vxlans:
-                with _links.opened(name) as ipr:
-                    for n in vxlans:
-                        for index in ipr.link_lookup(ifname=n):
-                            ipr.link('del', index=index)
-            if exists:
-                _netns.remove(name)
-            elif stale:
-                os.unlink(path)
-
+        actions, after_links = _absent(name, path, exists, stale, links, check_mode), {}
     changed = bool(actions)
     if check_mode or not changed:
         after_exists = state == 'present'

@@ -1,16 +1,21 @@
 # -*- coding: utf-8 -*-
 # Copyright: linuxnet.overlay contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Peer entries (VXLAN FDB and neighbour entries): validation, normalisation and planning.
+"""The peer database of a VTEP (VXLAN FDB and neighbour entries): what to add, replace and delete for
+the whole wanted set, and applying that through ``kernel/rtnl.py`` in one pipelined batch.
 
-Private to the collection, pure (no kernel, no root): the modules read the kernel with
-``_nlbatch``, call these functions to compute what to add, replace and delete, and hand the
-resulting operations back to ``_nlbatch``. Unit tests: tests/unit/test_entries.py.
+The planning half is pure (no kernel, no root; tests/unit/test_entries.py): validate and normalise,
+compare with what the kernel dumped, return the operations. The applying half is the logic of the
+``fdb`` and ``neigh`` modules, shared with ``sandbox``: ``fdb_converge`` / ``neigh_converge(params,
+check_mode, diff)`` validate the module parameters and return the module result; ``converge_fdb`` /
+``converge_neigh`` take entries already validated and a socket already open (the sandbox's). Errors
+raise ``PeerError``: its message is meant for the user and its ``extra`` holds the result fields a
+module adds to ``fail_json`` (counts so far, refused entries).
 
 Entry shapes:
 
 * desired FDB entry: ``{'mac', 'dst', 'vni', 'port'}`` (MAC lower-case with colons, IPs in
-  Python's compressed form, vni/port None when not given).
+  Python's compressed form, vni/port None or left out when not given).
 * current FDB entry (``_nlbatch.fdb_dump``): ``{'mac', 'dst', 'port', 'vni', 'via', 'state',
   'self', 'master'}``; port/vni None when the kernel omitted them because they equal the device's.
 * device: ``{'name', 'mac', 'vxlan': {'vni', 'port', 'group'}}``.
@@ -25,8 +30,22 @@ from ansible_collections.linuxnet.overlay.plugins.module_utils.constants import 
     NUD_DELAY, NUD_FAILED, NUD_INCOMPLETE, NUD_NOARP, NUD_PERMANENT, NUD_PROBE, NUD_REACHABLE, NUD_STALE,
     NUD_VALID_DYNAMIC, VNI_MAX, ZERO_MAC)
 from ansible_collections.linuxnet.overlay.plugins.module_utils.values import ip_family, normalize_ip, normalize_mac  # noqa: F401
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import rtnl as _nlbatch
+from ansible_collections.linuxnet.overlay.plugins.module_utils.common import diff_result
 
 MAX_REPORTED_ERRORS = 20
+FDB_DEFAULTS = {'device': None, 'netns': None, 'entries': [], 'state': 'present', 'exclusive': False}
+NEIGH_DEFAULTS = {'device': None, 'netns': None, 'entries': [], 'state': 'present', 'exclusive': False,
+                  'permanent': True}
+
+
+class PeerError(Exception):
+    """A user-facing error; ``extra`` are result fields to report with it."""
+
+    def __init__(self, msg, **extra):
+        super().__init__(msg)
+        self.extra = extra
 
 
 # ----------------------------------------------------------------------------------------------
@@ -184,106 +203,113 @@ def fdb_line(entry, device=None):
     return text
 
 
+class _FdbPlan:
+    """The operations and the report of one ``plan_fdb`` call, built entry by entry."""
+
+    def __init__(self, device):
+        self.vx = device['vxlan']
+        self.deletes, self.sets = [], []
+        self.added, self.replaced = [], []
+        self.gone = set()         # ids of current entries that the plan deletes
+        self.claimed = set()      # ids of current entries that a desired entry accounts for
+        self.rewritten = set()    # ids of current entries whose replacement is listed in ``replaced``
+
+    def delete(self, c):
+        if id(c) not in self.gone:
+            self.gone.add(id(c))
+            self.deletes.append(('delete', c))
+
+    def _set(self, op, want, changed_from):
+        self.sets.append((op, want))
+        if changed_from is not None:
+            self.rewritten.add(id(changed_from))
+            self.replaced.append({'before': _public(changed_from), 'after': _public(want)})
+        else:
+            self.added.append(_public(want))
+
+    def unicast(self, want, existing):
+        self.claimed.update(id(c) for c in existing)
+        if len(existing) == 1 and _same_fdb(existing[0], want) and existing[0]['permanent']:
+            return
+        if len(existing) > 1:
+            # The kernel keeps one destination per unicast MAC; more means something
+            # unusual made them: start over.
+            for c in existing:
+                self.delete(c)
+        self._set('replace', want, existing[0] if existing else None)
+
+    def multi(self, want, existing):
+        same_dst = [c for c in existing if c['dst'] == want['dst']]
+        exact = [c for c in same_dst if _same_fdb(c, want) and c['permanent']]
+        self.claimed.update(id(c) for c in same_dst)
+        exact_ids = {id(c) for c in exact}
+        for c in same_dst:
+            if id(c) not in exact_ids and not c['protected']:
+                self.delete(c)
+        if exact:
+            return
+        changed_from = [c for c in same_dst if not c['protected']]
+        self._set('append', want, changed_from[0] if changed_from else None)
+
+    def present(self, desired, cur, by_mac, exclusive):
+        for d in desired:
+            want = dict(d)
+            if want.get('vni') is None:
+                want['vni'] = self.vx['vni']
+            if want.get('port') is None:
+                want['port'] = self.vx['port']
+            existing = by_mac.get(want['mac'], [])
+            if is_multi_mac(want['mac']):
+                self.multi(want, existing)
+            else:
+                self.unicast(want, existing)
+        if exclusive:
+            for c in cur:
+                if id(c) not in self.claimed and not c['protected']:
+                    self.delete(c)
+
+    def absent(self, desired, by_mac):
+        for d in desired:
+            for c in by_mac.get(d['mac'], []):
+                if c['protected']:
+                    continue
+                if any(d[key] is not None and c[key] != d[key] for key in ('dst', 'vni', 'port')):
+                    continue
+                self.delete(c)
+
+    def result(self, cur, device):
+        removed = [_public(c) for _op, c in self.deletes if id(c) not in self.rewritten]
+        before = sorted(fdb_line(c, device) for c in cur)
+        # a 'replace' moves a unicast MAC: its old line goes away
+        moved = {w['mac'] for op, w in self.sets if op == 'replace'}
+        after_entries = [c for c in cur if id(c) not in self.gone and c['mac'] not in moved]
+        after = sorted([fdb_line(c, device) for c in after_entries]
+                       + [fdb_line(w, device) for _op, w in self.sets])
+        return {'ops': self.deletes + self.sets, 'added': self.added, 'replaced': self.replaced,
+                'removed': removed, 'before': before, 'after': after}
+
+
 def plan_fdb(desired, current, device, state='present', exclusive=False):
     """Compute the operations that bring the device's FDB to the desired state.
 
-    ``desired``: entries from ``validate_fdb``; ``current``: ``_nlbatch.fdb_dump`` output;
-    ``device``: the VXLAN link. Returns a dict:
+    ``desired``: entries from ``validate_fdb`` (vni/port may be left out: the device's);
+    ``current``: ``_nlbatch.fdb_dump`` output; ``device``: the VXLAN link. Returns a dict:
 
     * ``ops``: [(op, entry), ...] with op 'delete' (entry carries the current port/vni/via),
       'replace' (unicast MAC: create or move) or 'append' (all-zero/multicast MAC); deletes first.
     * ``added``, ``replaced`` ([{'before', 'after'}]), ``removed``: what changes, for the report.
     * ``before``/``after``: sorted ``fdb_line`` lists of the entries with a destination.
     """
-    vx = device['vxlan']
     cur = _current_fdb(current, device)
     by_mac = {}
     for c in cur:
         by_mac.setdefault(c['mac'], []).append(c)
-
-    deletes, sets = [], []
-    added, replaced = [], []
-    gone = set()         # ids of current entries that the plan deletes
-    claimed = set()      # ids of current entries that a desired entry accounts for
-    rewritten = set()    # ids of current entries whose replacement is listed in ``replaced``
-
-    def delete(c):
-        if id(c) not in gone:
-            gone.add(id(c))
-            deletes.append(('delete', c))
-
+    plan = _FdbPlan(device)
     if state == 'present':
-        for d in desired:
-            want = dict(d)
-            if want['vni'] is None:
-                want['vni'] = vx['vni']
-            if want['port'] is None:
-                want['port'] = vx['port']
-            existing = by_mac.get(want['mac'], [])
-            if not is_multi_mac(want['mac']):
-                claimed.update(id(c) for c in existing)
-                if len(existing) == 1 and _same_fdb(existing[0], want) and existing[0]['permanent']:
-                    continue
-                if len(existing) > 1:
-                    # The kernel keeps one destination per unicast MAC; more means something
-                    # unusual made them: start over.
-                    for c in existing:
-                        delete(c)
-                sets.append(('replace', want))
-                if existing:
-                    rewritten.add(id(existing[0]))
-                    replaced.append({'before': _public(existing[0]), 'after': _public(want)})
-                else:
-                    added.append(_public(want))
-            else:
-                same_dst = [c for c in existing if c['dst'] == want['dst']]
-                exact = [c for c in same_dst if _same_fdb(c, want) and c['permanent']]
-                claimed.update(id(c) for c in same_dst)
-                exact_ids = {id(c) for c in exact}
-                for c in same_dst:
-                    if id(c) not in exact_ids and not c['protected']:
-                        delete(c)
-                if exact:
-                    continue
-                sets.append(('append', want))
-                changed_from = [c for c in same_dst if not c['protected']]
-                if changed_from:
-                    rewritten.add(id(changed_from[0]))
-                    replaced.append({'before': _public(changed_from[0]), 'after': _public(want)})
-                else:
-                    added.append(_public(want))
-        if exclusive:
-            for c in cur:
-                if id(c) not in claimed and not c['protected']:
-                    delete(c)
+        plan.present(desired, cur, by_mac, exclusive)
     else:
-        for d in desired:
-            for c in by_mac.get(d['mac'], []):
-                if c['protected']:
-                    continue
-                if d['dst'] is not None and c['dst'] != d['dst']:
-                    continue
-                if d['vni'] is not None and c['vni'] != d['vni']:
-                    continue
-                if d['port'] is not None and c['port'] != d['port']:
-                    continue
-                delete(c)
-    removed = [_public(c) for _op, c in deletes if id(c) not in rewritten]
-
-    before = sorted(fdb_line(c, device) for c in cur)
-    # a 'replace' moves a unicast MAC: its old line goes away
-    moved = {w['mac'] for op, w in sets if op == 'replace'}
-    after_entries = [c for c in cur if id(c) not in gone and c['mac'] not in moved]
-    after = sorted([fdb_line(c, device) for c in after_entries]
-                   + [fdb_line(w, device) for _op, w in sets])
-    return {
-        'ops': deletes + sets,
-        'added': added,
-        'replaced': replaced,
-        'removed': removed,
-        'before': before,
-        'after': after,
-    }
+        plan.absent(desired, by_mac)
+    return plan.result(cur, device)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -421,3 +447,173 @@ def plan_neigh(desired, current, state='present', exclusive=False, permanent=Tru
         'before': before,
         'after': after,
     }
+
+
+# ----------------------------------------------------------------------------------------------
+# Applying (kernel)
+
+def _lines(lines):
+    return '\n'.join(lines) + '\n' if lines else ''
+
+
+def _open(netns, name):
+    try:
+        return _nlbatch.open_device(netns, name)
+    except _nlbatch.DeviceError as exc:
+        raise PeerError(str(exc)) from None
+
+
+def open_socket(netns):
+    """A socket in ``netns`` for ``converge_fdb``/``converge_neigh``, with ``_nlbatch.open_device``'s messages."""
+    try:
+        return _nlbatch.Socket(netns)
+    except (_netns.NetnsError, ValueError) as exc:
+        raise PeerError('%s; nothing was changed' % exc) from None
+    except OSError as exc:
+        raise PeerError('cannot open a netlink socket in %s: %s' % (_nlbatch.where_of(netns), exc)) from None
+
+
+def lookup_device(sock, netns, name):
+    """The link dict of ``name`` seen through an open socket, with ``_nlbatch.open_device``'s messages."""
+    try:
+        device = _nlbatch.get_link(sock, name) if len(name.encode()) < 16 else None
+    except _nlbatch.NetlinkError as exc:
+        raise PeerError('cannot look up device %r in %s: %s' % (name, _nlbatch.where_of(netns), exc.strerror)) from None
+    if device is None:
+        raise PeerError('device %r does not exist in %s; nothing was changed' % (name, _nlbatch.where_of(netns)))
+    return device
+
+
+def _module_params(params, defaults):
+    p = dict(defaults, **params)
+    if p['exclusive'] and p['state'] == 'absent':
+        raise PeerError('exclusive=true only applies to state=present; nothing was changed')
+    return p
+
+
+def fdb_params(params):
+    """The fdb module's parameters checked: ``(params with defaults, entries)``."""
+    p = _module_params(params, FDB_DEFAULTS)
+    entries, errors = validate_fdb(p['entries'], p['state'])
+    if errors:
+        raise PeerError(error_summary(errors))
+    return p, entries
+
+
+def neigh_params(params):
+    """The neigh module's parameters checked: ``(params with defaults, entries)``."""
+    p = _module_params(params, NEIGH_DEFAULTS)
+    entries, errors = validate_neigh(p['entries'], p['state'])
+    if errors:
+        raise PeerError(error_summary(errors))
+    return p, entries
+
+
+def _result(plan, entries, state):
+    return dict(
+        changed=bool(plan['ops']),
+        added=plan['added'],
+        replaced=plan['replaced'],
+        removed=plan['removed'],
+        unchanged=len(entries) - len(plan['added']) - len(plan['replaced']) if state == 'present' else 0,
+        entries=len(plan['after']),
+    )
+
+
+def _planned(plan, entries, state, name, key, diff):
+    result = _result(plan, entries, state)
+    if diff:
+        result['diff'] = diff_result({'device': name, key: _lines(plan['before'])},
+                                     {'device': name, key: _lines(plan['after'])})
+    return result
+
+
+def _send(sock, messages, what, result):
+    try:
+        return sock.batch(messages)
+    except (_nlbatch.NetlinkError, OSError) as exc:
+        raise PeerError('programming the %s failed part way: %s; run the task again to see what is left'
+                        % (what, exc), **result) from None
+
+
+def _refused(failed, lines, total, what, result):
+    more = len(failed) - len(lines)
+    return PeerError('the kernel refused %d of %d %s: %s%s' % (len(failed), total, what, '; '.join(lines),
+                                                             '; and %d more' % more if more else ''),
+                     failed_entries=failed, **result)
+
+
+def converge_fdb(sock, device, netns, entries, state='present', exclusive=False, check_mode=False, diff=False):
+    """Bring the FDB of ``device`` (seen through ``sock``) to the validated ``entries``."""
+    name, where = device['name'], _nlbatch.where_of(netns)
+    if device['kind'] != 'vxlan':
+        raise PeerError('device %r in %s is not a VXLAN device (its link kind is %s); nothing was changed'
+                        % (name, where, device['kind'] or 'none: loopback or physical'))
+    ifindex = device['ifindex']
+    refused = _nlbatch.fdb_refused_families(sock, ifindex, (e['dst'] for e in entries)) if state == 'present' else {}
+    errors = check_fdb_device(entries, device, state, refused)
+    if errors:
+        raise PeerError(error_summary(errors))
+    plan = plan_fdb(entries, _nlbatch.fdb_dump(sock, ifindex), device, state=state, exclusive=exclusive)
+    ops = plan['ops']
+    result = _planned(plan, entries, state, name, 'fdb', diff)
+    if not ops or check_mode:
+        return result
+    failures = _send(sock, [_nlbatch.fdb_message(op, ifindex, e['mac'], e['dst'], e['port'], e['vni'], e.get('via'))
+                            for op, e in ops], 'FDB of %s in %s' % (name, where), result)
+    if failures:
+        failed = [dict(op=ops[i][0], mac=ops[i][1]['mac'], dst=ops[i][1]['dst'], error=err.strerror)
+                  for i, err in failures]
+        lines = ['entry %s dst %s (%s) failed: %s' % (f['mac'], f['dst'], f['op'], f['error'])
+                 for f in failed[:MAX_REPORTED_ERRORS]]
+        result['entries'] = sum(1 for e in _nlbatch.fdb_dump(sock, ifindex) if e['self'] and e['dst'])
+        raise _refused(failed, lines, len(ops), 'FDB changes on %s in %s' % (name, where), result)
+    return result
+
+
+def converge_neigh(sock, device, netns, entries, state='present', exclusive=False, permanent=True,
+                   check_mode=False, diff=False):
+    """Bring the neighbour table of ``device`` (seen through ``sock``) to the validated ``entries``."""
+    name, where, ifindex = device['name'], _nlbatch.where_of(netns), device['ifindex']
+    plan = plan_neigh(entries, _nlbatch.neigh_dump(sock, ifindex), state=state, exclusive=exclusive,
+                      permanent=permanent)
+    ops = plan['ops']
+    result = _planned(plan, entries, state, name, 'neigh', diff)
+    if not ops or check_mode:
+        return result
+    failures = _send(sock, [_nlbatch.neigh_message(op, ifindex, e['ip'], e['mac'], permanent) for op, e in ops],
+                     'neighbour table of %s in %s' % (name, where), result)
+    if failures:
+        failed = [dict(op=ops[i][0], ip=ops[i][1]['ip'], mac=ops[i][1]['mac'], error=err.strerror)
+                  for i, err in failures]
+        lines = ['entry %s lladdr %s (%s) failed: %s' % (f['ip'], f['mac'], f['op'], f['error'])
+                 for f in failed[:MAX_REPORTED_ERRORS]]
+        result['entries'] = len(_nlbatch.neigh_dump(sock, ifindex))
+        raise _refused(failed, lines, len(ops), 'neighbour changes on %s in %s' % (name, where), result)
+    return result
+
+
+def fdb_converge(params, check_mode=False, diff=False):
+    """The fdb module: its parameters validated, the device opened, its FDB converged."""
+    p, entries = fdb_params(params)
+    sock, device = _open(p['netns'], p['device'])
+    with sock:
+        return converge_fdb(sock, device, p['netns'], entries, p['state'], p['exclusive'],
+                            check_mode, diff)
+
+
+def neigh_converge(params, check_mode=False, diff=False):
+    """The neigh module: its parameters validated, the device opened, its neighbour table converged."""
+    p, entries = neigh_params(params)
+    sock, device = _open(p['netns'], p['device'])
+    with sock:
+        return converge_neigh(sock, device, p['netns'], entries, p['state'],
+                              p['exclusive'], p['permanent'], check_mode, diff)
+
+
+def predict_new(device, vni, dstport, fdb_entries, neigh_entries):
+    """What ``converge_fdb`` and ``converge_neigh`` would report on a VTEP this run creates (check
+    mode: it does not exist yet, every entry is new), for entries already validated."""
+    link = {'name': device, 'mac': None, 'vxlan': {'vni': vni, 'port': dstport, 'group': None}}
+    return (_planned(plan_fdb(fdb_entries, [], link, exclusive=True), fdb_entries, 'present', device, 'fdb', True),
+            _planned(plan_neigh(neigh_entries, [], exclusive=True), neigh_entries, 'present', device, 'neigh', True))

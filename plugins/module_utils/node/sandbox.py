@@ -6,22 +6,25 @@
 A sandbox is a network namespace holding, per subnet, a bridge with the gateway address and a VTEP
 (VXLAN made in the node namespace, moved in, enslaved to the bridge) with the exact set of peer
 neighbour and FDB entries. The work is the per-object converge functions the single-object
-modules use (``_namespace``, ``_bridge``, ``_vxlan``, ``_peers``), called in order in one process:
-on this 2-vCPU machine each module process costs 0.3-0.35 s of CPU to start (bench/scale.py), the
-kernel work milliseconds, so one run per node instead of five loops is what makes site.yml scale.
+modules use (``_namespace``, ``_bridge``, ``_vxlan``, ``_peerdb``), called in order in one process:
+one module process per node instead of five loops is what makes site.yml scale (bench/scale.py).
 
 Pure part (unit-tested in tests/unit/test_sandbox.py): ``validate`` (every input error, named,
-before any change), ``peer_entries``, ``plan_removals``, ``render``. The rest talks to the kernel.
+before any change; its output is the model ``converge`` takes, so the per-object functions get
+checked values and do not check them again), ``peer_entries``, ``plan_removals``, ``render``.
+The rest talks to the kernel, through one socket set per sandbox namespace.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 from ansible_collections.linuxnet.overlay.plugins.module_utils.constants import VNI_MAX, VNI_MIN, VXLAN_PORT, ZERO_MAC
 from ansible_collections.linuxnet.overlay.plugins.module_utils.node import bridge as _bridge
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import links as _links
 from ansible_collections.linuxnet.overlay.plugins.module_utils.node import namespace as _namespace
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
-from ansible_collections.linuxnet.overlay.plugins.module_utils.node import peers as _peers
+from ansible_collections.linuxnet.overlay.plugins.module_utils.node import peerdb as _peerdb
 from ansible_collections.linuxnet.overlay.plugins.module_utils.node import vtep as _vxlan
 
 SANDBOX_KEYS = ('netns', 'mtu', 'ip_forward', 'subnets')
@@ -93,9 +96,73 @@ def _linkerr(what, func, *args):
         raise SandboxError('%s: %s' % (what, exc)) from None
 
 
+def _validate_peers(swhat, sraw):
+    """A subnet's peers and flood list as validated neighbour and FDB entries."""
+    peers = sraw.get('peers') or []
+    if not isinstance(peers, list):
+        raise SandboxError('%s: peers must be a list of {ip, mac, vtep}' % swhat)
+    for k, peer in enumerate(peers):
+        _keys(peer, '%s peers[%d]' % (swhat, k), PEER_KEYS)
+        missing = [key for key in PEER_KEYS if not peer.get(key)]
+        if missing:
+            raise SandboxError('%s peers[%d] needs %s' % (swhat, k, ', '.join(missing)))
+    flood = sraw.get('flood') or []
+    if not isinstance(flood, list) or not all(isinstance(v, str) and v for v in flood):
+        raise SandboxError('%s: flood must be a list of VTEP addresses, got %r' % (swhat, flood))
+    neigh, fdb = peer_entries(peers, flood)
+    neigh, errors = _peerdb.validate_neigh(neigh)
+    if not errors:
+        fdb, errors = _peerdb.validate_fdb(fdb)
+    if errors:
+        raise SandboxError('%s peers or flood: %s' % (swhat, _peerdb.error_summary(errors)))
+    return [{'ip': e['ip'], 'mac': e['mac']} for e in neigh], [{'mac': e['mac'], 'dst': e['dst']} for e in fdb]
+
+
+def _validate_subnet(swhat, sraw, devices, vnis):
+    _keys(sraw, swhat, SUBNET_KEYS, SUBNET_INFO_KEYS)
+    for key in ('bridge', 'address', 'vxlan', 'vni'):
+        if sraw.get(key) is None:
+            raise SandboxError('%s needs %s' % (swhat, key))
+    bridge = _linkerr('%s: bridge' % swhat, _links.validate_ifname, sraw['bridge'], 'bridge')
+    vxlan = _linkerr('%s: vxlan' % swhat, _links.validate_ifname, sraw['vxlan'], 'vxlan')
+    for dev in (bridge, vxlan):
+        if dev in devices:
+            raise SandboxError('%s: device name %s is used twice in the sandbox' % (swhat, dev))
+        devices[dev] = True
+    address = _linkerr('%s: address' % swhat, _links.normalize_cidrs, [sraw['address']], 'address')[0]
+    vni = _int(sraw['vni'], '%s: vni' % swhat, VNI_MIN, VNI_MAX)
+    if vni in vnis:
+        raise SandboxError('%s: vni %d is also used by %s; a VNI exists once per node and port'
+                           % (swhat, vni, vnis[vni]))
+    vnis[vni] = swhat
+    neigh, fdb = _validate_peers(swhat, sraw)
+    return {'bridge': bridge, 'address': address, 'vxlan': vxlan, 'vni': vni, 'neigh': neigh, 'fdb': fdb}
+
+
+def _validate_sandbox(i, raw, names, vnis):
+    what = 'sandboxes[%d]' % i
+    _keys(raw, what, SANDBOX_KEYS, SANDBOX_INFO_KEYS)
+    if raw.get('netns') is None:
+        raise SandboxError('%s needs netns (the name of the sandbox namespace)' % what)
+    netns = _linkerr('%s.netns' % what, _netns.validate_name, raw['netns'])
+    if netns in names:
+        raise SandboxError('%s.netns %s is listed twice (also sandboxes[%d])' % (what, netns, names[netns]))
+    names[netns] = i
+    what = 'sandbox %s (sandboxes[%d])' % (netns, i)
+    mtu = _int(raw['mtu'], '%s: mtu' % what, 68, 65535) if raw.get('mtu') is not None else None
+    subnets_raw = raw.get('subnets')
+    if not isinstance(subnets_raw, list) or not subnets_raw:
+        raise SandboxError('%s needs subnets: a non-empty list of {bridge, address, vxlan, vni, peers}' % what)
+    ip_forward = (_bool(raw['ip_forward'], '%s: ip_forward' % what) if raw.get('ip_forward') is not None
+                  else len(subnets_raw) > 1)
+    devices = {}
+    subnets = [_validate_subnet('%s subnets[%d]' % (what, j), sraw, devices, vnis) for j, sraw in enumerate(subnets_raw)]
+    return {'netns': netns, 'network': raw.get('network'), 'mtu': mtu, 'ip_forward': ip_forward, 'subnets': subnets}
+
+
 def validate(params):
-    """Every input error, raised as SandboxError naming the bad value; the normalised input
-    otherwise: ``{'dstport', 'local', 'exclusive', 'prefix', 'sandboxes': [...]}``."""
+    """Every input error, raised as SandboxError naming the bad value; the normalised input, the model
+    ``converge`` takes, otherwise: ``{'dstport', 'local', 'exclusive', 'prefix', 'sandboxes': [...]}``."""
     p = dict(DEFAULTS, **params)
     dstport = _int(p['dstport'], 'dstport', 1, 65535)
     try:
@@ -110,64 +177,8 @@ def validate(params):
         _linkerr('prefix', _netns.validate_name, prefix)
     if not isinstance(p['sandboxes'], list):
         raise SandboxError('sandboxes must be a list, got %r' % (p['sandboxes'],))
-    out, names, vnis = [], {}, {}
-    for i, raw in enumerate(p['sandboxes']):
-        what = 'sandboxes[%d]' % i
-        _keys(raw, what, SANDBOX_KEYS, SANDBOX_INFO_KEYS)
-        if raw.get('netns') is None:
-            raise SandboxError('%s needs netns (the name of the sandbox namespace)' % what)
-        netns = _linkerr('%s.netns' % what, _netns.validate_name, raw['netns'])
-        if netns in names:
-            raise SandboxError('%s.netns %s is listed twice (also sandboxes[%d])' % (what, netns, names[netns]))
-        names[netns] = i
-        what = 'sandbox %s (sandboxes[%d])' % (netns, i)
-        mtu = _int(raw['mtu'], '%s: mtu' % what, 68, 65535) if raw.get('mtu') is not None else None
-        subnets_raw = raw.get('subnets')
-        if not isinstance(subnets_raw, list) or not subnets_raw:
-            raise SandboxError('%s needs subnets: a non-empty list of {bridge, address, vxlan, vni, peers}' % what)
-        ip_forward = (_bool(raw['ip_forward'], '%s: ip_forward' % what) if raw.get('ip_forward') is not None
-                      else len(subnets_raw) > 1)
-        subnets, devices = [], {}
-        for j, sraw in enumerate(subnets_raw):
-            swhat = '%s subnets[%d]' % (what, j)
-            _keys(sraw, swhat, SUBNET_KEYS, SUBNET_INFO_KEYS)
-            for key in ('bridge', 'address', 'vxlan', 'vni'):
-                if sraw.get(key) is None:
-                    raise SandboxError('%s needs %s' % (swhat, key))
-            bridge = _linkerr('%s: bridge' % swhat, _links.validate_ifname, sraw['bridge'], 'bridge')
-            vxlan = _linkerr('%s: vxlan' % swhat, _links.validate_ifname, sraw['vxlan'], 'vxlan')
-            for dev in (bridge, vxlan):
-                if dev in devices:
-                    raise SandboxError('%s: device name %s is used twice in the sandbox' % (swhat, dev))
-                devices[dev] = j
-            address = _linkerr('%s: address' % swhat, _links.normalize_cidrs, [sraw['address']], 'address')[0]
-            vni = _int(sraw['vni'], '%s: vni' % swhat, VNI_MIN, VNI_MAX)
-            if vni in vnis:
-                raise SandboxError('%s: vni %d is also used by %s; a VNI exists once per node and port'
-                                   % (swhat, vni, vnis[vni]))
-            vnis[vni] = swhat
-            peers = sraw.get('peers') or []
-            if not isinstance(peers, list):
-                raise SandboxError('%s: peers must be a list of {ip, mac, vtep}' % swhat)
-            for k, peer in enumerate(peers):
-                _keys(peer, '%s peers[%d]' % (swhat, k), PEER_KEYS)
-                missing = [key for key in PEER_KEYS if not peer.get(key)]
-                if missing:
-                    raise SandboxError('%s peers[%d] needs %s' % (swhat, k, ', '.join(missing)))
-            flood = sraw.get('flood') or []
-            if not isinstance(flood, list) or not all(isinstance(v, str) and v for v in flood):
-                raise SandboxError('%s: flood must be a list of VTEP addresses, got %r' % (swhat, flood))
-            neigh, fdb = peer_entries(peers, flood)
-            try:
-                neigh = _peers.validate_neigh({'device': vxlan, 'entries': neigh, 'exclusive': True})[1]
-                fdb = _peers.validate_fdb({'device': vxlan, 'entries': fdb, 'exclusive': True})[1]
-            except _peers.PeerError as exc:
-                raise SandboxError('%s peers or flood: %s' % (swhat, exc)) from None
-            subnets.append({'bridge': bridge, 'address': address, 'vxlan': vxlan, 'vni': vni,
-                            'neigh': [{'ip': e['ip'], 'mac': e['mac']} for e in neigh],
-                            'fdb': [{'mac': e['mac'], 'dst': e['dst']} for e in fdb]})
-        out.append({'netns': netns, 'network': raw.get('network'), 'mtu': mtu, 'ip_forward': ip_forward,
-                    'subnets': subnets})
+    names, vnis = {}, {}
+    out = [_validate_sandbox(i, raw, names, vnis) for i, raw in enumerate(p['sandboxes'])]
     return {'dstport': dstport, 'local': local, 'exclusive': bool(p['exclusive']), 'prefix': prefix,
             'sandboxes': out}
 
@@ -235,8 +246,75 @@ def _peer_action(kind, res):
     return '%s entries: %s' % (kind, ', '.join(parts))
 
 
-def converge_one(sb, v, check_mode):
-    """Converge one sandbox; returns ``(result, before_view, after_view)``."""
+def _vtep_want(sub, sb, v, master):
+    """The VTEP of a subnet in ``_vxlan.desired_state``'s shape, from input ``validate`` checked."""
+    return {'vni': sub['vni'], 'dstport': v['dstport'], 'local': v['local'], 'learning': False, 'proxy': True,
+            'l2miss': False, 'l3miss': False, 'ttl': None, 'mtu': sb['mtu'], 'master': master, 'up': True}
+
+
+def _vtep(ctx, sub, sb, v, new, bridge_made, check_mode):
+    netns, name = sb['netns'], sub['vxlan']
+    if new:
+        return _vxlan.predict_new(name, netns, _vtep_want(sub, sb, v, sub['bridge']), ctx['scan'])
+    if check_mode and bridge_made:
+        # the bridge this run would make does not exist yet to be a master: predict the enslaving
+        vx = _vxlan.converge_in(ctx['home'], ctx['ipr'], name, netns, _vtep_want(sub, sb, v, None), check_mode, True,
+                                ctx['scan'])
+        if vx['vxlan'] is not None and vx['vxlan'].get('master') != sub['bridge']:
+            vx['actions'].append('set master %s -> %s' % (vx['vxlan'].get('master'), sub['bridge']))
+            vx['vxlan']['master'] = sub['bridge']
+            vx['diff']['after'] = dict(vx['diff']['after'], master=sub['bridge'])
+            vx['changed'] = True
+        return vx
+    return _vxlan.converge_in(ctx['home'], ctx['ipr'], name, netns, _vtep_want(sub, sb, v, sub['bridge']),
+                              check_mode, True, ctx['scan'])
+
+
+def _peer_tables(ctx, sub, sb, v, vtep_made, check_mode):
+    """``(neigh, fdb)`` results of the subnet's VTEP: exactly its peers, nothing else."""
+    if check_mode and vtep_made:
+        fdb, neigh = _peerdb.predict_new(sub['vxlan'], sub['vni'], v['dstport'], sub['fdb'], sub['neigh'])
+        return neigh, fdb
+    netns, sock = sb['netns'], ctx['sock']
+    device = _peerdb.lookup_device(sock, netns, sub['vxlan'])
+    neigh = _peerdb.converge_neigh(sock, device, netns, sub['neigh'], exclusive=True, check_mode=check_mode,
+                                   diff=True)
+    fdb = _peerdb.converge_fdb(sock, device, netns, sub['fdb'], exclusive=True, check_mode=check_mode, diff=True)
+    return neigh, fdb
+
+
+def _subnet(ctx, sub, sb, v, new, check_mode):
+    """The bridge, VTEP and peer entries of one subnet: their four results."""
+    brw = {'name': sub['bridge'], 'netns': sb['netns'], 'state': 'present', 'mtu': sb['mtu'],
+           'addresses': [sub['address']], 'up': True}
+    br = _bridge.predict_new(brw) if new else _bridge.converge_in(ctx['ipr'], brw, check_mode, True)
+    bridge_made = any(a.startswith('create bridge') for a in br['actions'])
+    vx = _vtep(ctx, sub, sb, v, new, bridge_made, check_mode)
+    vtep_made = any(a.startswith('create ') for a in vx['actions'])
+    neigh, fdb = _peer_tables(ctx, sub, sb, v, vtep_made, check_mode)
+    return br, vx, neigh, fdb
+
+
+def _report(out, actions, views, sub, br, vx, neigh, fdb):
+    actions.extend(br['actions'])
+    actions.extend(vx['actions'])
+    if neigh['changed']:
+        actions.append('%s: %s' % (sub['vxlan'], _peer_action('neighbour', neigh)))
+    if fdb['changed']:
+        actions.append('%s: %s' % (sub['vxlan'], _peer_action('FDB', fdb)))
+    out['bridges'].append(br['bridge'])
+    out['vteps'].append(vx['vxlan'])
+    out['neigh'][sub['vxlan']] = _peer_counts(neigh)
+    out['fdb'][sub['vxlan']] = _peer_counts(fdb)
+    for side, view in zip(('before', 'after'), views):
+        view['subnets'].append({'bridge': br['diff'][side], 'vxlan': vx['diff'][side],
+                                'neigh': neigh['diff'][side]['neigh'], 'fdb': fdb['diff'][side]['fdb']})
+
+
+def converge_one(sb, v, check_mode, home=None, scan=None):
+    """Converge one sandbox; returns ``(result, before_view, after_view)``. Its bridges, VTEPs and peer
+    entries share one pyroute2 socket and one rtnetlink socket in the namespace; ``home`` is an IPRoute
+    in the module's namespace, ``scan`` a ``_vxlan.VxlanScan`` of the run."""
     netns = sb['netns']
     new = check_mode and not _netns.exists(netns)
     sysctls = {'net.ipv4.ip_forward': 1} if sb['ip_forward'] else None
@@ -247,71 +325,47 @@ def converge_one(sb, v, check_mode):
     after = {'netns': netns, 'network': sb['network'], 'exists': True,
              'sysctls': ns['diff']['after'].get('sysctls'), 'subnets': []}
     out = {'name': netns, 'network': sb['network'], 'bridges': [], 'vteps': [], 'neigh': {}, 'fdb': {}}
-    for sub in sb['subnets']:
-        brp = {'name': sub['bridge'], 'netns': netns, 'addresses': [sub['address']], 'mtu': sb['mtu']}
-        br = _bridge.predict_new(brp) if new else _bridge.converge(brp, check_mode, True)
-        vxp = {'name': sub['vxlan'], 'netns': netns, 'vni': sub['vni'], 'dstport': v['dstport'],
-               'local': v['local'], 'mtu': sb['mtu'], 'master': sub['bridge'], 'learning': False, 'proxy': True}
-        bridge_made = any(a.startswith('create bridge') for a in br['actions'])
-        if new:
-            vx = _vxlan.predict_new(vxp)
-        elif check_mode and bridge_made:
-            # the bridge this run would make does not exist yet to be a master: predict the enslaving
-            vx = _vxlan.converge(dict(vxp, master=None), check_mode, True)
-            if vx['vxlan'] is not None and vx['vxlan'].get('master') != sub['bridge']:
-                vx['actions'].append('set master %s -> %s' % (vx['vxlan'].get('master'), sub['bridge']))
-                vx['vxlan']['master'] = sub['bridge']
-                vx['diff']['after'] = dict(vx['diff']['after'], master=sub['bridge'])
-                vx['changed'] = True
-        else:
-            vx = _vxlan.converge(vxp, check_mode, True)
-        vtep_made = any(a.startswith('create ') for a in vx['actions'])
-        if check_mode and vtep_made:
-            fdb, neigh = _peers.predict_new(sub['vxlan'], sub['vni'], v['dstport'], sub['fdb'], sub['neigh'])
-        else:
-            neigh = _peers.neigh_converge({'device': sub['vxlan'], 'netns': netns, 'entries': sub['neigh'],
-                                           'exclusive': True}, check_mode, True)
-            fdb = _peers.fdb_converge({'device': sub['vxlan'], 'netns': netns, 'entries': sub['fdb'],
-                                       'exclusive': True}, check_mode, True)
-        actions.extend(br['actions'])
-        actions.extend(vx['actions'])
-        if neigh['changed']:
-            actions.append('%s: %s' % (sub['vxlan'], _peer_action('neighbour', neigh)))
-        if fdb['changed']:
-            actions.append('%s: %s' % (sub['vxlan'], _peer_action('FDB', fdb)))
-        out['bridges'].append(br['bridge'])
-        out['vteps'].append(vx['vxlan'])
-        out['neigh'][sub['vxlan']] = _peer_counts(neigh)
-        out['fdb'][sub['vxlan']] = _peer_counts(fdb)
-        for side, view in (('before', before), ('after', after)):
-            view['subnets'].append({'bridge': br['diff'][side], 'vxlan': vx['diff'][side],
-                                    'neigh': neigh['diff'][side]['neigh'], 'fdb': fdb['diff'][side]['fdb']})
+    with contextlib.ExitStack() as stack:
+        ctx = {'home': home, 'scan': scan if scan is not None else _vxlan.VxlanScan()}
+        if not new:
+            if home is None:
+                ctx['home'] = stack.enter_context(_links.opened(None))
+            ctx['ipr'] = stack.enter_context(_links.opened(netns))
+            ctx['sock'] = stack.enter_context(_peerdb.open_socket(netns))
+        for sub in sb['subnets']:
+            _report(out, actions, (before, after), sub, *_subnet(ctx, sub, sb, v, new, check_mode))
     out['changed'] = bool(actions)
     out['actions'] = actions
     return out, before, after
 
 
-def converge(params, check_mode=False, diff=False):
-    v = validate(params)
+def _remove(name, check_mode, actions, removed, diffs):
+    res = _namespace.converge({'name': name, 'state': 'absent'}, check_mode, True)
+    actions.extend('%s: %s' % (name, a) for a in res['actions'])
+    removed.append(name)
+    before = dict(res['diff']['before'], netns=name)
+    diffs.append(_diff_entry(name, render(before), ''))
+
+
+def converge(v, check_mode=False, diff=False):
+    """Converge the node's sandboxes to ``v``, the model ``validate`` returned."""
     actions, sandboxes, removed, diffs = [], [], [], []
     removals = plan_removals(_netns.list_names(), v['sandboxes'], v['prefix']) if v['exclusive'] else []
     current = None
     try:
         for name in removals:
             current = name
-            res = _namespace.converge({'name': name, 'state': 'absent'}, check_mode, True)
-            actions.extend('%s: %s' % (name, a) for a in res['actions'])
-            removed.append(name)
-            before = dict(res['diff']['before'], netns=name)
-            diffs.append(_diff_entry(name, render(before), ''))
-        for sb in v['sandboxes']:
-            current = sb['netns']
-            res, before, after = converge_one(sb, v, check_mode)
-            actions.extend('%s: %s' % (sb['netns'], a) for a in res['actions'])
-            sandboxes.append(res)
-            if res['changed']:
-                diffs.append(_diff_entry(sb['netns'], render(before), render(after)))
-    except _peers.PeerError as exc:
+            _remove(name, check_mode, actions, removed, diffs)
+        scan = _vxlan.VxlanScan()
+        with _links.opened(None) as home:
+            for sb in v['sandboxes']:
+                current = sb['netns']
+                res, before, after = converge_one(sb, v, check_mode, home, scan)
+                actions.extend('%s: %s' % (sb['netns'], a) for a in res['actions'])
+                sandboxes.append(res)
+                if res['changed']:
+                    diffs.append(_diff_entry(sb['netns'], render(before), render(after)))
+    except _peerdb.PeerError as exc:
         raise SandboxError('sandbox %s: %s' % (current, exc), actions) from None
     except (_links.LinkError, _netns.NetnsError, ValueError) as exc:
         raise SandboxError('sandbox %s: %s' % (current, exc), actions) from None

@@ -12,7 +12,7 @@ from __future__ import annotations
 from ansible_collections.linuxnet.overlay.plugins.module_utils.constants import VXLAN_PORT
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import links as _links
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
-from ansible_collections.linuxnet.overlay.plugins.module_utils.common import diff_result
+from ansible_collections.linuxnet.overlay.plugins.module_utils.node import change as _change
 
 DEFAULTS = {'name': None, 'netns': None, 'state': 'present', 'vni': None, 'dstport': VXLAN_PORT, 'local': None,
             'learning': False, 'proxy': True, 'l2miss': False, 'l3miss': False, 'ttl': None, 'mtu': None,
@@ -60,10 +60,32 @@ def kernel_attrs(want):
     return attrs
 
 
-def check_vni_free(want, netns, name):
-    clashes = _links.vni_clashes(
-        _links.scan_vxlan_devices(_netns.list_names(), skip=(netns, name)),
-        want['vni'], want['dstport'], _links.ip_version(want['local']) == 6)
+class VxlanScan:
+    """The node's VXLAN devices for the VNI clash check, read from every named namespace once per run:
+    the sandbox makes many VTEPs, and each one made is recorded instead of read again."""
+
+    def __init__(self):
+        self._devices = None
+
+    def devices(self, skip=None):
+        if self._devices is None:
+            self._devices = [(_links.ns_identity(d['netns']), d) for d in _links.scan_vxlan_devices(_netns.list_names())]
+        key = (_links.ns_identity(skip[0]), skip[1]) if skip else None
+        return [d for ident, d in self._devices if (ident, d['name']) != key]
+
+    def made(self, netns, name, want):
+        if self._devices is None:
+            return
+        key = (_links.ns_identity(netns), name)
+        self._devices = [(ident, d) for ident, d in self._devices if (ident, d['name']) != key]
+        self._devices.append((key[0], {'netns': netns, 'name': name, 'vni': want['vni'], 'dstport': want['dstport'],
+                                       'ipv6': _links.ip_version(want['local']) == 6, 'socket_here': True}))
+
+
+def check_vni_free(want, netns, name, scan=None):
+    devices = (scan.devices(skip=(netns, name)) if scan is not None
+               else _links.scan_vxlan_devices(_netns.list_names(), skip=(netns, name)))
+    clashes = _links.vni_clashes(devices, want['vni'], want['dstport'], _links.ip_version(want['local']) == 6)
     if clashes:
         raise _links.LinkError(_links.clash_message(want['vni'], want['dstport'], clashes))
 
@@ -102,99 +124,114 @@ def describe(key, before, after):
     return 'set %s %s -> %s' % (key, before, after)
 
 
+def _predicted_new(name, netns, want):
+    after = {'name': name, 'netns': netns, 'ifindex': None, 'mac': None, 'mtu': 1500, 'ttl': 0,
+             'local': None, 'master': None, 'socket_netns': None}
+    after.update({k: want[k] for k in KEYS if want[k] is not None})
+    after['master'] = after['master'] or None
+    return after
+
+
+def _plan_create(want, current, links, netns, name, plan, moving, master_index, scan):
+    """Actions and prediction for a create or re-create; fills ``want`` from ``current`` and
+    returns ``(actions, predicted, master_index)``."""
+    if current is not None:   # unmanaged attributes keep their values across a re-create
+        for key in ('mtu', 'ttl', 'local'):
+            if want[key] is None:
+                want[key] = current[key]
+        if want['master'] is None and current['master']:
+            want['master'] = current['master']
+            master_index = _links.check_master(links, current['master'], netns)
+    check_vni_free(want, netns, name, scan)
+    actions = []
+    if plan['action'] == 'recreate':
+        actions.append('delete %s (%s)' % (name, '; '.join(plan['reasons'])))
+    actions.append('create %s (vni %d, dstport %d)%s' % (
+        name, want['vni'], want['dstport'],
+        ' in the namespace the module runs in, move it to %s' % netns if moving else ''))
+    return actions, _predicted_new(name, netns, want), master_index
+
+
+def _create(home, target, current, netns, name, want, plan, moving, master_index, scan):
+    if plan['action'] == 'recreate':
+        _links.delete_link(target, current['ifindex'])
+    try:
+        _links.create_vxlan(home, target, netns if moving else None, name, kernel_attrs(want),
+                            master=master_index, up=want['up'])
+    except _links.NetlinkError as exc:
+        if getattr(exc, 'code', 0) == 17:
+            raise _links.LinkError(translate_eexist(exc, want)) from None
+        raise
+    if scan is not None:
+        scan.made(netns, name, want)
+
+
+def _converge_present(home, target, links, current, netns, name, want, check_mode, scan):
+    """``(actions, predicted, plan)`` for state=present, applied unless ``check_mode``."""
+    moving = netns is not None and not _netns.same_as_current(netns)
+    master_index = _links.check_master(links, want['master'], netns)
+    plan = _links.plan_vxlan(want, current)
+    if plan['action'] in ('create', 'recreate'):
+        actions, predicted, master_index = _plan_create(want, current, links, netns, name, plan, moving,
+                                                        master_index, scan)
+        if not check_mode:
+            _create(home, target, current, netns, name, want, plan, moving, master_index, scan)
+        return actions, predicted, plan
+    if plan['action'] != 'update':
+        return [], current, plan
+    actions = [describe(k, *plan['changes'][k]) for k in KEYS if k in plan['changes']]
+    if actions and not check_mode:
+        apply_update(target, current['ifindex'], plan['changes'], master_index)
+    return actions, dict(current, **{k: v[1] for k, v in plan['changes'].items()}), plan
+
+
 def converge(params, check_mode=False, diff=False):
+    """The vxlan module: its parameters validated, then ``converge_in``."""
     p = dict(DEFAULTS, **params)
     name = _links.validate_ifname(p['name'], 'name')
     netns = p['netns']
     _netns.require(netns)
-    moving = netns is not None and not _netns.same_as_current(netns)
     want = desired_state(p) if p['state'] == 'present' else None
-    actions = []
-    plan = None
     with _links.opened(None) as home, _links.opened(netns) as target:
-        links = _links.read_links(target)
-        link = _links.find(links, name=name)
-        if link is not None and link['kind'] != 'vxlan':
-            raise _links.LinkError(_links.wrong_kind_message(name, netns, link['kind'], 'vxlan'))
-        current = read_state(target, links, link, netns)
-
-        if want is None:
-            predicted = None
-            if current is not None:
-                actions.append('delete %s' % name)
-                if not check_mode:
-                    _links.delete_link(target, current['ifindex'])
-        else:
-            master_index = _links.check_master(links, p['master'], netns)
-            plan = _links.plan_vxlan(want, current)
-            if plan['action'] == 'update':
-                actions.extend(describe(k, *plan['changes'][k]) for k in KEYS if k in plan['changes'])
-                predicted = dict(current, **{k: v[1] for k, v in plan['changes'].items()})
-            elif plan['action'] in ('create', 'recreate'):
-                if current is not None:   # unmanaged attributes keep their values across a re-create
-                    for key in ('mtu', 'ttl', 'local'):
-                        if want[key] is None:
-                            want[key] = current[key]
-                    if p['master'] is None and current['master']:
-                        want['master'] = current['master']
-                        master_index = _links.check_master(links, current['master'], netns)
-                check_vni_free(want, netns, name)
-                if plan['action'] == 'recreate':
-                    actions.append('delete %s (%s)' % (name, '; '.join(plan['reasons'])))
-                actions.append('create %s (vni %d, dstport %d)%s' % (
-                    name, want['vni'], want['dstport'],
-                    ' in the namespace the module runs in, move it to %s' % netns if moving else ''))
-                predicted = {'name': name, 'netns': netns, 'ifindex': None, 'mac': None, 'mtu': 1500, 'ttl': 0,
-                             'local': None, 'master': None, 'socket_netns': None}
-                predicted.update({k: want[k] for k in KEYS if want[k] is not None})
-                predicted['master'] = predicted['master'] or None
-            else:
-                predicted = current
-            if actions and not check_mode:
-                if plan['action'] == 'update':
-                    apply_update(target, current['ifindex'], plan['changes'], master_index)
-                else:
-                    if plan['action'] == 'recreate':
-                        _links.delete_link(target, current['ifindex'])
-                    try:
-                        _links.create_vxlan(home, target, netns if moving else None, name, kernel_attrs(want),
-                                            master=master_index, up=want['up'])
-                    except _links.NetlinkError as exc:
-                        if getattr(exc, 'code', 0) == 17:
-                            raise _links.LinkError(translate_eexist(exc, want)) from None
-                        raise
-
-        changed = bool(actions)
-        if changed and not check_mode:
-            links = _links.read_links(target)
-            after = read_state(target, links, _links.find(links, name=name), netns)
-        else:
-            after = predicted if changed else current
-    result = {'changed': changed, 'actions': actions, 'vxlan': after}
-    if diff:
-        after_view = _links.diff_view(after, name=name, netns=netns)
-        if plan and plan['action'] == 'recreate':
-            after_view['recreated'] = plan['reasons']
-        result['diff'] = diff_result(_links.diff_view(current, name=name, netns=netns), after_view)
-    return result
+        return converge_in(home, target, name, netns, want, check_mode, diff)
 
 
-def predict_new(params):
-    """The result of ``converge`` for a VTEP in a sandbox that does not exist yet (check mode):
-    validated, its VNI checked against the node's other VXLAN devices, reported as created."""
-    p = dict(DEFAULTS, **params)
-    name = _links.validate_ifname(p['name'], 'name')
-    want = desired_state(p)
-    clashes = _links.vni_clashes(_links.scan_vxlan_devices(_netns.list_names()), want['vni'], want['dstport'],
-                                 _links.ip_version(want['local']) == 6)
+def converge_in(home, target, name, netns, want, check_mode=False, diff=False, scan=None):
+    """Converge VTEP ``name`` in ``netns`` (``target`` an IPRoute there, ``home`` one in the module's
+    namespace) to the validated ``want`` (``desired_state``; None: absent). ``scan``: a ``VxlanScan``
+    shared by the VTEPs of one run."""
+    want = dict(want) if want is not None else None
+    links = _links.read_links(target)
+    link = _links.find(links, name=name)
+    if link is not None and link['kind'] != 'vxlan':
+        raise _links.LinkError(_links.wrong_kind_message(name, netns, link['kind'], 'vxlan'))
+    current = read_state(target, links, link, netns)
+    plan = None
+    if want is None:
+        actions, predicted = ([], None) if current is None else (['delete %s' % name], None)
+        if actions and not check_mode:
+            _links.delete_link(target, current['ifindex'])
+    else:
+        actions, predicted, plan = _converge_present(home, target, links, current, netns, name, want, check_mode,
+                                                     scan)
+    after = _change.state_after(actions, check_mode, current, predicted, lambda: _read_back(target, name, netns))
+    extra = {'recreated': plan['reasons']} if plan and plan['action'] == 'recreate' else {}
+    return _change.link_result('vxlan', actions, current, after, name, netns, diff, **extra)
+
+
+def _read_back(target, name, netns):
+    links = _links.read_links(target)
+    return read_state(target, links, _links.find(links, name=name), netns)
+
+
+def predict_new(name, netns, want, scan=None):
+    """The result of ``converge_in`` for a VTEP in a sandbox that does not exist yet (check mode):
+    its VNI checked against the node's other VXLAN devices, reported as created."""
+    devices = scan.devices() if scan is not None else _links.scan_vxlan_devices(_netns.list_names())
+    clashes = _links.vni_clashes(devices, want['vni'], want['dstport'], _links.ip_version(want['local']) == 6)
     if clashes:
         raise _links.LinkError(_links.clash_message(want['vni'], want['dstport'], clashes))
-    after = {'name': name, 'netns': p['netns'], 'ifindex': None, 'mac': None, 'mtu': 1500, 'ttl': 0,
-             'local': None, 'master': None, 'socket_netns': None}
-    after.update({k: want[k] for k in KEYS if want[k] is not None})
-    after['master'] = after['master'] or None
+    after = _predicted_new(name, netns, want)
     actions = ['create %s (vni %d, dstport %d) in the namespace the module runs in, move it to %s'
-               % (name, want['vni'], want['dstport'], p['netns'])]
-    return {'changed': True, 'actions': actions, 'vxlan': after,
-            'diff': diff_result(_links.diff_view(None, name=name, netns=p['netns']),
-                                _links.diff_view(after, name=name, netns=p['netns']))}
+               % (name, want['vni'], want['dstport'], netns)]
+    return _change.link_result('vxlan', actions, None, after, name, netns, True)
