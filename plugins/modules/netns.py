@@ -99,6 +99,8 @@ actions:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.linuxnet.overlay.plugins.module_utils import linkplan as _linkplan
+
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import links as _links
 from ansible_collections.linuxnet.overlay.plugins.module_utils.node import namespace as _namespace
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
@@ -118,10 +120,10 @@ def main():
     try:
         _netns.validate_name(module.params['name'])
         result = _namespace.converge(module.params, module.check_mode, module._diff)
-    except (ValueError, _links.LinkError, _netns.NetnsError) as exc:
+    except (ValueError, _linkplan.LinkError, _netns.NetnsError) as exc:
         module.fail_json(msg=str(exc))
     except _links.NetlinkError as exc:
-        module.fail_json(msg=_links.netlink_message('namespace %s' % module.params['name'], exc))
+        module.fail_json(msg=_linkplan.netlink_message('namespace %s' % module.params['name'], exc))
     except OSError as exc:
         module.fail_json(msg='namespace %s: %s' % (module.params['name'], exc))
     module.exit_json(**result)

@@ -4,10 +4,12 @@
 """Converge one Linux bridge (the logic of the ``bridge`` module, shared with ``sandbox``).
 
 ``converge(params, check_mode, diff)`` returns the module result; bad input and kernel objects in
-the way raise ``_links.LinkError`` (or ``_netns.NetnsError``/``ValueError``) before any change.
+the way raise ``_linkplan.LinkError`` (or ``_netns.NetnsError``/``ValueError``) before any change.
 """
 
 from __future__ import annotations
+
+from ansible_collections.linuxnet.overlay.plugins.module_utils import linkplan as _linkplan
 
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import links as _links
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
@@ -22,7 +24,7 @@ def read_state(ipr, link, netns, desired_addresses=None):
     addresses = _links.read_addresses(ipr, link['ifindex'])
     return {'name': link['name'], 'netns': netns, 'ifindex': link['ifindex'], 'mtu': link['mtu'],
             'mac': link['mac'], 'up': link['up'],
-            'addresses': _links.visible_addresses(addresses, desired_addresses), '_all': addresses}
+            'addresses': _linkplan.visible_addresses(addresses, desired_addresses), '_all': addresses}
 
 
 def public(state):
@@ -33,8 +35,8 @@ def validate(params):
     """The bridge module's parameters checked: the model ``converge_in`` takes
     (``{'name', 'netns', 'state', 'mtu', 'addresses', 'up'}``, normalised)."""
     p = dict(DEFAULTS, **params)
-    return dict(p, name=_links.validate_ifname(p['name'], 'name'), mtu=_links.validate_mtu(p['mtu']),
-                addresses=_links.normalize_cidrs(p['addresses'], 'addresses'))
+    return dict(p, name=_linkplan.validate_ifname(p['name'], 'name'), mtu=_linkplan.validate_mtu(p['mtu']),
+                addresses=_linkplan.normalize_cidrs(p['addresses'], 'addresses'))
 
 
 def predict_new(want):
@@ -72,8 +74,8 @@ def _present(ipr, current, want, check_mode):
     name, netns, mtu, addresses, up = want['name'], want['netns'], want['mtu'], want['addresses'], want['up']
     base = current or {'name': name, 'netns': netns, 'ifindex': None, 'mtu': 1500, 'mac': None,
                        'up': False, 'addresses': [], '_all': []}
-    changes = _links.plan_attrs({'mtu': mtu, 'up': up}, base, ('mtu', 'up'))
-    add, remove = _links.plan_addresses(addresses, base['_all'])
+    changes = _linkplan.plan_attrs({'mtu': mtu, 'up': up}, base, ('mtu', 'up'))
+    add, remove = _linkplan.plan_addresses(addresses, base['_all'])
     actions = ['create bridge %s' % name] if current is None else []
     if 'mtu' in changes:
         actions.append('set mtu %s' % mtu)
@@ -83,7 +85,7 @@ def _present(ipr, current, want, check_mode):
         actions.append('set %s' % ('up' if up else 'down'))
     predicted = dict(base, mtu=mtu or base['mtu'], up=up)
     if addresses is not None:
-        predicted['addresses'] = _links.visible_addresses([a for a in base['_all'] if a not in remove] + add, addresses)
+        predicted['addresses'] = _linkplan.visible_addresses([a for a in base['_all'] if a not in remove] + add, addresses)
     if actions and not check_mode:
         if current is None:
             ipr.link('add', ifname=name, kind='bridge', **({'mtu': mtu} if mtu else {}))
@@ -103,7 +105,7 @@ def converge_in(ipr, want, check_mode=False, diff=False):
     name, netns, addresses = want['name'], want['netns'], want['addresses']
     link = _links.find(_links.read_links(ipr), name=name)
     if link is not None and link['kind'] != 'bridge':
-        raise _links.LinkError(_links.wrong_kind_message(name, netns, link['kind'], 'bridge'))
+        raise _linkplan.LinkError(_linkplan.wrong_kind_message(name, netns, link['kind'], 'bridge'))
     current = read_state(ipr, link, netns, addresses)
     if want['state'] == 'absent':
         actions, predicted = _absent(ipr, current, name, check_mode), None

@@ -4,13 +4,15 @@
 """Converge one named network namespace (the logic of the ``netns`` module, shared with ``sandbox``).
 
 ``converge(params, check_mode, diff)`` returns the module result; bad input raises ``ValueError``,
-``_links.LinkError`` or ``_netns.NetnsError`` before any change. ``state=absent`` deletes the VXLAN
+``_linkplan.LinkError`` or ``_netns.NetnsError`` before any change. ``state=absent`` deletes the VXLAN
 devices inside first, then the namespace (namespace deletion is asynchronous in the kernel).
 """
 
 from __future__ import annotations
 
 import os
+
+from ansible_collections.linuxnet.overlay.plugins.module_utils import linkplan as _linkplan
 
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import links as _links
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
@@ -57,7 +59,7 @@ def write_sysctls(name, values):
 def _present(name, path, exists, stale, links, wanted, sysctls, check_mode):
     """``(actions, links after)`` for state=present, applied unless ``check_mode``."""
     if stale:
-        raise _links.LinkError('%s exists but is not a mounted network namespace (a leftover file?); '
+        raise _linkplan.LinkError('%s exists but is not a mounted network namespace (a leftover file?); '
                                'remove it, for example with state=absent' % path)
     after_links = dict(links) if exists else {'lo': {'kind': 'loopback', 'up': False}}
     actions = [] if exists else ['create namespace %s' % name]

@@ -21,6 +21,7 @@ import contextlib
 
 from ansible_collections.linuxnet.overlay.plugins.module_utils.constants import VNI_MAX, VNI_MIN, VXLAN_PORT, ZERO_MAC
 from ansible_collections.linuxnet.overlay.plugins.module_utils.node import bridge as _bridge
+from ansible_collections.linuxnet.overlay.plugins.module_utils import linkplan as _linkplan
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import links as _links
 from ansible_collections.linuxnet.overlay.plugins.module_utils.node import namespace as _namespace
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
@@ -92,7 +93,7 @@ def peer_entries(peers, flood=()):
 def _linkerr(what, func, *args):
     try:
         return func(*args)
-    except (_links.LinkError, ValueError) as exc:
+    except (_linkplan.LinkError, ValueError) as exc:
         raise SandboxError('%s: %s' % (what, exc)) from None
 
 
@@ -123,13 +124,13 @@ def _validate_subnet(swhat, sraw, devices, vnis):
     for key in ('bridge', 'address', 'vxlan', 'vni'):
         if sraw.get(key) is None:
             raise SandboxError('%s needs %s' % (swhat, key))
-    bridge = _linkerr('%s: bridge' % swhat, _links.validate_ifname, sraw['bridge'], 'bridge')
-    vxlan = _linkerr('%s: vxlan' % swhat, _links.validate_ifname, sraw['vxlan'], 'vxlan')
+    bridge = _linkerr('%s: bridge' % swhat, _linkplan.validate_ifname, sraw['bridge'], 'bridge')
+    vxlan = _linkerr('%s: vxlan' % swhat, _linkplan.validate_ifname, sraw['vxlan'], 'vxlan')
     for dev in (bridge, vxlan):
         if dev in devices:
             raise SandboxError('%s: device name %s is used twice in the sandbox' % (swhat, dev))
         devices[dev] = True
-    address = _linkerr('%s: address' % swhat, _links.normalize_cidrs, [sraw['address']], 'address')[0]
+    address = _linkerr('%s: address' % swhat, _linkplan.normalize_cidrs, [sraw['address']], 'address')[0]
     vni = _int(sraw['vni'], '%s: vni' % swhat, VNI_MIN, VNI_MAX)
     if vni in vnis:
         raise SandboxError('%s: vni %d is also used by %s; a VNI exists once per node and port'
@@ -166,8 +167,8 @@ def validate(params):
     p = dict(DEFAULTS, **params)
     dstport = _int(p['dstport'], 'dstport', 1, 65535)
     try:
-        local = _links.normalize_ip(p['local'], 'local') if p['local'] else None
-    except _links.LinkError as exc:
+        local = _linkplan.normalize_ip(p['local'], 'local') if p['local'] else None
+    except _linkplan.LinkError as exc:
         raise SandboxError('%s; nothing was changed' % exc) from None
     prefix = p['prefix']
     if p['exclusive'] and not prefix:
@@ -367,10 +368,10 @@ def converge(v, check_mode=False, diff=False):
                     diffs.append(_diff_entry(sb['netns'], render(before), render(after)))
     except _peerdb.PeerError as exc:
         raise SandboxError('sandbox %s: %s' % (current, exc), actions) from None
-    except (_links.LinkError, _netns.NetnsError, ValueError) as exc:
+    except (_linkplan.LinkError, _netns.NetnsError, ValueError) as exc:
         raise SandboxError('sandbox %s: %s' % (current, exc), actions) from None
     except _links.NetlinkError as exc:
-        raise SandboxError(_links.netlink_message('sandbox %s' % current, exc), actions) from None
+        raise SandboxError(_linkplan.netlink_message('sandbox %s' % current, exc), actions) from None
     except OSError as exc:
         raise SandboxError('sandbox %s: %s' % (current, exc), actions) from None
     result = {'changed': bool(actions), 'actions': actions, 'sandboxes': sandboxes, 'removed': removed}

@@ -18,6 +18,8 @@ import os
 import re
 import shutil
 
+from ansible_collections.linuxnet.overlay.plugins.module_utils import linkplan as _linkplan
+
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import links as _links
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import procs as _procs
@@ -109,11 +111,11 @@ def validate_interfaces(task, interfaces):
                   'peer_routes': routes}
         try:
             _netns.validate_name(raw['sandbox'])
-            _links.validate_ifname(raw['veth'], 'veth')
-            _links.validate_ifname(ifname, 'ifname')
+            _linkplan.validate_ifname(raw['veth'], 'veth')
+            _linkplan.validate_ifname(ifname, 'ifname')
             want = _veth.desired(dict(_veth.DEFAULTS, **params))
             _veth.check_gateways(want['routes'], want['addresses'] or [])
-        except (ValueError, _links.LinkError) as exc:
+        except (ValueError, _linkplan.LinkError) as exc:
             # the veth module's option names, as the keys of an interface
             text = str(exc).replace('peer_mac', 'mac').replace('peer_addresses', 'address')
             raise TaskError('%s: %s' % (what, text.replace('peer_routes', 'routes'))) from None
@@ -229,10 +231,10 @@ class Task:
             new = self.check and (not cur['exists'] or not _netns.exists(params['netns']))
             try:
                 res = _veth.predict_new(params) if new else _veth.converge(params, self.check, True)
-            except (ValueError, _links.LinkError, _netns.NetnsError) as exc:
+            except (ValueError, _linkplan.LinkError, _netns.NetnsError) as exc:
                 raise TaskError('task %s: interface %s: %s' % (self.name, params['peer'], exc), self.actions) from None
             except _links.NetlinkError as exc:
-                raise TaskError('task %s: %s' % (self.name, _links.netlink_message(
+                raise TaskError('task %s: %s' % (self.name, _linkplan.netlink_message(
                     'interface %s (veth %s)' % (params['peer'], params['name']), exc)), self.actions) from None
             self.actions.extend(res['actions'])      # each names its device already
             self.links.append(res['veth'])

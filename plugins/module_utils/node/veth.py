@@ -4,10 +4,12 @@
 """Converge one veth pair (the logic of the ``veth`` module, shared with ``task``).
 
 ``converge(params, check_mode, diff)`` returns the module result; bad input and kernel objects in
-the way raise ``_links.LinkError`` before any change.
+the way raise ``_linkplan.LinkError`` before any change.
 """
 
 from __future__ import annotations
+
+from ansible_collections.linuxnet.overlay.plugins.module_utils import linkplan as _linkplan
 
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import links as _links
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
@@ -30,7 +32,7 @@ def end_state(link, netns, links=None):
 def peer_state(ipr, link, netns, want_addresses):
     state = end_state(link, netns)
     addresses = _links.read_addresses(ipr, link['ifindex'])
-    state['addresses'] = _links.visible_addresses(addresses, want_addresses)
+    state['addresses'] = _linkplan.visible_addresses(addresses, want_addresses)
     state['routes'] = _links.read_routes(ipr, link['ifindex'])
     state['_all'] = addresses
     return state
@@ -46,23 +48,23 @@ def public(state):
 
 
 def desired(p):
-    want = {'mtu': _links.validate_mtu(p['mtu']), 'mac': _links.normalize_mac(p['mac'], 'mac'),
-            'peer_mac': _links.normalize_mac(p['peer_mac'], 'peer_mac'),
-            'addresses': _links.normalize_cidrs(p['peer_addresses'], 'peer_addresses'),
-            'routes': _links.normalize_routes(p['peer_routes'], 'peer_routes'),
+    want = {'mtu': _linkplan.validate_mtu(p['mtu']), 'mac': _linkplan.normalize_mac(p['mac'], 'mac'),
+            'peer_mac': _linkplan.normalize_mac(p['peer_mac'], 'peer_mac'),
+            'addresses': _linkplan.normalize_cidrs(p['peer_addresses'], 'peer_addresses'),
+            'routes': _linkplan.normalize_routes(p['peer_routes'], 'peer_routes'),
             'master': p['master'], 'up': p['up']}
     if p['master']:
-        _links.validate_ifname(p['master'], 'master')
+        _linkplan.validate_ifname(p['master'], 'master')
     if want['routes'] and not p['up']:
-        raise _links.LinkError('peer_routes need the pair up (up: true): the kernel drops routes of a device '
+        raise _linkplan.LinkError('peer_routes need the pair up (up: true): the kernel drops routes of a device '
                                'that is down')
     return want
 
 
 def check_gateways(routes, addresses):
-    bad = _links.unreachable_gateways(routes, addresses)
+    bad = _linkplan.unreachable_gateways(routes, addresses)
     if bad:
-        raise _links.LinkError('peer_routes: gateway %s of %s is not in a subnet of the peer end\'s addresses (%s)'
+        raise _linkplan.LinkError('peer_routes: gateway %s of %s is not in a subnet of the peer end\'s addresses (%s)'
                                % (bad[0]['via'], bad[0]['dst'], ', '.join(addresses) or 'none'))
 
 
@@ -94,10 +96,10 @@ def _absent(name, netns, check_mode, diff):
     with _links.opened(netns) as ipr_a:
         a = _links.find(_links.read_links(ipr_a), name=name)
         if a is not None and a['kind'] != 'veth':
-            raise _links.LinkError(_links.wrong_kind_message(name, netns, a['kind'], 'veth'))
+            raise _linkplan.LinkError(_linkplan.wrong_kind_message(name, netns, a['kind'], 'veth'))
         current = end_state(a, netns) if a else None
         if a is not None:
-            actions.append('delete %s in %s (its peer goes with it)' % (name, _links.where(netns)))
+            actions.append('delete %s in %s (its peer goes with it)' % (name, _linkplan.where(netns)))
             if not check_mode:
                 _links.delete_link(ipr_a, a['ifindex'])
     return _change.link_result('veth', actions, current, None, name, netns, diff)
@@ -110,9 +112,9 @@ def _read(ipr_a, ipr_b, ends, want):
     a, b = _links.find(links_a, name=name), _links.find(links_b, name=peer)
     for link, ns, n in ((a, netns, name), (b, peer_netns, peer)):
         if link is not None and link['kind'] != 'veth':
-            raise _links.LinkError(_links.wrong_kind_message(n, ns, link['kind'], 'veth'))
+            raise _linkplan.LinkError(_linkplan.wrong_kind_message(n, ns, link['kind'], 'veth'))
     master_index = _links.check_master(links_a, want['master'], netns)
-    paired = bool(a and b) and _links.is_veth_pair(
+    paired = bool(a and b) and _linkplan.is_veth_pair(
         a, b, _links.link_points_to(ipr_a, a, netns, peer_netns),
         _links.link_points_to(ipr_b, b, peer_netns, netns))
     current = None
@@ -129,13 +131,13 @@ def _read(ipr_a, ipr_b, ends, want):
 def _plan_update(name, peer, current, want):
     """What changes on a pair that exists: ``(actions, predicted, changes)``."""
     base_b = current['peer']
-    changes_a = _links.plan_attrs(want, current, ('mtu', 'mac', 'master', 'up'))
-    changes_b = _links.plan_attrs({'mtu': want['mtu'], 'mac': want['peer_mac'], 'up': want['up']},
+    changes_a = _linkplan.plan_attrs(want, current, ('mtu', 'mac', 'master', 'up'))
+    changes_b = _linkplan.plan_attrs({'mtu': want['mtu'], 'mac': want['peer_mac'], 'up': want['up']},
                                   base_b, ('mtu', 'mac', 'up'))
-    add_a, del_a = _links.plan_addresses(want['addresses'], base_b['_all'])
+    add_a, del_a = _linkplan.plan_addresses(want['addresses'], base_b['_all'])
     next_addresses = want['addresses'] if want['addresses'] is not None else base_b['addresses']
     check_gateways(want['routes'], next_addresses)
-    add_r, del_r = _links.plan_routes(want['routes'], base_b['routes'])
+    add_r, del_r = _linkplan.plan_routes(want['routes'], base_b['routes'])
     actions = ['%s: set %s %s -> %s' % (name, k, v[0], v[1]) for k, v in changes_a.items()]
     actions.extend('%s: set %s %s -> %s' % (peer, k, v[0], v[1]) for k, v in changes_b.items())
     actions.extend('%s: remove route %s via %s' % (peer, r['dst'], r['via']) for r in del_r)
@@ -145,7 +147,7 @@ def _plan_update(name, peer, current, want):
     predicted = dict(current, **{k: v[1] for k, v in changes_a.items()})
     predicted['peer'] = dict(base_b, **{k: v[1] for k, v in changes_b.items()})
     if want['addresses'] is not None:
-        predicted['peer']['addresses'] = _links.visible_addresses(
+        predicted['peer']['addresses'] = _linkplan.visible_addresses(
             [x for x in base_b['_all'] if x not in del_a] + add_a, want['addresses'])
     if want['routes'] is not None:
         predicted['peer']['routes'] = want['routes']
@@ -170,14 +172,14 @@ def _apply_update(ipr_a, ipr_b, ia, ib, want, master_index, changes):
         if 'up' in changed:
             ipr.link('set', index=index, state='up' if want['up'] else 'down')
     # read again: removing an address makes the kernel drop routes through its subnet
-    add_r = _links.plan_routes(want['routes'], _links.read_routes(ipr_b, ib))[0]
+    add_r = _linkplan.plan_routes(want['routes'], _links.read_routes(ipr_b, ib))[0]
     _links.apply_routes(ipr_b, ib, add_r, [])
 
 
 def _new_pair(ends, want):
     """The actions and the prediction of a pair made from nothing."""
     name, netns, peer, peer_netns = ends
-    actions = ['create veth pair %s (%s) - %s (%s)' % (name, _links.where(netns), peer, _links.where(peer_netns))]
+    actions = ['create veth pair %s (%s) - %s (%s)' % (name, _linkplan.where(netns), peer, _linkplan.where(peer_netns))]
     actions.extend('%s: add address %s' % (peer, x) for x in want['addresses'] or [])
     actions.extend('%s: add route %s via %s' % (peer, r['dst'], r['via']) for r in want['routes'] or [])
     predicted = {'name': name, 'netns': netns, 'ifindex': None, 'mtu': want['mtu'] or 1500, 'mac': want['mac'],
@@ -195,10 +197,10 @@ def _replace(ipr_a, ipr_b, a, b, ends, want, master_index, check_mode):
     actions = []
     if a is not None:
         actions.append('delete %s in %s (not paired with %s in %s)'
-                       % (name, _links.where(netns), peer, _links.where(peer_netns)))
+                       % (name, _linkplan.where(netns), peer, _linkplan.where(peer_netns)))
     if b is not None:
         actions.append('delete %s in %s (not paired with %s in %s)'
-                       % (peer, _links.where(peer_netns), name, _links.where(netns)))
+                       % (peer, _linkplan.where(peer_netns), name, _linkplan.where(netns)))
     new_actions, predicted = _new_pair(ends, want)
     actions.extend(new_actions)
     if check_mode:
@@ -223,16 +225,16 @@ def _replace(ipr_a, ipr_b, a, b, ends, want, master_index, check_mode):
 
 def converge(params, check_mode=False, diff=False):
     p = dict(DEFAULTS, **params)
-    name = _links.validate_ifname(p['name'], 'name')
+    name = _linkplan.validate_ifname(p['name'], 'name')
     netns, peer_netns = p['netns'], p['peer_netns']
     _netns.require(netns)
     if p['state'] == 'absent':
         return _absent(name, netns, check_mode, diff)
-    peer = _links.validate_ifname(p['peer'], 'peer')
+    peer = _linkplan.validate_ifname(p['peer'], 'peer')
     _netns.require(peer_netns)
     if name == peer and _links.ns_identity(netns) == _links.ns_identity(peer_netns):
-        raise _links.LinkError('name and peer are both %s in %s: the two ends need different names in one '
-                               'namespace' % (name, _links.where(netns)))
+        raise _linkplan.LinkError('name and peer are both %s in %s: the two ends need different names in one '
+                               'namespace' % (name, _linkplan.where(netns)))
     want = desired(p)
     ends = (name, netns, peer, peer_netns)
     with _links.opened(netns) as ipr_a, _links.opened(peer_netns) as ipr_b:
@@ -259,8 +261,8 @@ def predict_new(params):
     """The result of ``converge`` for a pair whose namespace(s) this run creates (check mode):
     validated and reported as created, with everything on it new."""
     p = dict(DEFAULTS, **params)
-    name = _links.validate_ifname(p['name'], 'name')
-    peer = _links.validate_ifname(p['peer'], 'peer')
+    name = _linkplan.validate_ifname(p['name'], 'name')
+    peer = _linkplan.validate_ifname(p['peer'], 'peer')
     netns = p['netns']
     want = desired(p)
     check_gateways(want['routes'], want['addresses'] or [])

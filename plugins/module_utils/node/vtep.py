@@ -4,12 +4,13 @@
 """Converge one VXLAN device (the logic of the ``vxlan`` module, shared with ``sandbox``).
 
 ``converge(params, check_mode, diff)`` returns the module result; bad input and kernel objects in
-the way raise ``_links.LinkError`` before any change.
+the way raise ``_linkplan.LinkError`` before any change.
 """
 
 from __future__ import annotations
 
 from ansible_collections.linuxnet.overlay.plugins.module_utils.constants import VXLAN_PORT
+from ansible_collections.linuxnet.overlay.plugins.module_utils import linkplan as _linkplan
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import links as _links
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
 from ansible_collections.linuxnet.overlay.plugins.module_utils.node import change as _change
@@ -35,15 +36,15 @@ def read_state(ipr, links, link, netns):
 
 
 def desired_state(p):
-    _links.validate_vni(p['vni'])
-    _links.validate_port(p['dstport'])
+    _linkplan.validate_vni(p['vni'])
+    _linkplan.validate_port(p['dstport'])
     if p['ttl'] is not None and not 0 <= p['ttl'] <= 255:
-        raise _links.LinkError('ttl %d is out of range: use 0-255 (0 = automatic)' % p['ttl'])
+        raise _linkplan.LinkError('ttl %d is out of range: use 0-255 (0 = automatic)' % p['ttl'])
     want = {k: p[k] for k in KEYS}
-    want['local'] = _links.normalize_ip(p['local'], 'local') if p['local'] is not None else None
-    want['mtu'] = _links.validate_mtu(p['mtu'])
+    want['local'] = _linkplan.normalize_ip(p['local'], 'local') if p['local'] is not None else None
+    want['mtu'] = _linkplan.validate_mtu(p['mtu'])
     if p['master']:
-        _links.validate_ifname(p['master'], 'master')
+        _linkplan.validate_ifname(p['master'], 'master')
     return want
 
 
@@ -54,7 +55,7 @@ def kernel_attrs(want):
     if want['ttl'] is not None:
         attrs['vxlan_ttl'] = want['ttl']
     if want['local'] is not None:
-        attrs['vxlan_local6' if _links.ip_version(want['local']) == 6 else 'vxlan_local'] = want['local']
+        attrs['vxlan_local6' if _linkplan.ip_version(want['local']) == 6 else 'vxlan_local'] = want['local']
     if want['mtu'] is not None:
         attrs['mtu'] = want['mtu']
     return attrs
@@ -79,23 +80,23 @@ class VxlanScan:
         key = (_links.ns_identity(netns), name)
         self._devices = [(ident, d) for ident, d in self._devices if (ident, d['name']) != key]
         self._devices.append((key[0], {'netns': netns, 'name': name, 'vni': want['vni'], 'dstport': want['dstport'],
-                                       'ipv6': _links.ip_version(want['local']) == 6, 'socket_here': True}))
+                                       'ipv6': _linkplan.ip_version(want['local']) == 6, 'socket_here': True}))
 
 
 def check_vni_free(want, netns, name, scan=None):
     devices = (scan.devices(skip=(netns, name)) if scan is not None
                else _links.scan_vxlan_devices(_netns.list_names(), skip=(netns, name)))
-    clashes = _links.vni_clashes(devices, want['vni'], want['dstport'], _links.ip_version(want['local']) == 6)
+    clashes = _linkplan.vni_clashes(devices, want['vni'], want['dstport'], _linkplan.ip_version(want['local']) == 6)
     if clashes:
-        raise _links.LinkError(_links.clash_message(want['vni'], want['dstport'], clashes))
+        raise _linkplan.LinkError(_linkplan.clash_message(want['vni'], want['dstport'], clashes))
 
 
 def translate_eexist(exc, want):
     """The kernel's EEXIST on create means the VNI is taken; say where, if we can see it."""
-    clashes = _links.vni_clashes(_links.scan_vxlan_devices(_netns.list_names()),
-                                 want['vni'], want['dstport'], _links.ip_version(want['local']) == 6)
+    clashes = _linkplan.vni_clashes(_links.scan_vxlan_devices(_netns.list_names()),
+                                 want['vni'], want['dstport'], _linkplan.ip_version(want['local']) == 6)
     if clashes:
-        return _links.clash_message(want['vni'], want['dstport'], clashes)
+        return _linkplan.clash_message(want['vni'], want['dstport'], clashes)
     return ('the kernel refused VNI %d on dstport %d (%s): another VXLAN device with this VNI and port has its '
             'UDP socket in the namespace the module runs in, probably inside a namespace without a name under '
             '/run/netns' % (want['vni'], want['dstport'], exc))
@@ -107,7 +108,7 @@ def apply_update(ipr, index, changes, master_index):
         if key in changes:
             after = changes[key][1]
             if key == 'local':
-                flags['vxlan_local6' if _links.ip_version(after) == 6 else 'vxlan_local'] = after
+                flags['vxlan_local6' if _linkplan.ip_version(after) == 6 else 'vxlan_local'] = after
             else:
                 flags['vxlan_' + key] = int(after) if isinstance(after, bool) else after
     if flags:
@@ -160,7 +161,7 @@ def _create(home, target, current, netns, name, want, plan, moving, master_index
                             master=master_index, up=want['up'])
     except _links.NetlinkError as exc:
         if getattr(exc, 'code', 0) == 17:
-            raise _links.LinkError(translate_eexist(exc, want)) from None
+            raise _linkplan.LinkError(translate_eexist(exc, want)) from None
         raise
     if scan is not None:
         scan.made(netns, name, want)
@@ -170,7 +171,7 @@ def _converge_present(home, target, links, current, netns, name, want, check_mod
     """``(actions, predicted, plan)`` for state=present, applied unless ``check_mode``."""
     moving = netns is not None and not _netns.same_as_current(netns)
     master_index = _links.check_master(links, want['master'], netns)
-    plan = _links.plan_vxlan(want, current)
+    plan = _linkplan.plan_vxlan(want, current)
     if plan['action'] in ('create', 'recreate'):
         actions, predicted, master_index = _plan_create(want, current, links, netns, name, plan, moving,
                                                         master_index, scan)
@@ -188,7 +189,7 @@ def _converge_present(home, target, links, current, netns, name, want, check_mod
 def converge(params, check_mode=False, diff=False):
     """The vxlan module: its parameters validated, then ``converge_in``."""
     p = dict(DEFAULTS, **params)
-    name = _links.validate_ifname(p['name'], 'name')
+    name = _linkplan.validate_ifname(p['name'], 'name')
     netns = p['netns']
     _netns.require(netns)
     want = desired_state(p) if p['state'] == 'present' else None
@@ -204,7 +205,7 @@ def converge_in(home, target, name, netns, want, check_mode=False, diff=False, s
     links = _links.read_links(target)
     link = _links.find(links, name=name)
     if link is not None and link['kind'] != 'vxlan':
-        raise _links.LinkError(_links.wrong_kind_message(name, netns, link['kind'], 'vxlan'))
+        raise _linkplan.LinkError(_linkplan.wrong_kind_message(name, netns, link['kind'], 'vxlan'))
     current = read_state(target, links, link, netns)
     plan = None
     if want is None:
@@ -228,9 +229,9 @@ def predict_new(name, netns, want, scan=None):
     """The result of ``converge_in`` for a VTEP in a sandbox that does not exist yet (check mode):
     its VNI checked against the node's other VXLAN devices, reported as created."""
     devices = scan.devices() if scan is not None else _links.scan_vxlan_devices(_netns.list_names())
-    clashes = _links.vni_clashes(devices, want['vni'], want['dstport'], _links.ip_version(want['local']) == 6)
+    clashes = _linkplan.vni_clashes(devices, want['vni'], want['dstport'], _linkplan.ip_version(want['local']) == 6)
     if clashes:
-        raise _links.LinkError(_links.clash_message(want['vni'], want['dstport'], clashes))
+        raise _linkplan.LinkError(_linkplan.clash_message(want['vni'], want['dstport'], clashes))
     after = _predicted_new(name, netns, want)
     actions = ['create %s (vni %d, dstport %d) in the namespace the module runs in, move it to %s'
                % (name, want['vni'], want['dstport'], netns)]
