@@ -4,7 +4,7 @@
 """Links (bridge, vxlan, veth) in the kernel: read them as plain dicts, apply planned changes.
 
 Private to the collection. The pure half (validation, messages, what to change) lives in
-``linkplan.py`` and is re-exported here for the converge code; this file is the thin layer:
+``linkplan.py``; this file is the thin layer:
 
 * parsing: ``link_info(msg)`` turns a pyroute2 RTM_NEWLINK message into a plain dict;
 * reading and applying: thin functions that take an open pyroute2 ``IPRoute`` (one per
@@ -19,14 +19,9 @@ import ipaddress
 import os
 
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
-from ansible_collections.linuxnet.overlay.plugins.module_utils.linkplan import (  # noqa: F401  re-exported
-    cidr_key, route_key,
-    LinkError, where, kind_word, describe_kind, wrong_kind_message, netlink_message,
-    validate_ifname, validate_mtu, normalize_mac, normalize_ip, normalize_cidrs,
-    is_ipv6_link_local, plan_addresses, visible_addresses, normalize_routes, plan_routes,
-    plan_attrs, VXLAN_IN_PLACE, VXLAN_RECREATE, validate_vni, validate_port, ip_version,
-    local_changes_in_place, vxlan_temp_name, plan_vxlan, vni_clashes, clash_message, is_veth_pair,
-    unreachable_gateways)
+from ansible_collections.linuxnet.overlay.plugins.module_utils.linkplan import (
+    LinkError, cidr_key, netlink_message, normalize_ip, plan_addresses, route_key, vxlan_temp_name, where,
+    wrong_kind_message)
 
 try:
     from pyroute2.netlink.exceptions import NetlinkError
