@@ -110,6 +110,7 @@ from ansible.errors import AnsibleConnectionFailure, AnsibleError, AnsibleFileNo
 from ansible.module_utils.common.text.converters import to_bytes, to_native, to_text
 from ansible.plugins.connection.local import Connection as LocalConnection
 from ansible.utils.display import Display
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import procs as _procs
 
 display = Display()
 
@@ -153,18 +154,8 @@ class Connection(LocalConnection):
             raise AnsibleConnectionFailure('%s: set ansible_nsenter_pid or ansible_nsenter_pidfile' % self._host)
         return int(pid)
 
-    @staticmethod
-    def _running(pid):
-        try:
-            with open('/proc/%d/stat' % pid, 'rb') as f:
-                data = f.read()
-        except OSError:
-            return False
-        state = data[data.rindex(b')') + 2:][:1]
-        return state not in (b'Z', b'X')
-
     def _check_target(self, pid):
-        if pid <= 0 or not self._running(pid):
+        if pid <= 0 or not _procs.alive(pid):
             raise AnsibleConnectionFailure('%s: holder pid %d is not running; run linuxnet.overlay.lab_up'
                                            % (self._host, pid))
         try:
@@ -196,7 +187,7 @@ class Connection(LocalConnection):
 
     def _gone(self, rc):
         """After a failure, tell 'the holder died' apart from 'the command failed'."""
-        if rc != 0 and not self._running(self._pid):
+        if rc != 0 and not _procs.alive(self._pid):
             raise AnsibleConnectionFailure('%s: holder pid %d is not running; run linuxnet.overlay.lab_up'
                                            % (self._host, self._pid))
 
