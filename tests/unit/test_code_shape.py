@@ -23,7 +23,6 @@ DOC_BLOCKS = ('DOCUMENTATION', 'EXAMPLES', 'RETURN')
 # must not grow past what it was.
 KNOWN_OVER = {
     ('plugins/modules/node_facts.py', 'main'): 107,
-    ('plugins/modules/swarm.py', 'main'): 75,
     ('plugins/modules/xfrm.py', 'main'): 74,
     ('plugins/module_utils/node/namespace.py', 'converge'): 68,
     ('plugins/module_utils/node/peerdb.py', 'plan_fdb'): 100,
