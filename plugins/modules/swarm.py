@@ -408,7 +408,7 @@ def check_members(members, role, have_state):
         facts = _member_facts(member)
         facts.setdefault('role', 'worker')
         try:
-            _state._node_facts(facts)       # pylint: disable=protected-access
+            _state.node_facts(facts)
         except _state.StateError as exc:
             return 'members[%d]: %s' % (i, exc)
         if have_state and not member.get('join_token'):
@@ -592,24 +592,7 @@ def main():
         with lock:
             old = _statefile.read_state(state_dir) if have_dir else None
             if old is None and role in ('join', 'leave', 'export'):
-                if role == 'leave':
-                    result.update(cluster_id=None, version=0, node=None)
-                    if p['members'] is not None:
-                        result.update(members=predict_members(p['members'], 'leave'), refused=[])
-                    module.exit_json(**result)
-                if role == 'export' and p['missing_ok']:
-                    result.update(cluster_id=None, version=0, cluster_state=None)
-                    module.exit_json(**result)
-                if role == 'join' and module.check_mode:
-                    module.warn('no cluster state in %s yet (check mode): the join token cannot be checked'
-                                % state_dir)
-                    result.update(changed=True, cluster_id=None, version=0)
-                    if p['members'] is not None:
-                        report = predict_members(p['members'], bulk_role)
-                        result.update(changed=bulk_role == 'join' and bool(report), members=report, refused=[])
-                    module.exit_json(**result)
-                module.fail_json(msg='no cluster state in %s: initialise the cluster first (role: init on the '
-                                     'first manager) or import a copy (role: import)' % state_dir, **result)
+                _no_cluster_yet(module, result, bulk_role)
             if p['members'] is not None and old is not None:
                 bad = check_members(p['members'], bulk_role, have_state=True)
                 if bad:
@@ -620,6 +603,38 @@ def main():
                 _statefile.write_state(state_dir, new)
     except (_statefile.StateFileError, _ids.TokenError, _state.StateError) as exc:
         module.fail_json(msg=str(exc), **result)
+    _exit(module, result, old, new, changed)
+
+
+def _no_cluster_yet(module, result, bulk_role):
+    """role=join, leave or export before the cluster exists: what can be said without a state
+    (nothing to leave, nothing to export with missing_ok, a join predicted in check mode), else fail."""
+    p = module.params
+    role = p['role']
+    if role == 'leave':
+        result.update(cluster_id=None, version=0, node=None)
+        if p['members'] is not None:
+            result.update(members=predict_members(p['members'], 'leave'), refused=[])
+        module.exit_json(**result)
+    if role == 'export' and p['missing_ok']:
+        result.update(cluster_id=None, version=0, cluster_state=None)
+        module.exit_json(**result)
+    if role == 'join' and module.check_mode:
+        module.warn('no cluster state in %s yet (check mode): the join token cannot be checked'
+                    % p['state_dir'])
+        result.update(changed=True, cluster_id=None, version=0)
+        if p['members'] is not None:
+            report = predict_members(p['members'], bulk_role)
+            result.update(changed=bulk_role == 'join' and bool(report), members=report, refused=[])
+        module.exit_json(**result)
+    module.fail_json(msg='no cluster state in %s: initialise the cluster first (role: init on the '
+                         'first manager) or import a copy (role: import)' % p['state_dir'], **result)
+
+
+def _exit(module, result, old, new, changed):
+    """The module's result for the role that ran (tokens, node, members, the exported state)."""
+    p = module.params
+    role = p['role']
     shown = None if (module.check_mode and old is None) else new
     result.update(changed=changed,
                   cluster_id=shown['cluster']['id'] if shown else None,

@@ -19,6 +19,8 @@ if os.path.isdir(_BUILD) and os.path.abspath(_BUILD) not in sys.path:
     sys.path.insert(0, os.path.abspath(_BUILD))
 
 from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import ids as _ids  # noqa: E402
+from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import names as _names  # noqa: E402
+from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import nodeplan as _nodeplan  # noqa: E402
 from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import plan as _plan  # noqa: E402
 from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import state as _state  # noqa: E402
 
@@ -770,7 +772,7 @@ def test_gc_thresh():
 
 
 def test_gc_thresh_follows_peer_count(monkeypatch):
-    monkeypatch.setattr(_plan, 'GC_THRESH_MIN', (10, 20, 30))
+    monkeypatch.setattr(_nodeplan, 'GC_THRESH_MIN', (10, 20, 30))
     nodes = [node('n%d' % i, '10.200.0.%d' % i, 'manager' if i == 1 else 'worker') for i in range(1, 3)]
     c = Cluster(nodes)
     plan = c.plan(nodes, [{'name': 'big', 'subnets': ['10.128.0.0/20']}],
@@ -789,7 +791,7 @@ def test_veth_name_deterministic_and_short():
 
 def test_veth_collision_on_a_node_is_resolved(monkeypatch):
     real = _plan.veth_name
-    monkeypatch.setattr(_plan, 'veth_name', lambda t, n, attempt=0: 'vethsame000' if attempt == 0 else real(t, n, attempt))
+    monkeypatch.setattr(_names, 'veth_name', lambda t, n, attempt=0: 'vethsame000' if attempt == 0 else real(t, n, attempt))
     c = Cluster(SEED_NODES)
     plan = c.plan(SEED_NODES, [{'name': 'a'}, {'name': 'b'}], [{'name': 's', 'networks': ['a', 'b']}])
     names = [i['veth'] for i in plan['nodes']['node1']['tasks'][0]['interfaces']]

@@ -96,7 +96,9 @@ def tokens(state):
     return _ids.join_tokens(state['secrets'])
 
 
-def _node_facts(node):
+def node_facts(node):
+    """``(hostname, role, addr, labels)`` of a node's facts, checked and normalised; raises
+    StateError naming the bad fact."""
     if not isinstance(node, dict):
         raise StateError('node facts must be a dict with hostname, role, addr and labels')
     unknown = sorted(set(node) - {'hostname', 'role', 'addr', 'labels'})
@@ -125,7 +127,7 @@ def record_node(state, node, rng=None):
     """Add or update a node from its facts (its id is kept); returns the changed state (a copy).
 
     A data-path address already used by another node is refused."""
-    hostname, role, addr, labels = _node_facts(node)
+    hostname, role, addr, labels = node_facts(node)
     new = copy.deepcopy(state)
     for other, entry in new['nodes'].items():
         if other != hostname and entry.get('addr') == addr:
@@ -141,7 +143,7 @@ def record_node(state, node, rng=None):
 def join(state, node, presented_token, rng=None):
     """Validate ``presented_token`` for the node's role, then record the node.
     Raises ``_ids.TokenError`` (message without the token) or StateError."""
-    hostname, role, dummy, dummy = _node_facts(node)
+    hostname, role, dummy, dummy = node_facts(node)
     try:
         _ids.check_token(state['secrets'], presented_token, role)
     except _ids.TokenError as exc:
