@@ -4,7 +4,7 @@
 """Action plugin for linuxnet.overlay.swarm: runs the module and marks every result that
 carries secrets (join tokens, an exported state) as no_log (see plugin_utils/_secret_results.py).
 
-For ``role: lock`` / ``role: unlock`` (the run lease, one ``site.yml`` run at a time) it fills in
+For ``operation: lock`` / ``operation: unlock`` (the run lease, one ``site.yml`` run at a time) it fills in
 ``run_id`` and ``owner`` with the identity of the running ``ansible-playbook`` on this controller
 and, while another run holds the lease, tells the module which holder is dead: a holder started
 on this controller (same host, boot and PID namespace) whose process is gone, for example a run
@@ -100,7 +100,8 @@ class ActionModule(SecretResultAction):
     SECRET_KEYS = ('tokens', 'cluster_state')
 
     def run(self, tmp=None, task_vars=None):
-        if self._task.args.get('role') not in ('lock', 'unlock'):
+        operation = self._task.args.get('operation', self._task.args.get('role'))  # role: the old name
+        if operation not in ('lock', 'unlock'):
             result = super().run(tmp, task_vars)
             if repeats_a_token(result, presented_tokens(self._task.args)):
                 result['_ansible_no_log'] = True
@@ -109,7 +110,7 @@ class ActionModule(SecretResultAction):
         del tmp
         run_id, owner = controller_run()
         args = dict(self._task.args, run_id=run_id, owner=owner)
-        if args['role'] == 'unlock':
+        if operation == 'unlock':
             result.update(self._execute_module(module_name=self.MODULE, module_args=args, task_vars=task_vars))
             return result
         timeout = float(args.get('lock_timeout', 60))

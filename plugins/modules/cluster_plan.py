@@ -33,7 +33,7 @@ extends_documentation_fragment:
 options:
   state_dir:
     description:
-      - Directory of the cluster state on this manager (made by M(linuxnet.overlay.swarm) with O(linuxnet.overlay.swarm#module:role=init)).
+      - Directory of the cluster state on this manager (made by M(linuxnet.overlay.swarm) with O(linuxnet.overlay.swarm#module:operation=init)).
     type: path
     default: /var/lib/linuxnet-overlay
   nodes:

@@ -14,20 +14,20 @@ description:
   - Runs on a manager and keeps the cluster state, the managers' record of the cluster id, the join
     token secrets, the nodes, networks, services, task placement and addresses, in
     O(state_dir)/C(cluster.json) (mode 0600, in a 0700 directory, root only).
-  - O(role=init) creates the cluster when there is none (new cluster id, new join tokens) and records
+  - O(operation=init) creates the cluster when there is none (new cluster id, new join tokens) and records
     the initialising node as a manager; on an existing cluster it changes nothing and returns the same
     id and tokens.
-  - O(role=join) checks the join token the node presents against the role it joins as (the worker and
+  - O(operation=join) checks the join token the node presents against the role it joins as (the worker and
     the manager tokens differ) and records the node. A wrong token is refused with a message that does
     not contain it. Run it on the first manager, for example with C(delegate_to), for every other node.
-  - O(role=join) with O(members) instead of O(node) joins many nodes in one run under one lock (a bulk join,
+  - O(operation=join) with O(members) instead of O(node) joins many nodes in one run under one lock (a bulk join,
     one module process for the whole cluster instead of one per node). Each member's token is checked on its
     own - a member with a wrong token is refused and left out, the others are recorded, and the run does not
     fail; RV(members) reports each member as V(joined), V(updated), V(unchanged) or V(refused) with the
     reason (never the token).
-  - O(role=leave), or O(state=absent) with O(role=join), removes a node from the cluster, or every node of
+  - O(operation=leave), or O(state=absent) with O(operation=join), removes a node from the cluster, or every node of
     O(members); the next M(linuxnet.overlay.cluster_plan) places their tasks elsewhere.
-  - O(role=export) returns the whole state (secrets included) and O(role=import) installs such a copy on
+  - O(operation=export) returns the whole state (secrets included) and O(operation=import) installs such a copy on
     another manager when its version is newer than the local one; that is how the state is replicated
     from the first manager to the others.
   - Every read-modify-write holds an exclusive C(flock) on O(state_dir)/C(cluster.lock).
@@ -40,18 +40,20 @@ author: linuxnet.overlay developers (@linuxnet-overlay)
 extends_documentation_fragment:
   - linuxnet.overlay._attributes
 options:
-  role:
+  operation:
     description:
-      - What to do. V(init) creates the cluster if needed; V(join) records a node that presents a valid
+      - What to do (the verb of C(docker swarm init|join|leave); C(role) is its old name, kept as an alias).
+      - V(init) creates the cluster if needed; V(join) records a node that presents a valid
         token; V(leave) removes a node; V(export) returns the state; V(import) installs a newer copy.
       - V(lock) takes the run lease (one C(site.yml) run at a time, see O(run_id)); V(unlock) releases it.
     type: str
     choices: [init, join, leave, import, export, lock, unlock]
     required: true
+    aliases: [role]
   state:
     description:
-      - V(absent) with O(role=join) or O(role=leave) removes the node O(node.hostname); V(present) records it.
-      - Ignored for the other roles.
+      - V(absent) with O(operation=join) or O(operation=leave) removes the node O(node.hostname); V(present) records it.
+      - Ignored for the other operations.
     type: str
     choices: [present, absent]
     default: present
@@ -62,8 +64,8 @@ options:
     default: /var/lib/linuxnet-overlay
   node:
     description:
-      - Facts of the node to record (O(role=init) records the initialising manager, optional) or to add
-        or remove (O(role=join) and O(role=leave), required).
+      - Facts of the node to record (O(operation=init) records the initialising manager, optional) or to add
+        or remove (O(operation=join) and O(operation=leave), required).
     type: dict
     suboptions:
       hostname:
@@ -71,7 +73,7 @@ options:
         type: str
         required: true
       role:
-        description: Role the node joins as. O(role=init) only accepts V(manager).
+        description: Role the node joins as. O(operation=init) only accepts V(manager).
         type: str
         choices: [manager, worker]
       addr:
@@ -83,7 +85,7 @@ options:
         default: {}
   members:
     description:
-      - Bulk form of O(node) for O(role=join) and O(role=leave) (and O(state=absent)), each member with its
+      - Bulk form of O(node) for O(operation=join) and O(operation=leave) (and O(state=absent)), each member with its
         own token; mutually exclusive with O(node) and O(join_token). Processed in one run under one lock.
       - Bad input (an empty or repeated hostname, a missing or malformed address, a member without a token
         while the cluster exists) fails the whole run before anything changes. A wrong token, or an address
@@ -114,12 +116,12 @@ options:
         type: str
   join_token:
     description:
-      - The token the node presents with O(role=join), C(SWMTKN-1-...) as returned by O(role=init).
+      - The token the node presents with O(operation=join), C(SWMTKN-1-...) as returned by O(operation=init).
       - Never logged and never repeated in an error message.
     type: str
   import_state:
     description:
-      - The JSON text returned as RV(cluster_state) by O(role=export) on another manager, for O(role=import).
+      - The JSON text returned as RV(cluster_state) by O(operation=export) on another manager, for O(operation=import).
       - The copy with the higher version wins; a copy of another cluster, or of the same version with
         different content, is refused.
       - JSON text rather than a dict so that C(no_log) masks it as one value (Ansible masks every leaf of a
@@ -127,17 +129,17 @@ options:
     type: str
   data_path_port:
     description:
-      - UDP port of the VXLAN data path, recorded when O(role=init) creates the cluster (Docker's
+      - UDP port of the VXLAN data path, recorded when O(operation=init) creates the cluster (Docker's
         C(--data-path-port), 1024-49151). Later changes go through M(linuxnet.overlay.cluster_plan).
     type: int
   default_addr_pool:
     description:
-      - Pools overlay subnets are cut from, recorded when O(role=init) creates the cluster.
+      - Pools overlay subnets are cut from, recorded when O(operation=init) creates the cluster.
     type: list
     elements: str
   default_addr_pool_mask_length:
     description:
-      - Prefix length of the subnets cut from O(default_addr_pool), recorded when O(role=init) creates the cluster.
+      - Prefix length of the subnets cut from O(default_addr_pool), recorded when O(operation=init) creates the cluster.
     type: int
   lock_timeout:
     description:
@@ -146,7 +148,7 @@ options:
     default: 60
   run_id:
     description:
-      - With O(role=lock) and O(role=unlock), the id of the run taking or releasing the run lease
+      - With O(operation=lock) and O(operation=unlock), the id of the run taking or releasing the run lease
         (O(state_dir)/C(run.lock)). The collection's action plugin fills it in with the id of the running
         C(ansible-playbook) (controller host, boot, process id and start time), and O(owner) with who it is.
       - A second run waits for the lease up to O(lock_timeout) seconds, then fails naming the holder. A lease
@@ -168,14 +170,14 @@ options:
     default: 3600
   missing_ok:
     description:
-      - With O(role=export), a manager without a cluster state returns RV(cluster_state=null) instead of
+      - With O(operation=export), a manager without a cluster state returns RV(cluster_state=null) instead of
         failing (how a re-installed first manager looks for a replica on the other managers).
     type: bool
     default: false
 notes:
   - The cluster state is the managers' business only; workers never hold it.
-  - In check mode nothing is written; O(role=init) on a host without a cluster predicts the creation but
-    returns no tokens, and O(role=join) without a cluster cannot check the token.
+  - In check mode nothing is written; O(operation=init) on a host without a cluster predicts the creation but
+    returns no tokens, and O(operation=join) without a cluster cannot check the token.
 seealso:
   - module: linuxnet.overlay.cluster_plan
 """
@@ -184,7 +186,7 @@ EXAMPLES = r"""
 ---
 - name: Initialise the cluster on the first manager
   linuxnet.overlay.swarm:
-    role: init
+    operation: init
     node:
       hostname: "{{ inventory_hostname }}"
       role: manager
@@ -193,7 +195,7 @@ EXAMPLES = r"""
 
 - name: Join every other node (checked and recorded on the first manager)
   linuxnet.overlay.swarm:
-    role: join
+    operation: join
     node:
       hostname: "{{ inventory_hostname }}"
       role: "{{ 'manager' if inventory_hostname in groups['swarm_managers'] else 'worker' }}"
@@ -205,7 +207,7 @@ EXAMPLES = r"""
 
 - name: Or join them all in one run on the first manager (each member presents its own token)
   linuxnet.overlay.swarm:
-    role: join
+    operation: join
     members:
       - hostname: node2
         role: worker
@@ -220,20 +222,20 @@ EXAMPLES = r"""
 
 - name: Copy the state to the other managers
   linuxnet.overlay.swarm:
-    role: export
+    operation: export
   register: swarm_export
   delegate_to: "{{ groups['swarm_managers'][0] }}"
   run_once: true
 
 - name: Install it where it is newer
   linuxnet.overlay.swarm:
-    role: import
+    operation: import
     import_state: "{{ swarm_export.cluster_state }}"
   when: inventory_hostname in groups['swarm_managers'][1:]
 
 - name: Remove a node for good
   linuxnet.overlay.swarm:
-    role: leave
+    operation: leave
     node:
       hostname: node3
 """
@@ -253,7 +255,7 @@ tokens:
   description:
     - Join tokens, C(SWMTKN-1-<50 characters from the cluster key>-<25 characters per role>).
     - Secret. The result that carries them is marked no_log by the action plugin.
-  returned: with O(role=init), once the cluster exists
+  returned: with O(operation=init), once the cluster exists
   type: dict
   contains:
     manager:
@@ -270,8 +272,8 @@ node:
 members:
   description:
     - With O(members), what happened to each member, by hostname. C(members.<hostname>.status) is
-      V(joined) (new), V(updated) (its facts changed), V(unchanged), V(refused) (with O(role=join)),
-      or V(left) (with O(role=leave)); C(members.<hostname>.msg) gives the reason of a refusal
+      V(joined) (new), V(updated) (its facts changed), V(unchanged), V(refused) (with O(operation=join)),
+      or V(left) (with O(operation=leave)); C(members.<hostname>.msg) gives the reason of a refusal
       (never the token); C(members.<hostname>.node) the node as recorded.
     - In check mode before the cluster exists every member is predicted V(joined), its token unchecked.
   returned: when O(members) is given
@@ -288,29 +290,29 @@ cluster_state:
     - The whole cluster state, secrets included, as JSON text (the content of C(cluster.json)); give it
       to O(import_state) on the other managers.
     - Secret; the result is marked no_log by the action plugin.
-  returned: with O(role=export); null with O(missing_ok) when this manager holds no state
+  returned: with O(operation=export); null with O(missing_ok) when this manager holds no state
   type: str
 waited:
-  description: Seconds O(role=lock) waited for the run lease of another run.
-  returned: with O(role=lock)
+  description: Seconds O(operation=lock) waited for the run lease of another run.
+  returned: with O(operation=lock)
   type: float
 holder:
-  description: The lease record of the run that holds the cluster, when O(role=lock) gave up waiting.
-  returned: when O(role=lock) fails on a held lease
+  description: The lease record of the run that holds the cluster, when O(operation=lock) gave up waiting.
+  returned: when O(operation=lock) fails on a held lease
   type: dict
 busy:
   description:
-    - True when O(role=lock) could not even look at the lease within O(lock_timeout) because another
+    - True when O(operation=lock) could not even look at the lease within O(lock_timeout) because another
       module run held the cluster's flock. The action plugin asks again until O(lock_timeout) is spent.
-  returned: when O(role=lock) fails on a busy flock
+  returned: when O(operation=lock) fails on a busy flock
   type: bool
 released:
-  description: Whether O(role=unlock) released the lease of O(run_id).
-  returned: with O(role=unlock)
+  description: Whether O(operation=unlock) released the lease of O(run_id).
+  returned: with O(operation=unlock)
   type: bool
 imported:
-  description: Whether O(role=import) installed the given copy (it was newer than the local one).
-  returned: with O(role=import)
+  description: Whether O(operation=import) installed the given copy (it was newer than the local one).
+  returned: with O(operation=import)
   type: bool
 state_dir:
   description: The state directory, and what was done to it (created, mode tightened).
@@ -330,7 +332,8 @@ from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import st
 from ansible_collections.linuxnet.overlay.plugins.module_utils.common import diff_result
 
 ARG_SPEC = dict(
-    role=dict(type='str', required=True, choices=['init', 'join', 'leave', 'import', 'export', 'lock', 'unlock']),
+    operation=dict(type='str', required=True, aliases=['role'],
+                   choices=['init', 'join', 'leave', 'import', 'export', 'lock', 'unlock']),
     state=dict(type='str', default='present', choices=['present', 'absent']),
     state_dir=dict(type='path', default=_statefile.DEFAULT_STATE_DIR),
     node=dict(type='dict', options=dict(
@@ -474,7 +477,7 @@ def _one_version(old, new):
 def _apply(module, old):
     """The new state for the requested role, or ``old`` when nothing changes. Pure."""
     p = module.params
-    role = p['role']
+    role = p['operation']
     if role == 'init':
         if old is not None:
             have = {'data_path_port': old['cluster']['data_path_port'],
@@ -536,7 +539,7 @@ def _run_lease(module):
     state_dir = p['state_dir']
     result = dict(changed=False, run_id=p['run_id'], state_dir=dict(path=state_dir, actions=[]))
     try:
-        if p['role'] == 'unlock':
+        if p['operation'] == 'unlock':
             result['released'] = (not module.check_mode and os.path.isdir(state_dir)
                                   and _statefile.release_lease(state_dir, p['run_id']))
             module.exit_json(**result)
@@ -566,13 +569,13 @@ def _run_lease(module):
 def main():
     module = AnsibleModule(argument_spec=ARG_SPEC, supports_check_mode=True,
                            mutually_exclusive=[('node', 'members'), ('join_token', 'members')],
-                           required_if=[('role', 'import', ['import_state']), ('role', 'lock', ['run_id']),
-                                        ('role', 'unlock', ['run_id'])])
+                           required_if=[('operation', 'import', ['import_state']), ('operation', 'lock', ['run_id']),
+                                        ('operation', 'unlock', ['run_id'])])
     p = module.params
-    if p['role'] in ('lock', 'unlock'):
+    if p['operation'] in ('lock', 'unlock'):
         _run_lease(module)
     state_dir = p['state_dir']
-    role = p['role']
+    role = p['operation']
     result = dict(changed=False, state_dir=dict(path=state_dir, actions=[]))
     bulk_role = 'leave' if role == 'join' and p['state'] == 'absent' else role
     if p['members'] is not None:
@@ -610,7 +613,7 @@ def _no_cluster_yet(module, result, bulk_role):
     """role=join, leave or export before the cluster exists: what can be said without a state
     (nothing to leave, nothing to export with missing_ok, a join predicted in check mode), else fail."""
     p = module.params
-    role = p['role']
+    role = p['operation']
     if role == 'leave':
         result.update(cluster_id=None, version=0, node=None)
         if p['members'] is not None:
@@ -634,7 +637,7 @@ def _no_cluster_yet(module, result, bulk_role):
 def _exit(module, result, old, new, changed):
     """The module's result for the role that ran (tokens, node, members, the exported state)."""
     p = module.params
-    role = p['role']
+    role = p['operation']
     shown = None if (module.check_mode and old is None) else new
     result.update(changed=changed,
                   cluster_id=shown['cluster']['id'] if shown else None,
