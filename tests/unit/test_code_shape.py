@@ -23,9 +23,7 @@ DOC_BLOCKS = ('DOCUMENTATION', 'EXAMPLES', 'RETURN')
 # must not grow past what it was.
 KNOWN_OVER = {
     'plugins/module_utils/cluster/plan.py': 1053,
-    ('plugins/modules/node_facts.py', 'main'): 107,
     ('plugins/modules/swarm.py', 'main'): 75,
-    ('plugins/modules/xfrm.py', 'main'): 74,
     ('plugins/module_utils/node/namespace.py', 'converge'): 68,
     ('plugins/module_utils/node/peerdb.py', 'plan_fdb'): 100,
     ('plugins/module_utils/node/sandbox.py', 'validate'): 77,
