@@ -228,17 +228,17 @@ def unreachable_peers(peers, timeout=2.0):
         prober.close()
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec={
-            'data_path_addr': {'type': 'str'},
-            'data_path_port': {'type': 'int', 'default': VXLAN_PORT},
-            'gc_thresh': {'type': 'list', 'elements': 'int'},
-            'state_dir': {'type': 'path'},
-            'peers': {'type': 'list', 'elements': 'str'},
-        },
-        supports_check_mode=True,
-    )
+ARG_SPEC = {
+    'data_path_addr': {'type': 'str'},
+    'data_path_port': {'type': 'int', 'default': VXLAN_PORT},
+    'gc_thresh': {'type': 'list', 'elements': 'int'},
+    'state_dir': {'type': 'path'},
+    'peers': {'type': 'list', 'elements': 'str'},
+}
+
+
+def _check_params(module):
+    """The port, the peers and the data-path address as given, checked; fails the module otherwise."""
     p = module.params
     port = p['data_path_port']
     if not 1 <= port <= 65535:
@@ -261,7 +261,17 @@ def main():
             addr = str(ipaddress.ip_address(addr))
         except ValueError:
             module.fail_json(msg='data-path address %r is not an IP address' % addr)
+    return port, peers, addr
 
+
+def _usable(addrs):
+    return [a for a in addrs if not ipaddress.ip_address(a['ip']).is_loopback
+            and not ipaddress.ip_address(a['ip']).is_link_local]
+
+
+def _read_underlay(module, addr, port):
+    """The node's addresses and routes, the data-path address, its device and MTU, and the VXLAN devices on
+    the port, in one rtnetlink socket."""
     with _nlbatch.Socket() as sock:
         addrs = _nlbatch.addr_dump(sock)
         main_routes = []
@@ -275,17 +285,17 @@ def main():
                                      'route to take one from')
         mine = [a for a in addrs if a['ip'] == addr]
         if not mine:
-            usable = [a for a in addrs if not ipaddress.ip_address(a['ip']).is_loopback
-                      and not ipaddress.ip_address(a['ip']).is_link_local]
             module.fail_json(msg='data-path address %s is not configured on node %s; its addresses are: %s. Set '
                                  'overlay_advertise_addr to one of them (or leave it out for the default route\'s)'
                              % (addr, socket.gethostname(),
-                                ', '.join('%s/%d' % (a['ip'], a['prefixlen']) for a in usable) or 'none'))
-        index = mine[0]['index']
-        link = _nlbatch.get_link_by_index(sock, index) or {}
-        dev, mtu = link.get('name'), link.get('mtu')
+                                ', '.join('%s/%d' % (a['ip'], a['prefixlen']) for a in _usable(addrs)) or 'none'))
+        link = _nlbatch.get_link_by_index(sock, mine[0]['index']) or {}
         foreign = _vxlan_port_users(_nlbatch.link_dump(sock), port)
+    return addrs, routes, addr, link.get('name'), link.get('mtu'), foreign
 
+
+def _check_port(module, port, foreign):
+    """Our own VTEPs on the port; fails the module when anything else holds it."""
     own = _own_vteps_up(port)
     sockets = _udp_sockets_on(port)
     if sockets and not own and not foreign:
@@ -295,15 +305,16 @@ def main():
         module.fail_json(msg='data-path port %d is already taken on node %s: %s. Choose another '
                              'overlay_data_path_port or remove the other user.'
                              % (port, socket.gethostname(), '; '.join(foreign)))
+    return own
 
-    # reported, not failed here: the role decides which peers count (a node that is down is left out)
-    unreachable = unreachable_peers([x for x in peers if x != addr]) if p['peers'] is not None else None
 
+def _raise_gc(module, wanted):
+    """The neighbour table thresholds before and after; raised (never lowered) to the wanted ones."""
     gc_before = _read_gc()
     gc_after = gc_before
     changed = False
-    if p['gc_thresh'] is not None and gc_before is not None:
-        gc_after = [max(a, b) for a, b in zip(gc_before, p['gc_thresh'])]
+    if wanted is not None and gc_before is not None:
+        gc_after = [max(a, b) for a, b in zip(gc_before, wanted)]
         if gc_after != gc_before:
             changed = True
             if not module.check_mode:
@@ -315,14 +326,27 @@ def main():
     if gc_before is None:
         gc['note'] = ('net.ipv4.neigh.default.gc_thresh* do not exist in this network namespace: the host\'s '
                       'initial namespace owns them (raise them there on a real host)')
+    return changed, gc
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARG_SPEC, supports_check_mode=True)
+    p = module.params
+    port, peers, addr = _check_params(module)
+    addrs, routes, addr, dev, mtu, foreign = _read_underlay(module, addr, port)
+    own = _check_port(module, port, foreign)
+
+    # reported, not failed here: the role decides which peers count (a node that is down is left out)
+    unreachable = unreachable_peers([x for x in peers if x != addr]) if p['peers'] is not None else None
+
+    changed, gc = _raise_gc(module, p['gc_thresh'])
     node = {
         'hostname': socket.gethostname(),
         'data_path_addr': addr,
         'family': ipaddress.ip_address(addr).version,
         'underlay_dev': dev,
         'underlay_mtu': mtu,
-        'addresses': ['%s/%d' % (a['ip'], a['prefixlen']) for a in addrs
-                      if not ipaddress.ip_address(a['ip']).is_loopback and not ipaddress.ip_address(a['ip']).is_link_local],
+        'addresses': ['%s/%d' % (a['ip'], a['prefixlen']) for a in _usable(addrs)],
         'routes': routes,
         'port': {'number': port, 'own_vteps': own, 'foreign': foreign},
         'gc_thresh': gc,
@@ -333,7 +357,7 @@ def main():
         node['unreachable_peers'] = unreachable
     result = {'changed': changed, 'node': node}
     if module._diff:
-        result['diff'] = diff_result({'gc_thresh': gc_before}, {'gc_thresh': gc_after})
+        result['diff'] = diff_result({'gc_thresh': gc['before']}, {'gc_thresh': gc['after']})
     module.exit_json(**result)
 
 

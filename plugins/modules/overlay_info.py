@@ -124,6 +124,7 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.linuxnet.overlay.plugins.module_utils.node import peerdb as _entries
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import links as _links
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import rtnl as _nlbatch
 from ansible_collections.linuxnet.overlay.plugins.module_utils.common import require_pyroute2
@@ -152,45 +153,40 @@ def _ip_or_none(value):
 def read_links(ipr, nsid_names):
     out = []
     for msg in ipr.link('dump'):
-        info = msg.get_attr('IFLA_LINKINFO')
-        kind = info.get_attr('IFLA_INFO_KIND') if info is not None else None
-        data = info.get_attr('IFLA_INFO_DATA') if info is not None else None
-        mac = msg.get_attr('IFLA_ADDRESS')
-        nsid = msg.get_attr('IFLA_LINK_NETNSID')
-        link = {
-            'name': msg.get_attr('IFLA_IFNAME'),
-            'ifindex': msg['index'],
-            'kind': kind,
-            'mtu': msg.get_attr('IFLA_MTU'),
-            'mac': mac.lower() if mac else None,
-            'up': bool(msg['flags'] & 1),
+        info = _links.link_info(msg)
+        linkinfo = msg.get_attr('IFLA_LINKINFO')
+        data = linkinfo.get_attr('IFLA_INFO_DATA') if linkinfo is not None else None
+        nsid = info['link_netnsid']
+        link = {key: info[key] for key in ('name', 'ifindex', 'kind', 'mtu', 'mac', 'up')}
+        link.update({
             'operstate': msg.get_attr('IFLA_OPERSTATE'),
             'master_ifindex': msg.get_attr('IFLA_MASTER'),
             'link_netns': nsid_names.get(nsid) if nsid is not None else None,
-        }
-        if kind == 'vxlan' and data is not None:
+        })
+        if 'vxlan' in info:
+            vx = info['vxlan']
             link['vxlan'] = {
-                'vni': data.get_attr('IFLA_VXLAN_ID'),
-                'dstport': data.get_attr('IFLA_VXLAN_PORT'),
-                'local': _ip_or_none(data.get_attr('IFLA_VXLAN_LOCAL') or data.get_attr('IFLA_VXLAN_LOCAL6')),
+                'vni': vx['vni'],
+                'dstport': vx['dstport'],
+                'local': _ip_or_none(vx['local']),
                 'remote': _ip_or_none(data.get_attr('IFLA_VXLAN_GROUP') or data.get_attr('IFLA_VXLAN_GROUP6')),
-                'learning': bool(data.get_attr('IFLA_VXLAN_LEARNING')),
-                'proxy': bool(data.get_attr('IFLA_VXLAN_PROXY')),
-                'l2miss': bool(data.get_attr('IFLA_VXLAN_L2MISS')),
-                'l3miss': bool(data.get_attr('IFLA_VXLAN_L3MISS')),
-                'ttl': _attr(data, 'IFLA_VXLAN_TTL', 0),
+                'learning': vx['learning'],
+                'proxy': vx['proxy'],
+                'l2miss': vx['l2miss'],
+                'l3miss': vx['l3miss'],
+                'ttl': vx['ttl'],
                 'ageing': data.get_attr('IFLA_VXLAN_AGEING'),
             }
-        elif kind == 'bridge' and data is not None:
+        elif info['kind'] == 'bridge' and data is not None:
             link['bridge'] = {
                 'stp': bool(data.get_attr('IFLA_BR_STP_STATE')),
                 'forward_delay': data.get_attr('IFLA_BR_FORWARD_DELAY'),
                 'ageing_time': data.get_attr('IFLA_BR_AGEING_TIME'),
                 'vlan_filtering': bool(data.get_attr('IFLA_BR_VLAN_FILTERING')),
             }
-        elif kind == 'veth':
+        elif info['kind'] == 'veth':
             link['veth'] = {
-                'peer_ifindex': msg.get_attr('IFLA_LINK'),
+                'peer_ifindex': info['link'],
                 'peer_netns': link['link_netns'] if nsid is not None else None,
             }
         out.append(link)

@@ -508,11 +508,10 @@ def sa_failure_message(exc, st):
     return 'cannot add IPsec SA (%s): %s' % (where, exc)
 
 
-def main():
-    module = AnsibleModule(argument_spec=ARG_SPEC, supports_check_mode=True)
+def _read_params(module):
+    """The listed states and policies, normalised; fails the module on a bad entry."""
     p = module.params
     present = p['state'] == 'present'
-
     try:
         _netns.require(p['netns'])
         states = [normalise_state(o, i, present) for i, o in enumerate(p['states'])]
@@ -521,55 +520,82 @@ def main():
         _dupes(policies, X.policy_id, 'policies')
     except (ValueError, _netns.NetnsError) as exc:
         module.fail_json(msg=str(exc))
+    return states, policies
 
+
+def _open_socket(module, netns):
     try:
-        with _netns.entered(p['netns']):
-            sock = X.XfrmSocket()
+        with _netns.entered(netns):
+            return X.XfrmSocket()
     except (OSError, _netns.NetnsError) as exc:
         module.fail_json(msg='cannot open a NETLINK_XFRM socket in %s: %s (needs CONFIG_XFRM_USER and CAP_NET_ADMIN)'
-                         % ('namespace ' + p['netns'] if p['netns'] else 'this namespace', exc))
+                         % ('namespace ' + netns if netns else 'this namespace', exc))
 
+
+def _read_current(module, sock):
+    try:
+        return sock.states(), sock.policies()
+    except (X.XfrmError, OSError) as exc:
+        module.fail_json(msg='cannot read xfrm states and policies: %s' % exc)
+
+
+def _plan(states, policies, cur_states, cur_policies, present, exclusive):
+    """The steps in the order they are applied, and their one-line descriptions."""
+    st_add, st_replace, st_delete = X.diff_states(states, cur_states, present, exclusive)
+    po_add, po_update, po_delete = X.diff_policies(policies, cur_policies, present, exclusive)
+    plan = {'state_add': st_add, 'state_replace': st_replace, 'policy_add': po_add,
+            'policy_update': po_update, 'policy_delete': po_delete, 'state_delete': st_delete}
+    actions = ([('add ' + X.describe_state(s)) for s in st_add]
+               + [('replace ' + X.describe_state(n)) for _o, n in st_replace]
+               + [('add ' + X.describe_policy(s)) for s in po_add]
+               + [('update ' + X.describe_policy(n)) for _o, n in po_update]
+               + [('delete ' + X.describe_policy(s)) for s in po_delete]
+               + [('delete ' + X.describe_state(s)) for s in st_delete])
+    return plan, actions
+
+
+def _before_after(states, policies, cur_states, cur_policies, plan):
+    """What the result and the diff show: every listed object and every object of ours."""
+    listed_s = {X.state_id(s) for s in states}
+    listed_p = {X.policy_id(s) for s in policies}
+    before_s = [s for s in cur_states if X.state_id(s) in listed_s or X.is_ours_state(s)]
+    before_p = [s for s in cur_policies if X.policy_id(s) in listed_p or X.is_ours_policy(s)]
+    gone_s = {X.state_id(s) for s in plan['state_delete']} | {X.state_id(o) for o, _n in plan['state_replace']}
+    gone_p = {X.policy_id(s) for s in plan['policy_delete']} | {X.policy_id(o) for o, _n in plan['policy_update']}
+    after_s = ([s for s in before_s if X.state_id(s) not in gone_s] + plan['state_add']
+               + [n for _o, n in plan['state_replace']])
+    after_p = ([s for s in before_p if X.policy_id(s) not in gone_p] + plan['policy_add']
+               + [n for _o, n in plan['policy_update']])
+    return before_s, before_p, after_s, after_p
+
+
+def _apply(module, sock, plan, actions):
+    error, failed_sa, rollback_failed = apply_plan(sock, plan)
+    if error is None:
+        return
+    if failed_sa is not None:
+        msg = sa_failure_message(error, failed_sa[1])
+    else:
+        msg = 'xfrm change failed: %s' % error
+    if rollback_failed:
+        msg += '; undoing the changes already made failed too: %s' % '; '.join(rollback_failed)
+    else:
+        msg += '; nothing was changed (the steps already done were undone)'
+    module.fail_json(msg=msg, actions=actions, changed=bool(rollback_failed))
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARG_SPEC, supports_check_mode=True)
+    p = module.params
+    states, policies = _read_params(module)
+    sock = _open_socket(module, p['netns'])
     with sock:
-        try:
-            cur_states = sock.states()
-            cur_policies = sock.policies()
-        except (X.XfrmError, OSError) as exc:
-            module.fail_json(msg='cannot read xfrm states and policies: %s' % exc)
-
-        st_add, st_replace, st_delete = X.diff_states(states, cur_states, present, p['exclusive'])
-        po_add, po_update, po_delete = X.diff_policies(policies, cur_policies, present, p['exclusive'])
-        plan = {'state_add': st_add, 'state_replace': st_replace, 'policy_add': po_add,
-                'policy_update': po_update, 'policy_delete': po_delete, 'state_delete': st_delete}
-        actions = ([('add ' + X.describe_state(s)) for s in st_add]
-                   + [('replace ' + X.describe_state(n)) for _o, n in st_replace]
-                   + [('add ' + X.describe_policy(s)) for s in po_add]
-                   + [('update ' + X.describe_policy(n)) for _o, n in po_update]
-                   + [('delete ' + X.describe_policy(s)) for s in po_delete]
-                   + [('delete ' + X.describe_state(s)) for s in st_delete])
+        cur_states, cur_policies = _read_current(module, sock)
+        plan, actions = _plan(states, policies, cur_states, cur_policies, p['state'] == 'present', p['exclusive'])
         changed = bool(actions)
-
-        # What the result and the diff show: every listed object and every object of ours.
-        listed_s = {X.state_id(s) for s in states}
-        listed_p = {X.policy_id(s) for s in policies}
-        before_s = [s for s in cur_states if X.state_id(s) in listed_s or X.is_ours_state(s)]
-        before_p = [s for s in cur_policies if X.policy_id(s) in listed_p or X.is_ours_policy(s)]
-        gone_s = {X.state_id(s) for s in st_delete} | {X.state_id(o) for o, _n in st_replace}
-        gone_p = {X.policy_id(s) for s in po_delete} | {X.policy_id(o) for o, _n in po_update}
-        after_s = ([s for s in before_s if X.state_id(s) not in gone_s] + st_add + [n for _o, n in st_replace])
-        after_p = ([s for s in before_p if X.policy_id(s) not in gone_p] + po_add + [n for _o, n in po_update])
-
+        before_s, before_p, after_s, after_p = _before_after(states, policies, cur_states, cur_policies, plan)
         if changed and not module.check_mode:
-            error, failed_sa, rollback_failed = apply_plan(sock, plan)
-            if error is not None:
-                if failed_sa is not None:
-                    msg = sa_failure_message(error, failed_sa[1])
-                else:
-                    msg = 'xfrm change failed: %s' % error
-                if rollback_failed:
-                    msg += '; undoing the changes already made failed too: %s' % '; '.join(rollback_failed)
-                else:
-                    msg += '; nothing was changed (the steps already done were undone)'
-                module.fail_json(msg=msg, actions=actions, changed=bool(rollback_failed))
+            _apply(module, sock, plan, actions)
 
     result = {
         'changed': changed,

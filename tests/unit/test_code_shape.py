@@ -21,10 +21,7 @@ DOC_BLOCKS = ('DOCUMENTATION', 'EXAMPLES', 'RETURN')
 # What is still over the limits when the rule came in (issue 10's re-layout, first step). The list
 # may only shrink: a file or function not named here must keep to the limits, and one named here
 # must not grow past what it was.
-KNOWN_OVER = {
-    ('plugins/modules/node_facts.py', 'main'): 107,
-    ('plugins/modules/xfrm.py', 'main'): 74,
-}
+KNOWN_OVER = {}   # empty: every file and function is within the limits (issue 10); keep it so
 
 
 def _sources():
