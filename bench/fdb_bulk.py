@@ -133,7 +133,7 @@ def fdb_pyroute2(ns, entries):
 def nlbatch_run(ns, entries, kind):
     """Exactly the module's netlink part (fdb.py / neigh.py main() minus AnsibleModule)."""
     from ansible_collections.linuxnet.overlay.plugins.module_utils.node import peerdb as _entries
-    from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import rtnl as _nlbatch
+    from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import rtnl as _rtnl
 
     t0 = time.perf_counter()
     if kind == 'fdb':
@@ -141,17 +141,17 @@ def nlbatch_run(ns, entries, kind):
     else:
         wanted, errors = _entries.validate_neigh(entries)
     assert not errors, errors
-    with _nlbatch.Socket(ns) as sock:
-        dev = _nlbatch.get_link(sock, 'vx0')
+    with _rtnl.Socket(ns) as sock:
+        dev = _rtnl.get_link(sock, 'vx0')
         if kind == 'fdb':
-            refused = _nlbatch.fdb_refused_families(sock, dev['ifindex'], (e['dst'] for e in wanted))
+            refused = _rtnl.fdb_refused_families(sock, dev['ifindex'], (e['dst'] for e in wanted))
             assert not _entries.check_fdb_device(wanted, dev, 'present', refused)
-            plan = _entries.plan_fdb(wanted, _nlbatch.fdb_dump(sock, dev['ifindex']), dev)
-            msgs = [_nlbatch.fdb_message(op, dev['ifindex'], e['mac'], e['dst'], e['port'], e['vni'], e.get('via'))
+            plan = _entries.plan_fdb(wanted, _rtnl.fdb_dump(sock, dev['ifindex']), dev)
+            msgs = [_rtnl.fdb_message(op, dev['ifindex'], e['mac'], e['dst'], e['port'], e['vni'], e.get('via'))
                     for op, e in plan['ops']]
         else:
-            plan = _entries.plan_neigh(wanted, _nlbatch.neigh_dump(sock, dev['ifindex']))
-            msgs = [_nlbatch.neigh_message(op, dev['ifindex'], e['ip'], e['mac']) for op, e in plan['ops']]
+            plan = _entries.plan_neigh(wanted, _rtnl.neigh_dump(sock, dev['ifindex']))
+            msgs = [_rtnl.neigh_message(op, dev['ifindex'], e['ip'], e['mac']) for op, e in plan['ops']]
         t1 = time.perf_counter()
         failures = sock.batch(msgs) if msgs else []
         t2 = time.perf_counter()
@@ -281,7 +281,7 @@ def main():
     sys.path.insert(0, os.path.join(ROOT, '.build'))
     import pyroute2  # noqa: F401  (imported once, outside the timings)
     from ansible_collections.linuxnet.overlay.plugins.module_utils.node import peerdb as _entries  # noqa: F401
-    from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import rtnl as _nlbatch  # noqa: F401
+    from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import rtnl as _rtnl  # noqa: F401
 
     print('kernel %s, %d CPUs, python %s, pyroute2 %s, %s, load average %s' % (
         os.uname().release, os.cpu_count(), sys.version.split()[0], pyroute2.__version__,

@@ -110,7 +110,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.linuxnet.overlay.plugins.module_utils.constants import VXLAN_PORT
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import icmp as _icmp
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
-from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import rtnl as _nlbatch
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import rtnl as _rtnl
 from ansible_collections.linuxnet.overlay.plugins.module_utils.common import diff_result
 
 GC = '/proc/sys/net/ipv4/neigh/default/gc_thresh%d'
@@ -158,11 +158,11 @@ def _own_vteps_up(port):
     count = 0
     for name in _netns.list_names():
         try:
-            sock = _nlbatch.Socket(name)
+            sock = _rtnl.Socket(name)
         except (OSError, ValueError, _netns.NetnsError):
             continue
         with sock:
-            count += sum(1 for link in _nlbatch.link_dump(sock)
+            count += sum(1 for link in _rtnl.link_dump(sock)
                          if link['kind'] == 'vxlan' and link['vxlan']['port'] == port and link['up'])
     return count
 
@@ -272,11 +272,11 @@ def _usable(addrs):
 def _read_underlay(module, addr, port):
     """The node's addresses and routes, the data-path address, its device and MTU, and the VXLAN devices on
     the port, in one rtnetlink socket."""
-    with _nlbatch.Socket() as sock:
-        addrs = _nlbatch.addr_dump(sock)
+    with _rtnl.Socket() as sock:
+        addrs = _rtnl.addr_dump(sock)
         main_routes = []
         for fam in (socket.AF_INET, socket.AF_INET6):
-            main_routes += [dict(r, family=fam) for r in _nlbatch.route_dump(sock, fam)]
+            main_routes += [dict(r, family=fam) for r in _rtnl.route_dump(sock, fam)]
         routes = _routes(main_routes)
         if addr is None:
             addr = _default_source(main_routes, addrs)
@@ -289,8 +289,8 @@ def _read_underlay(module, addr, port):
                                  'overlay_advertise_addr to one of them (or leave it out for the default route\'s)'
                              % (addr, socket.gethostname(),
                                 ', '.join('%s/%d' % (a['ip'], a['prefixlen']) for a in _usable(addrs)) or 'none'))
-        link = _nlbatch.get_link_by_index(sock, mine[0]['index']) or {}
-        foreign = _vxlan_port_users(_nlbatch.link_dump(sock), port)
+        link = _rtnl.get_link_by_index(sock, mine[0]['index']) or {}
+        foreign = _vxlan_port_users(_rtnl.link_dump(sock), port)
     return addrs, routes, addr, link.get('name'), link.get('mtu'), foreign
 
 

@@ -126,7 +126,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.linuxnet.overlay.plugins.module_utils.node import peerdb as _entries
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import links as _links
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
-from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import rtnl as _nlbatch
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import rtnl as _rtnl
 from ansible_collections.linuxnet.overlay.plugins.module_utils.common import require_pyroute2
 
 SECTIONS = ['links', 'addresses', 'routes', 'fdb', 'neigh']
@@ -240,18 +240,18 @@ def read_routes(ipr, names):
 
 def _fdb_state(state):
     """The word ``bridge fdb show`` uses."""
-    if state & _nlbatch.NUD_PERMANENT:
+    if state & _rtnl.NUD_PERMANENT:
         return 'permanent'
-    if state & _nlbatch.NUD_NOARP:
+    if state & _rtnl.NUD_NOARP:
         return 'static'
-    if state & _nlbatch.NUD_STALE:
+    if state & _rtnl.NUD_STALE:
         return 'stale'
     return 'dynamic'
 
 
 def read_fdb(sock, links_by_index):
     out = []
-    for e in _nlbatch.fdb_dump(sock):
+    for e in _rtnl.fdb_dump(sock):
         dev = links_by_index.get(e['ifindex'], {})
         vx = dev.get('vxlan') if dev.get('kind') == 'vxlan' else None
         remote = vx is not None and e['self'] and e['dst'] is not None
@@ -275,9 +275,9 @@ def read_neigh(sock, names):
         'mac': e['mac'],
         'dev': names.get(e['ifindex']),
         'state': _entries.nud_text(e['state']),
-        'router': bool(e['flags'] & _nlbatch.NTF_ROUTER),
-        'proxy': bool(e['flags'] & _nlbatch.NTF_PROXY),
-    } for e in _nlbatch.neigh_dump(sock)]
+        'router': bool(e['flags'] & _rtnl.NTF_ROUTER),
+        'proxy': bool(e['flags'] & _rtnl.NTF_PROXY),
+    } for e in _rtnl.neigh_dump(sock)]
 
 
 def nsid_names(ipr, names):
@@ -307,7 +307,7 @@ def read_namespace(name, include, all_names):
     report = {}
     with _netns.entered(name or None):
         ipr = IPRoute()
-        sock = _nlbatch.Socket(None) if want & {'fdb', 'neigh'} else None
+        sock = _rtnl.Socket(None) if want & {'fdb', 'neigh'} else None
     try:
         links = read_links(ipr, nsid_names(ipr, all_names))
         names = {link['ifindex']: link['name'] for link in links}
@@ -359,7 +359,7 @@ def main():
                 raise
             # deleted between listing and reading: it is simply not there any more
             continue
-        except (OSError, _nlbatch.NetlinkError) as exc:
+        except (OSError, _rtnl.NetlinkError) as exc:
             module.fail_json(msg='reading namespace %s failed: %s' % (name or "(the module's own)", exc),
                              exception=traceback.format_exc())
     module.exit_json(changed=False, namespaces=namespaces)

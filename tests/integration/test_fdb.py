@@ -242,16 +242,16 @@ def test_nlbatch_maps_errors_to_entries_by_sequence(ns):
     sys.path.insert(0, os.path.join(ROOT, '.build'))
     # an existing all-zero entry, so the kernel explains its refusal in an extended ACK
     sh('bridge -n %s fdb append 00:00:00:00:00:00 dev vx0 dst 192.168.1.5 self permanent' % ns)
-    from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import rtnl as _nlbatch
+    from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import rtnl as _rtnl
 
-    with _nlbatch.Socket(ns, bufsize=64 * 1024) as sock:    # small buffers: many chunks
-        dev = _nlbatch.get_link(sock, 'vx0')
-        msgs = [_nlbatch.fdb_message('replace', dev['ifindex'], mac_of(i), '192.168.1.5') for i in range(600)]
-        msgs[17] = _nlbatch.fdb_message('replace', dev['ifindex'], '00:00:00:00:00:00', '192.168.1.5')
-        msgs[450] = _nlbatch.fdb_message('replace', dev['ifindex'], mac_of(450), 'fd00::1')
+    with _rtnl.Socket(ns, bufsize=64 * 1024) as sock:    # small buffers: many chunks
+        dev = _rtnl.get_link(sock, 'vx0')
+        msgs = [_rtnl.fdb_message('replace', dev['ifindex'], mac_of(i), '192.168.1.5') for i in range(600)]
+        msgs[17] = _rtnl.fdb_message('replace', dev['ifindex'], '00:00:00:00:00:00', '192.168.1.5')
+        msgs[450] = _rtnl.fdb_message('replace', dev['ifindex'], mac_of(450), 'fd00::1')
         failures = sock.batch(msgs)
         assert [(i, e.code) for i, e in failures] == [(17, 95), (450, 97)]   # EOPNOTSUPP, EAFNOSUPPORT
         assert failures[0][1].strerror == 'Operation not supported (Cannot replace non-unicast fdb entries)'
         assert failures[1][1].strerror.startswith('Address family not supported by protocol')
-        assert len(_nlbatch.fdb_dump(sock, dev['ifindex'])) == 599
+        assert len(_rtnl.fdb_dump(sock, dev['ifindex'])) == 599
     assert len(fdb_remote(ns, 'vx0')) == 599

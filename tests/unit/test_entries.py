@@ -23,7 +23,7 @@ PERM = E.NUD_PERMANENT | E.NUD_NOARP
 
 
 def cur(mac, dst, port=None, vni=None, state=PERM, self_=True, master=False, via=None):
-    """A current FDB entry as _nlbatch.fdb_dump returns it."""
+    """A current FDB entry as _rtnl.fdb_dump returns it."""
     return {'mac': mac, 'dst': dst, 'port': port, 'vni': vni, 'via': via, 'state': state,
             'self': self_, 'master': master}
 

@@ -19,6 +19,7 @@ _BUILD = os.path.join(os.path.dirname(__file__), '..', '..', '.build')
 if os.path.isdir(_BUILD) and os.path.abspath(_BUILD) not in sys.path:
     sys.path.insert(0, os.path.abspath(_BUILD))
 
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netlink as NL  # noqa: E402
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import xfrm as X  # noqa: E402
 from ansible_collections.linuxnet.overlay.plugins.modules import xfrm as M  # noqa: E402
 
@@ -93,7 +94,7 @@ def test_policy_encoding_matches_the_kernels_bytes():
         assert ours[:56] == raw[:56], X.describe_policy(pol)            # xfrm_selector
         assert ours[152:156] == raw[152:156]                            # priority
         assert ours[160:162] == raw[160:162]                            # dir, action
-        got, want = X._attrs(ours, 168), X._attrs(raw, 168)
+        got, want = NL.parse_attrs(ours, 168), NL.parse_attrs(raw, 168)
         for kind in (X.XFRMA_TMPL, X.XFRMA_MARK):
             assert got.get(kind) == want.get(kind), (kind, X.describe_policy(pol))
         assert X.decode_policy(ours)['tmpls'] == pol['tmpls']
@@ -128,7 +129,7 @@ def test_state_dump_from_kernel(name):
     enc = X.encode_newsa(ours)
     assert enc[:56] == raw[:56] and enc[56:96] == raw[56:96] and enc[208:215] == raw[208:215]
     assert enc[216] == raw[216]
-    assert X._attrs(enc, 224)[X.XFRMA_ALG_AEAD] == X._attrs(raw, 224)[X.XFRMA_ALG_AEAD]
+    assert NL.parse_attrs(enc, 224)[X.XFRMA_ALG_AEAD] == NL.parse_attrs(raw, 224)[X.XFRMA_ALG_AEAD]
 
 
 # --- encoding of SAs (kernel ABI) --------------------------------------------------------------
@@ -149,7 +150,7 @@ def test_newsa_layout():
     assert struct.unpack_from('=I', raw, 208)[0] == X.OVERLAY_REQID
     assert struct.unpack_from('=H', raw, 212)[0] == 2                 # AF_INET
     assert raw[214] == 0 and raw[215] == 0 and raw[216] == X.XFRM_STATE_ESN   # transport, legacy window 0, ESN
-    attrs = X._attrs(raw, 224)
+    attrs = NL.parse_attrs(raw, 224)
     name, bits, icv = struct.unpack_from('=64sII', attrs[X.XFRMA_ALG_AEAD])
     assert name.rstrip(b'\0') == b'rfc4106(gcm(aes))' and bits == 160 and icv == 128
     assert attrs[X.XFRMA_ALG_AEAD][72:] == bytes.fromhex(SECRET_HEX)
@@ -162,7 +163,7 @@ def test_newsa_layout():
 
 def test_newsa_without_esn_and_with_mark():
     st = _state(esn=False, replay_window=0, mark={'value': 7, 'mask': 0xff})
-    attrs = X._attrs(X.encode_newsa(st), 224)
+    attrs = NL.parse_attrs(X.encode_newsa(st), 224)
     assert X.XFRMA_REPLAY_ESN_VAL not in attrs
     assert struct.unpack('=II', attrs[X.XFRMA_MARK]) == (7, 0xff)
     assert X.encode_sa_id(st)[-8:] == struct.pack('=II', 7, 0xff)

@@ -43,34 +43,17 @@ NETLINK_GET_STRICT_CHK so that the kernel filters by device.
 from __future__ import annotations
 
 import errno
-import os
 import socket
 import struct
 
 from ansible_collections.linuxnet.overlay.plugins.module_utils.constants import NUD_NOARP, NUD_PERMANENT, NUD_REACHABLE
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netlink as _netlink
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
-
-NETLINK_ROUTE = 0
-SOL_NETLINK = 270
-NETLINK_CAP_ACK = 10
-NETLINK_EXT_ACK = 11
-NETLINK_GET_STRICT_CHK = 12
-SO_SNDBUFFORCE = 32
-SO_RCVBUFFORCE = 33
-
-NLMSG_ERROR = 2
-NLMSG_DONE = 3
-NLM_F_REQUEST = 0x01
-NLM_F_MULTI = 0x02
-NLM_F_ACK = 0x04
-NLM_F_DUMP_INTR = 0x10
-NLM_F_DUMP = 0x300
-NLM_F_REPLACE = 0x100
-NLM_F_EXCL = 0x200
-NLM_F_CREATE = 0x400
-NLM_F_APPEND = 0x800
-NLM_F_ACK_TLVS = 0x200
-NLMSGERR_ATTR_MSG = 1
+# the transport's names, as the fdb/neigh/node_facts modules and the tests use them from here
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel.netlink import (  # noqa: F401
+    ACK_TRUESIZE, NLM_F_ACK, NLM_F_ACK_TLVS, NLM_F_APPEND, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
+    NLM_F_REPLACE, NLM_F_REQUEST, NLMSG_ERROR, NLMSGERR_ATTR_MSG, NetlinkError, parse_attrs)
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel.netlink import nla as _nla
 
 RTM_NEWLINK = 16
 RTM_GETLINK = 18
@@ -112,7 +95,6 @@ NDA_VNI = 7
 NDA_IFINDEX = 8
 NDA_MASTER = 9
 
-
 NTF_SELF = 0x02
 NTF_MASTER = 0x04
 NTF_PROXY = 0x08
@@ -121,54 +103,21 @@ NTF_ROUTER = 0x80
 
 IFF_UP = 0x1
 
-_HDR = struct.Struct('=IHHII')        # nlmsghdr: len, type, flags, seq, pid
 _NDMSG = struct.Struct('=BBHiHBB')    # ndmsg: family, pad1, pad2, ifindex, state, flags, type
 _IFINFO = struct.Struct('=BxHiII')    # ifinfomsg: family, type, index, flags, change
 _IFADDR = struct.Struct('=BBBBI')     # ifaddrmsg: family, prefixlen, flags, scope, index
 _RTMSG = struct.Struct('=BBBBBBBBI')  # rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags
-_NLA = struct.Struct('=HH')
 _U32 = struct.Struct('=I')
 _BE16 = struct.Struct('!H')
 
-DEFAULT_BUFFER = 4 * 1024 * 1024
-ACK_TRUESIZE = 1024                   # x2 = receive-buffer budget per ACK (see docstring)
-MAX_CHUNK = 1024
 
+class Socket(_netlink.Socket):
+    """A NETLINK_ROUTE socket created inside ``netns`` (None: the current namespace)."""
 
-class NetlinkError(Exception):
-    """A request failed; ``code`` is the errno, ``ext`` the kernel's extended-ACK text if any."""
+    def __init__(self, netns=None, bufsize=_netlink.DEFAULT_BUFFER):
+        super().__init__(_netlink.NETLINK_ROUTE, netns, bufsize)
 
-    def __init__(self, code, ext=None, what=None):
-        self.code = code
-        self.ext = ext
-        self.what = what
-        text = os.strerror(code) if code else 'unknown error'
-        if ext:
-            text = '%s (%s)' % (text, ext)
-        super().__init__('%s: %s' % (what, text) if what else text)
-
-    @property
-    def strerror(self):
-        text = os.strerror(self.code)
-        return '%s (%s)' % (text, self.ext) if self.ext else text
-
-
-def _nla(kind, data):
-    length = 4 + len(data)
-    return _NLA.pack(length, kind) + data + b'\0' * ((4 - length % 4) % 4)
-
-
-def parse_attrs(buf, offset=0, end=None):
-    """Decode a run of netlink attributes into {type: bytes} (the NLA_F_* bits masked off)."""
-    attrs = {}
-    end = len(buf) if end is None else end
-    while offset + 4 <= end:
-        length, kind = _NLA.unpack_from(buf, offset)
-        if length < 4:
-            break
-        attrs[kind & 0x3FFF] = bytes(buf[offset + 4:offset + length])
-        offset += (length + 3) & ~3
-    return attrs
+    _error = staticmethod(_netlink.ack_error)
 
 
 def mac_bytes(mac):
@@ -191,158 +140,6 @@ def ip_text(raw):
     if len(raw) == 16:
         return socket.inet_ntop(socket.AF_INET6, raw)
     return None
-
-
-class Socket:
-    """A NETLINK_ROUTE socket created inside ``netns`` (None: the current namespace)."""
-
-    def __init__(self, netns=None, bufsize=DEFAULT_BUFFER):
-        with _netns.entered(netns):
-            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
-        try:
-            sock.bind((0, 0))
-            for force, plain in ((SO_SNDBUFFORCE, socket.SO_SNDBUF), (SO_RCVBUFFORCE, socket.SO_RCVBUF)):
-                try:
-                    sock.setsockopt(socket.SOL_SOCKET, force, bufsize)
-                except OSError:
-                    sock.setsockopt(socket.SOL_SOCKET, plain, bufsize)
-            for opt in (NETLINK_CAP_ACK, NETLINK_EXT_ACK, NETLINK_GET_STRICT_CHK):
-                try:
-                    sock.setsockopt(SOL_NETLINK, opt, 1)
-                except OSError:
-                    pass          # older kernels: plain ACKs, unfiltered dumps still work
-            sock.settimeout(30)
-        except Exception:
-            sock.close()
-            raise
-        self.sock = sock
-        self.sndbuf = sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
-        self.rcvbuf = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
-        self._seq = 1000
-        self._buf = bytearray(1024 * 1024)
-
-    def close(self):
-        self.sock.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def _next_seq(self, count=1):
-        seq = self._seq
-        self._seq += count
-        return seq
-
-    def _recv(self):
-        try:
-            size = self.sock.recv_into(self._buf)
-        except OSError as exc:
-            if exc.errno == errno.ENOBUFS:
-                raise NetlinkError(errno.ENOBUFS, 'netlink receive buffer overflowed, answers were lost',
-                                   'reading the kernel\'s answers') from None
-            raise
-        return memoryview(self._buf)[:size]
-
-    @staticmethod
-    def _messages(view):
-        offset = 0
-        while offset + 16 <= len(view):
-            length, kind, flags, seq, _pid = _HDR.unpack_from(view, offset)
-            if length < 16:
-                break
-            yield kind, flags, seq, view[offset + 16:offset + length]
-            offset += (length + 3) & ~3
-
-    @staticmethod
-    def _error(flags, payload):
-        """(errno, ext-ack text) from an NLMSG_ERROR payload; errno 0 is a plain ACK."""
-        (err,) = struct.unpack_from('=i', payload, 0)
-        ext = None
-        if err and flags & NLM_F_ACK_TLVS:
-            # payload: int error, then the request's header (16 bytes, capped) or the whole
-            # request (not capped), then TLVs.
-            orig_len = _HDR.unpack_from(payload, 4)[0]
-            start = 4 + (16 if flags & 0x100 else orig_len)  # 0x100: NLM_F_CAPPED
-            start = (start + 3) & ~3
-            msg = parse_attrs(payload, start).get(NLMSGERR_ATTR_MSG)
-            if msg:
-                ext = msg.rstrip(b'\0').decode('utf-8', 'replace')
-        return -err, ext
-
-    def request(self, kind, flags, payload, what=None):
-        """Send one request and return the payloads of its answers (raises NetlinkError)."""
-        seq = self._next_seq()
-        self.sock.send(_HDR.pack(16 + len(payload), kind, NLM_F_REQUEST | flags, seq, 0) + payload)
-        answers = []
-        while True:
-            view = self._recv()
-            for mkind, mflags, mseq, body in self._messages(view):
-                if mseq != seq:
-                    continue
-                if mkind == NLMSG_DONE:
-                    if flags & NLM_F_DUMP and mflags & NLM_F_DUMP_INTR:
-                        raise NetlinkError(errno.EINTR, 'dump interrupted by a concurrent change', what)
-                    return answers
-                if mkind == NLMSG_ERROR:
-                    code, ext = self._error(mflags, body)
-                    if code:
-                        raise NetlinkError(code, ext, what)
-                    return answers
-                if flags & NLM_F_DUMP and mflags & NLM_F_DUMP_INTR:
-                    raise NetlinkError(errno.EINTR, 'dump interrupted by a concurrent change', what)
-                answers.append(bytes(body))
-                if not mflags & NLM_F_MULTI and not flags & NLM_F_ACK:
-                    return answers
-
-    def dump(self, kind, payload, what=None, retries=3):
-        for attempt in range(retries):
-            try:
-                return self.request(kind, NLM_F_DUMP, payload, what)
-            except NetlinkError as exc:
-                if exc.code != errno.EINTR or attempt == retries - 1:
-                    raise
-        return []  # not reached
-
-    def batch(self, messages):
-        """Apply ``messages`` [(type, flags, payload), ...] pipelined; every one gets NLM_F_ACK.
-
-        Returns [(index, NetlinkError), ...] for the messages the kernel refused, in order.
-        """
-        failures = []
-        per_chunk = max(1, min(MAX_CHUNK, self.rcvbuf // (2 * ACK_TRUESIZE)))
-        max_bytes = max(4096, self.sndbuf // 2)
-        start = 0
-        total = len(messages)
-        while start < total:
-            parts = []
-            size = 0
-            end = start
-            base = self._next_seq(0)
-            while end < total and end - start < per_chunk:
-                kind, flags, payload = messages[end]
-                length = 16 + len(payload)
-                if parts and size + length > max_bytes:
-                    break
-                parts.append(_HDR.pack(length, kind, NLM_F_REQUEST | NLM_F_ACK | flags, base + end - start, 0))
-                parts.append(payload)
-                size += length
-                end += 1
-            self._next_seq(end - start)
-            self.sock.sendmsg([b''.join(parts)])
-            pending = end - start
-            while pending:
-                view = self._recv()
-                for mkind, mflags, mseq, body in self._messages(view):
-                    if mkind != NLMSG_ERROR or not base <= mseq < base + end - start:
-                        continue
-                    pending -= 1
-                    code, ext = self._error(mflags, body)
-                    if code:
-                        failures.append((start + mseq - base, NetlinkError(code, ext)))
-            start = end
-        return failures
 
 
 # ----------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ Entry shapes:
 
 * desired FDB entry: ``{'mac', 'dst', 'vni', 'port'}`` (MAC lower-case with colons, IPs in
   Python's compressed form, vni/port None or left out when not given).
-* current FDB entry (``_nlbatch.fdb_dump``): ``{'mac', 'dst', 'port', 'vni', 'via', 'state',
+* current FDB entry (``_rtnl.fdb_dump``): ``{'mac', 'dst', 'port', 'vni', 'via', 'state',
   'self', 'master'}``; port/vni None when the kernel omitted them because they equal the device's.
 * device: ``{'name', 'mac', 'vxlan': {'vni', 'port', 'group'}}``.
 * desired neighbour: ``{'ip', 'mac'}``; current neighbour: ``{'ip', 'mac', 'state', 'flags'}``.
@@ -31,7 +31,7 @@ from ansible_collections.linuxnet.overlay.plugins.module_utils.constants import 
     NUD_VALID_DYNAMIC, VNI_MAX, ZERO_MAC)
 from ansible_collections.linuxnet.overlay.plugins.module_utils.values import ip_family, normalize_ip, normalize_mac  # noqa: F401
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
-from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import rtnl as _nlbatch
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import rtnl as _rtnl
 from ansible_collections.linuxnet.overlay.plugins.module_utils.common import diff_result
 
 MAX_REPORTED_ERRORS = 20
@@ -136,7 +136,7 @@ def check_fdb_device(entries, device, state='present', refused=None):
     """Problems that depend on the device (list of messages); the kernel would refuse these.
 
     ``refused``: {address family (4 or 6): the kernel's reason} for the destination families
-    the device does not take (``_nlbatch.fdb_family_refused``).
+    the device does not take (``_rtnl.fdb_family_refused``).
     """
     errors = []
     refused = refused or {}
@@ -293,7 +293,7 @@ def plan_fdb(desired, current, device, state='present', exclusive=False):
     """Compute the operations that bring the device's FDB to the desired state.
 
     ``desired``: entries from ``validate_fdb`` (vni/port may be left out: the device's);
-    ``current``: ``_nlbatch.fdb_dump`` output; ``device``: the VXLAN link. Returns a dict:
+    ``current``: ``_rtnl.fdb_dump`` output; ``device``: the VXLAN link. Returns a dict:
 
     * ``ops``: [(op, entry), ...] with op 'delete' (entry carries the current port/vni/via),
       'replace' (unicast MAC: create or move) or 'append' (all-zero/multicast MAC); deletes first.
@@ -458,29 +458,29 @@ def _lines(lines):
 
 def _open(netns, name):
     try:
-        return _nlbatch.open_device(netns, name)
-    except _nlbatch.DeviceError as exc:
+        return _rtnl.open_device(netns, name)
+    except _rtnl.DeviceError as exc:
         raise PeerError(str(exc)) from None
 
 
 def open_socket(netns):
-    """A socket in ``netns`` for ``converge_fdb``/``converge_neigh``, with ``_nlbatch.open_device``'s messages."""
+    """A socket in ``netns`` for ``converge_fdb``/``converge_neigh``, with ``_rtnl.open_device``'s messages."""
     try:
-        return _nlbatch.Socket(netns)
+        return _rtnl.Socket(netns)
     except (_netns.NetnsError, ValueError) as exc:
         raise PeerError('%s; nothing was changed' % exc) from None
     except OSError as exc:
-        raise PeerError('cannot open a netlink socket in %s: %s' % (_nlbatch.where_of(netns), exc)) from None
+        raise PeerError('cannot open a netlink socket in %s: %s' % (_rtnl.where_of(netns), exc)) from None
 
 
 def lookup_device(sock, netns, name):
-    """The link dict of ``name`` seen through an open socket, with ``_nlbatch.open_device``'s messages."""
+    """The link dict of ``name`` seen through an open socket, with ``_rtnl.open_device``'s messages."""
     try:
-        device = _nlbatch.get_link(sock, name) if len(name.encode()) < 16 else None
-    except _nlbatch.NetlinkError as exc:
-        raise PeerError('cannot look up device %r in %s: %s' % (name, _nlbatch.where_of(netns), exc.strerror)) from None
+        device = _rtnl.get_link(sock, name) if len(name.encode()) < 16 else None
+    except _rtnl.NetlinkError as exc:
+        raise PeerError('cannot look up device %r in %s: %s' % (name, _rtnl.where_of(netns), exc.strerror)) from None
     if device is None:
-        raise PeerError('device %r does not exist in %s; nothing was changed' % (name, _nlbatch.where_of(netns)))
+        raise PeerError('device %r does not exist in %s; nothing was changed' % (name, _rtnl.where_of(netns)))
     return device
 
 
@@ -531,7 +531,7 @@ def _planned(plan, entries, state, name, key, diff):
 def _send(sock, messages, what, result):
     try:
         return sock.batch(messages)
-    except (_nlbatch.NetlinkError, OSError) as exc:
+    except (_rtnl.NetlinkError, OSError) as exc:
         raise PeerError('programming the %s failed part way: %s; run the task again to see what is left'
                         % (what, exc), **result) from None
 
@@ -545,28 +545,28 @@ def _refused(failed, lines, total, what, result):
 
 def converge_fdb(sock, device, netns, entries, state='present', exclusive=False, check_mode=False, diff=False):
     """Bring the FDB of ``device`` (seen through ``sock``) to the validated ``entries``."""
-    name, where = device['name'], _nlbatch.where_of(netns)
+    name, where = device['name'], _rtnl.where_of(netns)
     if device['kind'] != 'vxlan':
         raise PeerError('device %r in %s is not a VXLAN device (its link kind is %s); nothing was changed'
                         % (name, where, device['kind'] or 'none: loopback or physical'))
     ifindex = device['ifindex']
-    refused = _nlbatch.fdb_refused_families(sock, ifindex, (e['dst'] for e in entries)) if state == 'present' else {}
+    refused = _rtnl.fdb_refused_families(sock, ifindex, (e['dst'] for e in entries)) if state == 'present' else {}
     errors = check_fdb_device(entries, device, state, refused)
     if errors:
         raise PeerError(error_summary(errors))
-    plan = plan_fdb(entries, _nlbatch.fdb_dump(sock, ifindex), device, state=state, exclusive=exclusive)
+    plan = plan_fdb(entries, _rtnl.fdb_dump(sock, ifindex), device, state=state, exclusive=exclusive)
     ops = plan['ops']
     result = _planned(plan, entries, state, name, 'fdb', diff)
     if not ops or check_mode:
         return result
-    failures = _send(sock, [_nlbatch.fdb_message(op, ifindex, e['mac'], e['dst'], e['port'], e['vni'], e.get('via'))
+    failures = _send(sock, [_rtnl.fdb_message(op, ifindex, e['mac'], e['dst'], e['port'], e['vni'], e.get('via'))
                             for op, e in ops], 'FDB of %s in %s' % (name, where), result)
     if failures:
         failed = [dict(op=ops[i][0], mac=ops[i][1]['mac'], dst=ops[i][1]['dst'], error=err.strerror)
                   for i, err in failures]
         lines = ['entry %s dst %s (%s) failed: %s' % (f['mac'], f['dst'], f['op'], f['error'])
                  for f in failed[:MAX_REPORTED_ERRORS]]
-        result['entries'] = sum(1 for e in _nlbatch.fdb_dump(sock, ifindex) if e['self'] and e['dst'])
+        result['entries'] = sum(1 for e in _rtnl.fdb_dump(sock, ifindex) if e['self'] and e['dst'])
         raise _refused(failed, lines, len(ops), 'FDB changes on %s in %s' % (name, where), result)
     return result
 
@@ -574,21 +574,21 @@ def converge_fdb(sock, device, netns, entries, state='present', exclusive=False,
 def converge_neigh(sock, device, netns, entries, state='present', exclusive=False, permanent=True,
                    check_mode=False, diff=False):
     """Bring the neighbour table of ``device`` (seen through ``sock``) to the validated ``entries``."""
-    name, where, ifindex = device['name'], _nlbatch.where_of(netns), device['ifindex']
-    plan = plan_neigh(entries, _nlbatch.neigh_dump(sock, ifindex), state=state, exclusive=exclusive,
+    name, where, ifindex = device['name'], _rtnl.where_of(netns), device['ifindex']
+    plan = plan_neigh(entries, _rtnl.neigh_dump(sock, ifindex), state=state, exclusive=exclusive,
                       permanent=permanent)
     ops = plan['ops']
     result = _planned(plan, entries, state, name, 'neigh', diff)
     if not ops or check_mode:
         return result
-    failures = _send(sock, [_nlbatch.neigh_message(op, ifindex, e['ip'], e['mac'], permanent) for op, e in ops],
+    failures = _send(sock, [_rtnl.neigh_message(op, ifindex, e['ip'], e['mac'], permanent) for op, e in ops],
                      'neighbour table of %s in %s' % (name, where), result)
     if failures:
         failed = [dict(op=ops[i][0], ip=ops[i][1]['ip'], mac=ops[i][1]['mac'], error=err.strerror)
                   for i, err in failures]
         lines = ['entry %s lladdr %s (%s) failed: %s' % (f['ip'], f['mac'], f['op'], f['error'])
                  for f in failed[:MAX_REPORTED_ERRORS]]
-        result['entries'] = len(_nlbatch.neigh_dump(sock, ifindex))
+        result['entries'] = len(_rtnl.neigh_dump(sock, ifindex))
         raise _refused(failed, lines, len(ops), 'neighbour changes on %s in %s' % (name, where), result)
     return result
 

@@ -13,7 +13,7 @@ from ansible_collections.linuxnet.overlay.plugins.module_utils import linkplan a
 
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import links as _links
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
-from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import rtnl as _nlbatch
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import rtnl as _rtnl
 from ansible_collections.linuxnet.overlay.plugins.module_utils.node import change as _change
 
 DEFAULTS = {'name': None, 'netns': None, 'state': 'present', 'peer': None, 'peer_netns': None, 'master': None,
@@ -83,11 +83,11 @@ def create_pair(ipr_a, name, peer, peer_netns, want):
 
 
 def _forget_learned(netns, name, mac, ifindex, actions):
-    """The bridge forgets what it learned of the new pair's MAC on its other ports (_nlbatch.forget_learned)."""
+    """The bridge forgets what it learned of the new pair's MAC on its other ports (_rtnl.forget_learned)."""
     if not mac:
         return
-    with _nlbatch.Socket(netns) as sock:
-        if _nlbatch.forget_learned(sock, mac.lower(), ifindex):
+    with _rtnl.Socket(netns) as sock:
+        if _rtnl.forget_learned(sock, mac.lower(), ifindex):
             actions.append('%s: the bridge forgets %s learned on another port' % (name, mac.lower()))
 
 
