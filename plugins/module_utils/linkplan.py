@@ -18,6 +18,7 @@ import string
 from ansible_collections.linuxnet.overlay.plugins.module_utils import values as _values
 from ansible_collections.linuxnet.overlay.plugins.module_utils.constants import IFNAMSIZ, VNI_MAX, VNI_MIN
 
+
 class LinkError(Exception):
     """A user-facing error: bad input or a kernel object in the way. The message names it."""
 

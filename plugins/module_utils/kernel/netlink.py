@@ -87,7 +87,6 @@ def nla(kind, data):
     return _NLA.pack(length, kind) + data + b'\0' * ((4 - length % 4) % 4)
 
 
-
 def parse_attrs(buf, offset=0, end=None):
     """Decode a run of netlink attributes into {type: bytes} (the NLA_F_* bits masked off)."""
     attrs = {}
@@ -99,8 +98,6 @@ def parse_attrs(buf, offset=0, end=None):
         attrs[kind & 0x3FFF] = bytes(buf[offset + 4:offset + length])
         offset += (length + 3) & ~3
     return attrs
-
-
 
 
 def ack_error(flags, payload):

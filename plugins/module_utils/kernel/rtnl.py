@@ -50,7 +50,7 @@ from ansible_collections.linuxnet.overlay.plugins.module_utils.constants import 
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netlink as _netlink
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
 # the transport's names, as the fdb/neigh/node_facts modules and the tests use them from here
-from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel.netlink import (  # noqa: F401
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel.netlink import (  # noqa: F401  pylint: disable=unused-import
     ACK_TRUESIZE, NLM_F_ACK, NLM_F_ACK_TLVS, NLM_F_APPEND, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
     NLM_F_REPLACE, NLM_F_REQUEST, NLMSG_ERROR, NLMSGERR_ATTR_MSG, NetlinkError, parse_attrs)
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel.netlink import nla as _nla

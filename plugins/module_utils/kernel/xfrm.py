@@ -40,7 +40,7 @@ import struct
 
 from ansible_collections.linuxnet.overlay.plugins.module_utils.constants import OVERLAY_MARK, OVERLAY_REQID  # noqa: F401 (the codec's default)
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netlink as _netlink
-from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel.netlink import (  # noqa: F401  (tests read them here)
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel.netlink import (  # noqa: F401  pylint: disable=unused-import
     NETLINK_XFRM, NLM_F_ACK, NLM_F_ACK_TLVS, NLM_F_CAPPED, NLMSGERR_ATTR_MSG)
 
 # ---------------------------------------------------------------------------------------------
@@ -349,11 +349,11 @@ def encode_newsa(st):
         raise XfrmError('internal error: xfrm_usersa_info is %d bytes, not %d' % (len(body), _USERSA_INFO_LEN))
     aead = st['aead']
     body += _netlink.nla(XFRMA_ALG_AEAD, _AEAD_HEAD.pack(aead['name'].encode(), len(aead['key']) * 8, aead['icv_bits'])
-                  + aead['key'])
+                         + aead['key'])
     if st['replay_window'] or st['esn']:
         words = max(1, (st['replay_window'] + 31) // 32)
         body += _netlink.nla(XFRMA_REPLAY_ESN_VAL, _REPLAY_ESN_HEAD.pack(words, 0, 0, 0, 0, st['replay_window'])
-                      + b'\0' * (4 * words))
+                             + b'\0' * (4 * words))
     body += _mark_attr(st['mark'])
     return body
 

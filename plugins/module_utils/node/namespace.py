@@ -60,7 +60,7 @@ def _present(name, path, exists, stale, links, wanted, sysctls, check_mode):
     """``(actions, links after)`` for state=present, applied unless ``check_mode``."""
     if stale:
         raise _linkplan.LinkError('%s exists but is not a mounted network namespace (a leftover file?); '
-                               'remove it, for example with state=absent' % path)
+                                  'remove it, for example with state=absent' % path)
     after_links = dict(links) if exists else {'lo': {'kind': 'loopback', 'up': False}}
     actions = [] if exists else ['create namespace %s' % name]
     if not after_links.get('lo', {}).get('up', True):

@@ -539,7 +539,7 @@ def _send(sock, messages, what, result):
 def _refused(failed, lines, total, what, result):
     more = len(failed) - len(lines)
     return PeerError('the kernel refused %d of %d %s: %s%s' % (len(failed), total, what, '; '.join(lines),
-                                                             '; and %d more' % more if more else ''),
+                                                               '; and %d more' % more if more else ''),
                      failed_entries=failed, **result)
 
 

@@ -57,7 +57,7 @@ def desired(p):
         _linkplan.validate_ifname(p['master'], 'master')
     if want['routes'] and not p['up']:
         raise _linkplan.LinkError('peer_routes need the pair up (up: true): the kernel drops routes of a device '
-                               'that is down')
+                                  'that is down')
     return want
 
 
@@ -65,7 +65,7 @@ def check_gateways(routes, addresses):
     bad = _linkplan.unreachable_gateways(routes, addresses)
     if bad:
         raise _linkplan.LinkError('peer_routes: gateway %s of %s is not in a subnet of the peer end\'s addresses (%s)'
-                               % (bad[0]['via'], bad[0]['dst'], ', '.join(addresses) or 'none'))
+                                  % (bad[0]['via'], bad[0]['dst'], ', '.join(addresses) or 'none'))
 
 
 def create_pair(ipr_a, name, peer, peer_netns, want):
@@ -133,7 +133,7 @@ def _plan_update(name, peer, current, want):
     base_b = current['peer']
     changes_a = _linkplan.plan_attrs(want, current, ('mtu', 'mac', 'master', 'up'))
     changes_b = _linkplan.plan_attrs({'mtu': want['mtu'], 'mac': want['peer_mac'], 'up': want['up']},
-                                  base_b, ('mtu', 'mac', 'up'))
+                                     base_b, ('mtu', 'mac', 'up'))
     add_a, del_a = _linkplan.plan_addresses(want['addresses'], base_b['_all'])
     next_addresses = want['addresses'] if want['addresses'] is not None else base_b['addresses']
     check_gateways(want['routes'], next_addresses)
@@ -234,7 +234,7 @@ def converge(params, check_mode=False, diff=False):
     _netns.require(peer_netns)
     if name == peer and _links.ns_identity(netns) == _links.ns_identity(peer_netns):
         raise _linkplan.LinkError('name and peer are both %s in %s: the two ends need different names in one '
-                               'namespace' % (name, _linkplan.where(netns)))
+                                  'namespace' % (name, _linkplan.where(netns)))
     want = desired(p)
     ends = (name, netns, peer, peer_netns)
     with _links.opened(netns) as ipr_a, _links.opened(peer_netns) as ipr_b:

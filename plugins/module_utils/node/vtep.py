@@ -94,7 +94,7 @@ def check_vni_free(want, netns, name, scan=None):
 def translate_eexist(exc, want):
     """The kernel's EEXIST on create means the VNI is taken; say where, if we can see it."""
     clashes = _linkplan.vni_clashes(_links.scan_vxlan_devices(_netns.list_names()),
-                                 want['vni'], want['dstport'], _linkplan.ip_version(want['local']) == 6)
+                                    want['vni'], want['dstport'], _linkplan.ip_version(want['local']) == 6)
     if clashes:
         return _linkplan.clash_message(want['vni'], want['dstport'], clashes)
     return ('the kernel refused VNI %d on dstport %d (%s): another VXLAN device with this VNI and port has its '
