@@ -113,8 +113,8 @@ def test_visible_addresses():
 
 def test_routes_normalised():
     got = _linkplan.normalize_routes([{'dst': '11.1.1.0/24', 'via': '10.0.0.1'}, {'dst': 'default', 'via': '10.0.0.1'},
-                                   {'dst': 'default', 'via': '2001:DB8::1'}, {'dst': '12.0.0.0/8'},
-                                   {'dst': '11.1.1.0/24', 'via': '10.0.0.1'}, {'dst': '13.0.0.0/8', 'via': ''}])
+                                     {'dst': 'default', 'via': '2001:DB8::1'}, {'dst': '12.0.0.0/8'},
+                                     {'dst': '11.1.1.0/24', 'via': '10.0.0.1'}, {'dst': '13.0.0.0/8', 'via': ''}])
     assert got == [{'dst': '0.0.0.0/0', 'via': '10.0.0.1'}, {'dst': '11.1.1.0/24', 'via': '10.0.0.1'},
                    {'dst': '12.0.0.0/8', 'via': None}, {'dst': '13.0.0.0/8', 'via': None},
                    {'dst': '::/0', 'via': '2001:db8::1'}]
