@@ -107,6 +107,24 @@ def _list(value, where, what, errors):
     return value
 
 
+def _disjoint_subnets(values, where, overlap, errors, what='subnet'):
+    """The subnets of ``values`` that parse and overlap none before them; an error for each
+    other one (``overlap`` formats the new subnet and the one it overlaps)."""
+    out = []
+    for value in values:
+        try:
+            subnet = _ipam.parse_subnet(value, what)
+        except ValueError as exc:
+            errors.append('%s: %s' % (where, exc))
+            continue
+        hit = _ipam.overlaps_any(subnet, out)
+        if hit is not None:
+            errors.append('%s: %s' % (where, overlap % (subnet, hit)))
+            continue
+        out.append(subnet)
+    return out
+
+
 def _name(item, where, regex, rule, errors):
     name = item.get('name')
     if not isinstance(name, str) or not regex.match(name) or len(name) > NAME_MAX:
@@ -252,18 +270,8 @@ def _network_subnets(net, item, where, explicit_subnets, errors):
     ``explicit_subnets`` collects ``(network, subnet)`` of the present networks so far."""
     if item.get('subnets') is None:
         return None
-    subnets = []
-    for value in _list(item['subnets'], where, 'subnets', errors):
-        try:
-            subnet = _ipam.parse_subnet(value)
-        except ValueError as exc:
-            errors.append('%s: %s' % (where, exc))
-            continue
-        hit = _ipam.overlaps_any(subnet, subnets)
-        if hit is not None:
-            errors.append('%s: subnet %s overlaps its own subnet %s' % (where, subnet, hit))
-            continue
-        subnets.append(subnet)
+    subnets = _disjoint_subnets(_list(item['subnets'], where, 'subnets', errors), where,
+                                'subnet %s overlaps its own subnet %s', errors)
     if item['subnets'] == []:
         errors.append('%s: subnets is empty; leave it out to get the next free subnet of the pool' % where)
     net['subnets'] = subnets
@@ -435,18 +443,8 @@ def _service_networks(item, where, errors):
 # the cluster options and the whole input
 
 def _check_pool(pool, errors):
-    nets = []
-    for value in _list(pool, 'input', 'default_addr_pool', errors):
-        try:
-            net = _ipam.parse_subnet(value, 'address pool')
-        except ValueError as exc:
-            errors.append('%s: %s' % (POOL, exc))
-            continue
-        hit = _ipam.overlaps_any(net, nets)
-        if hit is not None:
-            errors.append('%s: pool %s overlaps pool %s' % (POOL, net, hit))
-            continue
-        nets.append(net)
+    nets = _disjoint_subnets(_list(pool, 'input', 'default_addr_pool', errors), POOL,
+                             'pool %s overlaps pool %s', errors, what='address pool')
     if not nets and isinstance(pool, list):
         errors.append('%s: no usable pool in %r' % (POOL, pool))
     return [str(n) for n in nets]

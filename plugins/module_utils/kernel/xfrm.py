@@ -32,6 +32,7 @@ tests compare every object written with ``ip xfrm`` reading it back.
 from __future__ import annotations
 
 import errno
+import contextlib
 import hashlib
 import ipaddress
 import os
@@ -463,6 +464,15 @@ def decode_policy(payload):
 # Transport
 
 
+@contextlib.contextmanager
+def _as_xfrm_error():
+    """The transport's NetlinkError as this codec's XfrmError (the kernel's text, else errno's)."""
+    try:
+        yield
+    except _netlink.NetlinkError as exc:
+        raise XfrmError(exc.ext or os.strerror(exc.code), exc.code) from None
+
+
 class XfrmSocket(_netlink.Socket):
     """A NETLINK_XFRM socket in the namespace it was opened in, over the one netlink transport."""
 
@@ -478,17 +488,13 @@ class XfrmSocket(_netlink.Socket):
 
     def request(self, msg_type, payload):  # pylint: disable=arguments-differ
         """Send one request with NLM_F_ACK and wait for its answer; raise XfrmError on refusal."""
-        try:
+        with _as_xfrm_error():
             self.exchange(msg_type, NLM_F_ACK, payload)
-        except _netlink.NetlinkError as exc:
-            raise XfrmError(exc.ext or os.strerror(exc.code), exc.code) from None
 
     def dump(self, msg_type):  # pylint: disable=arguments-differ
         """All answers of a dump (GETSA/GETPOLICY) as [(message type, payload)]."""
-        try:
+        with _as_xfrm_error():
             return super().dump(msg_type, b'\0' * 4, typed=True)
-        except _netlink.NetlinkError as exc:
-            raise XfrmError(exc.ext or os.strerror(exc.code), exc.code) from None
 
     def states(self):
         return [decode_sa(body) for mtype, body in self.dump(XFRM_MSG_GETSA) if mtype == XFRM_MSG_NEWSA]
