@@ -27,6 +27,9 @@ description:
     M(linuxnet.overlay.task) with O(linuxnet.overlay.task#module:tasks) does (namespace, hosts file, interfaces
     into the sandboxes, command); one module process per node for its whole data plane instead of two. The
     C(linuxnet.overlay.network) role does this when C(network_converge_tasks) is true, as C(site.yml) sets it.
+  - Each task interface on one of these sandboxes' bridges gets, unless it lists its own, every other task
+    interface of its subnet as permanent neighbours (the subnet's peers and this node's other tasks on the
+    bridge), so tasks never ARP and no number of tasks overflows the host's neighbour table.
   - Every input error is reported, naming the bad value, before anything is changed.
 author: linuxnet.overlay developers (@linuxnet-overlay)
 extends_documentation_fragment:
@@ -236,6 +239,9 @@ def main():
         if tasks is not None:
             _task.validate_all(tasks)          # every input error before any change
         wanted = _sandbox.validate(p)
+        if tasks is not None:
+            # each task interface gets the other interfaces of its subnet as permanent neighbours
+            tasks['tasks'] = _sandbox.task_neighbours(wanted, tasks['tasks'])
     except (_task.TaskError, _sandbox.SandboxError) as exc:
         module.fail_json(msg=str(exc), actions=[], changed=False)
     try:

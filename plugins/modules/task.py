@@ -83,7 +83,12 @@ options:
       - Keys are C(veth) (required, name of the end on the bridge, in the sandbox), C(sandbox) (required, the
         namespace of the bridge, which must exist), C(bridge) (required, the master of that end), C(ifname)
         (the end in the task, default C(eth<index>)), C(mtu) (both ends), C(mac) (of the task's end),
-        C(address) (of the task's end, CIDR) and C(routes) (of the task's end, a list of C({dst, via})).
+        C(address) (of the task's end, CIDR), C(routes) (of the task's end, a list of C({dst, via})) and
+        C(neighbours) (a list of C({ip, mac}), exactly the permanent neighbour entries of the task's end; others
+        that are permanent go, dynamic ones stay; omitted means not managed).
+      - With C(neighbours) listing every other task interface of the subnet (as M(linuxnet.overlay.sandbox) gives
+        them to the node's tasks), a task never ARPs for a peer, since dynamic neighbour entries of every namespace of
+        a host count against its one C(gc_thresh3), which hundreds of tasks probing each other overflow.
       - Each pair is converged exactly as M(linuxnet.overlay.veth) does with O(linuxnet.overlay.veth#module:peer_netns)
         set to the task. Omitted means the interfaces are not managed. Ignored with O(state=absent), since deleting
         the namespace deletes them.

@@ -554,8 +554,27 @@ def assert_peers_exact(lab, snaps):
                 assert snap.fdb(sb, vx) == {(vx, mac): lab.node(n)['address'] for n, mac, _t in remote.values()}, \
                     (node, sb, vx)
                 seen |= {(sb, vx)}
+        seen |= assert_task_neighbours_exact(snap, addrs, node)
         extra = [e for e in snap.all_peer_entries() if (e[0], e[2][0]) not in seen]
         assert not extra, (node, extra)
+
+
+def assert_task_neighbours_exact(snap, addrs, node):
+    """Each task interface holds exactly one permanent neighbour entry per other task interface of
+    its subnet (local or remote), so no task ever ARPs; returns the (task, ifname) pairs checked."""
+    seen = set()
+    for t in snap.tasks:
+        for li in snap['ns'][t]['links']:
+            if not li['ifname'].startswith('eth'):
+                continue
+            for cidr in snap.addresses(t, li['ifname']):
+                net = ipaddress.ip_network(cidr, strict=False)
+                own = cidr.split('/')[0]
+                want = {(li['ifname'], ip): mac for ip, (_n, mac, _t) in addrs.items()
+                        if ipaddress.ip_address(ip) in net and ip != own}
+                assert snap.neigh(t, li['ifname']) == want, (node, t, li['ifname'])
+            seen.add((t, li['ifname']))
+    return seen
 
 
 def assert_nothing_stray(snaps):

@@ -242,7 +242,44 @@ def test_several_interfaces_and_a_task_deleted_by_hand(run_module, task_name, di
     assert not run_module('task', args)['changed']
 
 
+def neighbours(task):
+    """{ip: (mac, states)} of eth0's neighbour entries in the task."""
+    return {n['dst']: (n.get('lladdr'), n.get('state')) for n in
+            json.loads(sh('ip -j -n %s neigh show dev eth0' % task) or '[]')}
+
+
+def test_neighbours_are_exactly_the_listed_ones_and_permanent(run_module, task_name, dirs, sandbox_ns):
+    peers = [{'ip': '10.0.0.3', 'mac': '02:42:0a:00:00:03'}, {'ip': '10.0.0.4', 'mac': '02:42:0a:00:00:04'}]
+    args = dict(name=task_name, hosts=HOSTS, command=['sleep', 'infinity'],
+                interfaces=[interface(sandbox_ns, neighbours=peers)], **dirs)
+    pred = run_module('task', args, check=True)
+    assert 'eth0: neighbour entries: add 2' in pred['actions'] and task_name not in sh('ip netns list')
+    res = run_module('task', args)
+    assert res['actions'] == pred['actions'], (res['actions'], pred['actions'])
+    assert neighbours(task_name) == {'10.0.0.3': ('02:42:0a:00:00:03', ['PERMANENT']),
+                                     '10.0.0.4': ('02:42:0a:00:00:04', ['PERMANENT'])}
+    assert '10.0.0.3' in res['diff']['after']['interfaces'][0]['neigh']
+    assert not run_module('task', args)['changed']
+    # a peer gone, one moved to another MAC, one entry added by hand: the run makes it exact again;
+    # dynamic entries (the gateway's, learned by ARP) are not the module's and stay
+    sh('ip netns exec %s ping -c 1 -W 2 10.0.0.1 >/dev/null' % task_name)
+    sh('ip -n %s neigh add 10.0.0.9 lladdr 02:42:0a:00:00:09 dev eth0 nud permanent' % task_name)
+    moved = dict(args, interfaces=[interface(sandbox_ns, neighbours=[{'ip': '10.0.0.3', 'mac': '02:42:0a:00:00:33'}])])
+    snap = neighbours(task_name)
+    pred = run_module('task', moved, check=True)
+    assert 'eth0: neighbour entries: replace 1, remove 2' in pred['actions'], pred['actions']
+    assert neighbours(task_name) == snap
+    run_module('task', moved)
+    now = neighbours(task_name)
+    assert now['10.0.0.3'] == ('02:42:0a:00:00:33', ['PERMANENT']) and '10.0.0.4' not in now and '10.0.0.9' not in now
+    assert '10.0.0.1' in now and 'PERMANENT' not in now['10.0.0.1'][1]
+    assert not run_module('task', moved)['changed']
+
+
 @pytest.mark.parametrize('change, words', [
+    ({'neighbours': [{'ip': '10.0.0.3'}]}, 'entries[0]: mac is required'),
+    ({'neighbours': [{'ip': 'x', 'mac': '02:42:0a:00:00:03'}]}, "neighbours: invalid entries, nothing was changed: entries[0]: ip 'x'"),
+    ({'neighbours': 'all'}, 'neighbours must be a list of {ip, mac}'),
     ({'address': '10.0.0.2'}, "'10.0.0.2' has no prefix length"),
     ({'mac': 'nope'}, "'nope' is not a MAC address"),
     ({'veth': 'a-very-long-veth-name'}, "'a-very-long-veth-name'"),

@@ -232,3 +232,28 @@ def test_plan_stale():
     assert _task.plan_stale(runtime, netns, listed, pattern) == ['leftover', 'test.2.' + 'b' * 25]
     assert _task.plan_stale(runtime, netns, listed) == ['leftover']
     assert _task.plan_stale([], [], []) == []
+
+
+def test_task_neighbours_are_the_other_interfaces_of_the_subnet():
+    sb = dict(copy.deepcopy(PLAN_SANDBOX), netns='ov-a')
+    v = _sandbox.validate(params(sb))
+    other = dict(PLAN_TASK, name='test.2.' + 'b' * 25, netns='test.2.' + 'b' * 25,
+                 interfaces=[dict(PLAN_ITF, veth='veth9', address='10.0.0.5/24', ip='10.0.0.5', mac='02:42:0a:00:00:05')])
+    elsewhere = dict(PLAN_TASK, name='x.1.' + 'c' * 25, netns='x.1.' + 'c' * 25,
+                     interfaces=[dict(PLAN_ITF, sandbox='ov-z', veth='veth8')])      # a sandbox not listed
+    own = [{'ip': '10.0.0.9', 'mac': '02:42:0a:00:00:09'}]
+    given = dict(PLAN_TASK, name='y.1.' + 'd' * 25, netns='y.1.' + 'd' * 25,
+                 interfaces=[dict(PLAN_ITF, veth='veth7', address='10.0.0.6/24', mac='02:42:0a:00:00:06', neighbours=own)])
+    first, second, third, fourth = _sandbox.task_neighbours(v, [PLAN_TASK, other, elsewhere, given])
+    remote = [{'ip': '10.0.0.3', 'mac': '02:42:0a:00:00:03'}, {'ip': '10.0.0.4', 'mac': '02:42:0a:00:00:04'}]
+    # the node's other tasks on the bridge, then the subnet's remote peers; never the interface itself
+    assert first['interfaces'][0]['neighbours'] == [{'ip': '10.0.0.5', 'mac': '02:42:0a:00:00:05'},
+                                                    {'ip': '10.0.0.6', 'mac': '02:42:0a:00:00:06'}] + remote
+    assert second['interfaces'][0]['neighbours'] == [{'ip': '10.0.0.2', 'mac': '02:42:0a:00:00:02'},
+                                                     {'ip': '10.0.0.6', 'mac': '02:42:0a:00:00:06'}] + remote
+    assert 'neighbours' not in third['interfaces'][0]                     # not on these sandboxes: left alone
+    assert fourth['interfaces'][0]['neighbours'] == own                   # listed by the caller: kept
+    assert 'neighbours' not in PLAN_TASK['interfaces'][0]                 # the input is not changed
+    (t,) = _task.validate_tasks([first])
+    (p,) = _task.validate_interfaces(t['name'], t['interfaces'])
+    assert p['neighbours'] == first['interfaces'][0]['neighbours']

@@ -611,6 +611,12 @@ def neigh_converge(params, check_mode=False, diff=False):
                               p['exclusive'], p['permanent'], check_mode, diff)
 
 
+def predict_neigh(device, entries):
+    """What ``converge_neigh`` would report on a device this run creates (check mode), for entries
+    already validated."""
+    return _planned(plan_neigh(entries, [], exclusive=True), entries, 'present', device, 'neigh', True)
+
+
 def predict_new(device, vni, dstport, fdb_entries, neigh_entries):
     """What ``converge_fdb`` and ``converge_neigh`` would report on a VTEP this run creates (check
     mode: it does not exist yet, every entry is new), for entries already validated."""

@@ -184,6 +184,30 @@ def validate(params):
             'sandboxes': out}
 
 
+def task_neighbours(v, tasks):
+    """The ``tasks`` option with each interface on one of these sandboxes' bridges given its
+    ``neighbours`` (pure): every other task interface of its subnet, the subnet's peers (remote) and
+    this node's other tasks on the same bridge. Interfaces that list their own are left as they are."""
+    remote = {(sb['netns'], sub['bridge']): sub['neigh'] for sb in v['sandboxes'] for sub in sb['subnets']}
+    local = {}
+    for task in tasks:
+        for itf in task.get('interfaces') or ():
+            key = (itf.get('sandbox'), itf.get('bridge'))
+            if key in remote and itf.get('mac') and itf.get('address'):
+                local.setdefault(key, []).append({'ip': itf['address'].split('/', 1)[0], 'mac': itf['mac']})
+    out = []
+    for task in tasks:
+        itfs = []
+        for itf in task.get('interfaces') or ():
+            key = (itf.get('sandbox'), itf.get('bridge'))
+            if key in remote and itf.get('neighbours') is None:
+                own = (itf.get('address') or '').split('/', 1)[0]
+                itf = dict(itf, neighbours=[e for e in local.get(key, []) if e['ip'] != own] + remote[key])
+            itfs.append(itf)
+        out.append(dict(task, interfaces=itfs) if task.get('interfaces') is not None else task)
+    return out
+
+
 def plan_removals(existing, sandboxes, prefix):
     """Namespaces named ``prefix``... that exist but are not listed, sorted."""
     listed = {s['netns'] for s in sandboxes}

@@ -13,6 +13,7 @@ actions already done. ``validate_interfaces``, ``validate_tasks`` and ``plan_sta
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -23,6 +24,7 @@ from ansible_collections.linuxnet.overlay.plugins.module_utils import linkplan a
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import links as _links
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import procs as _procs
+from ansible_collections.linuxnet.overlay.plugins.module_utils.node import peerdb as _peerdb
 from ansible_collections.linuxnet.overlay.plugins.module_utils.node import veth as _veth
 
 DEFAULTS = {'name': None, 'state': 'present', 'hosts': None, 'command': None, 'interfaces': None,
@@ -31,7 +33,7 @@ ALL_DEFAULTS = {'tasks': [], 'exclusive': False, 'pattern': None,
                 'runtime_dir': '/run/linuxnet-overlay/tasks', 'etc_netns_dir': '/etc/netns', 'stop_timeout': 5.0}
 TASK_KEYS = ('name', 'hosts', 'command', 'interfaces')
 TASK_INFO_KEYS = ('netns', 'service', 'slot', 'id', 'node_id')        # the cluster plan's, ignored
-INTERFACE_KEYS = ('veth', 'sandbox', 'bridge', 'mtu', 'ifname', 'mac', 'address', 'routes')
+INTERFACE_KEYS = ('veth', 'sandbox', 'bridge', 'mtu', 'ifname', 'mac', 'address', 'routes', 'neighbours')
 INTERFACE_INFO_KEYS = ('network', 'ip', 'subnet', 'gateway', 'vni')     # the cluster plan's, ignored
 
 
@@ -81,7 +83,9 @@ def validate_interfaces(task, interfaces):
     """The ``interfaces`` option as ``_veth.converge`` parameters (pure); TaskError naming the bad value.
 
     Each interface: ``veth`` (name of the end on the bridge, in ``sandbox``), ``sandbox``, ``bridge``,
-    ``ifname`` (the end in the task, default ``eth<N>``), ``mtu``, ``mac``, ``address`` (CIDR), ``routes``.
+    ``ifname`` (the end in the task, default ``eth<N>``), ``mtu``, ``mac``, ``address`` (CIDR), ``routes``,
+    ``neighbours`` (``[{ip, mac}]``: exactly the permanent neighbour entries of ``ifname``; kept apart
+    from the veth parameters under the same key, validated).
     """
     if interfaces is None:
         return None
@@ -119,6 +123,13 @@ def validate_interfaces(task, interfaces):
             # the veth module's option names, as the keys of an interface
             text = str(exc).replace('peer_mac', 'mac').replace('peer_addresses', 'address')
             raise TaskError('%s: %s' % (what, text.replace('peer_routes', 'routes'))) from None
+        if raw.get('neighbours') is not None:
+            if not isinstance(raw['neighbours'], list):
+                raise TaskError('%s: neighbours must be a list of {ip, mac}' % what)
+            neighbours, errors = _peerdb.validate_neigh(raw['neighbours'])
+            if errors:
+                raise TaskError('%s: neighbours: %s' % (what, _peerdb.error_summary(errors)))
+            params['neighbours'] = neighbours
         if ifname in ifnames:
             raise TaskError('%s: ifname %s is also used by interfaces[%d]' % (what, ifname, ifnames[ifname]))
         key = (raw['sandbox'], raw['veth'])
@@ -226,20 +237,61 @@ class Task:
         return after
 
     def _interfaces(self, cur):
-        """Each interface a veth from its sandbox's bridge to ifname in the task (``_veth.converge``)."""
-        for params in self.interfaces or ():
-            new = self.check and (not cur['exists'] or not _netns.exists(params['netns']))
-            try:
-                res = _veth.predict_new(params) if new else _veth.converge(params, self.check, True)
-            except (ValueError, _linkplan.LinkError, _netns.NetnsError) as exc:
-                raise TaskError('task %s: interface %s: %s' % (self.name, params['peer'], exc), self.actions) from None
-            except _links.NetlinkError as exc:
-                raise TaskError('task %s: %s' % (self.name, _linkplan.netlink_message(
-                    'interface %s (veth %s)' % (params['peer'], params['name']), exc)), self.actions) from None
-            self.actions.extend(res['actions'])      # each names its device already
-            self.links.append(res['veth'])
-            self.links_before.append(res['diff']['before'])
-            self.links_after.append(res['diff']['after'])
+        """Each interface a veth from its sandbox's bridge to ifname in the task (``_veth.converge``),
+        then its permanent neighbour entries (one netlink socket in the task for all of them)."""
+        with contextlib.ExitStack() as stack:
+            sock = []
+            for params in self.interfaces or ():
+                res = self._veth(params, cur)
+                before, after = dict(res['diff']['before']), dict(res['diff']['after'])
+                if params.get('neighbours') is not None:
+                    made = self.check and (res.get('new') or any(a.startswith('create ') for a in res['actions']))
+                    if not made and not sock:
+                        sock.append(stack.enter_context(self._socket()))
+                    neigh = self._neighbours(sock[0] if sock else None, params['peer'], params['neighbours'])
+                    before['neigh'] = neigh['diff']['before']['neigh']
+                    after['neigh'] = neigh['diff']['after']['neigh']
+                self.links.append(res['veth'])
+                self.links_before.append(before)
+                self.links_after.append(after)
+
+    def _veth(self, params, cur):
+        vparams = {k: v for k, v in params.items() if k != 'neighbours'}
+        new = self.check and (not cur['exists'] or not _netns.exists(params['netns']))
+        try:
+            res = _veth.predict_new(vparams) if new else _veth.converge(vparams, self.check, True)
+        except (ValueError, _linkplan.LinkError, _netns.NetnsError) as exc:
+            raise TaskError('task %s: interface %s: %s' % (self.name, params['peer'], exc), self.actions) from None
+        except _links.NetlinkError as exc:
+            raise TaskError('task %s: %s' % (self.name, _linkplan.netlink_message(
+                'interface %s (veth %s)' % (params['peer'], params['name']), exc)), self.actions) from None
+        self.actions.extend(res['actions'])      # each names its device already
+        return dict(res, new=new)
+
+    def _socket(self):
+        try:
+            return _peerdb.open_socket(self.name)
+        except _peerdb.PeerError as exc:
+            raise TaskError('task %s: %s' % (self.name, exc), self.actions) from None
+
+    def _neighbours(self, sock, ifname, entries):
+        """Exactly ``entries`` as permanent neighbours of ``ifname``: its peers known from the plan, so
+        the task never ARPs for them (the dynamic entries of every namespace count against the host's
+        one gc_thresh3; bench/README.md, "Verify at scale"). Predicted (``sock`` None) when this
+        check-mode run would make the interface."""
+        try:
+            if sock is None:
+                neigh = _peerdb.predict_neigh(ifname, entries)
+            else:
+                device = _peerdb.lookup_device(sock, self.name, ifname)
+                neigh = _peerdb.converge_neigh(sock, device, self.name, entries, exclusive=True,
+                                               check_mode=self.check, diff=True)
+        except _peerdb.PeerError as exc:
+            raise TaskError('task %s: interface %s: %s' % (self.name, ifname, exc), self.actions) from None
+        if neigh['changed']:
+            counts = [(w, len(neigh[k])) for w, k in (('add', 'added'), ('replace', 'replaced'), ('remove', 'removed'))]
+            self.actions.append('%s: neighbour entries: %s' % (ifname, ', '.join('%s %d' % c for c in counts if c[1])))
+        return neigh
 
     def _start(self, command):
         argv = ['ip', 'netns', 'exec', self.name] + list(command)
