@@ -30,6 +30,9 @@ description:
   - Each task interface on one of these sandboxes' bridges gets, unless it lists its own, every other task
     interface of its subnet as permanent neighbours (the subnet's peers and this node's other tasks on the
     bridge), so tasks never ARP and no number of tasks overflows the host's neighbour table.
+  - The VTEP's port on its bridge does not learn (C(bridge link set dev vxlan0 learning off), as EVPN
+    deployments do); the bridge holds one static entry per remote MAC instead, exactly the subnet's peers, so
+    no entry of a removed task lingers and frames to remote tasks are not flooded to the local ones.
   - Every input error is reported, naming the bad value, before anything is changed.
 author: linuxnet.overlay developers (@linuxnet-overlay)
 extends_documentation_fragment:
@@ -201,6 +204,12 @@ sandboxes:
       sample: {vxlan0: {added: 0, replaced: 0, removed: 0, unchanged: 1, entries: 1}}
     fdb:
       description: Per VTEP, the counts of FDB entries added, replaced, removed, unchanged and in total.
+      type: dict
+      sample: {vxlan0: {added: 0, replaced: 0, removed: 0, unchanged: 1, entries: 1}}
+    port_fdb:
+      description:
+        - Per VTEP, the counts of the bridge's static entries on the VTEP's port (one per remote MAC) added,
+          replaced (learned made static), removed, unchanged and in total. The port learns nothing.
       type: dict
       sample: {vxlan0: {added: 0, replaced: 0, removed: 0, unchanged: 1, entries: 1}}
 """

@@ -481,6 +481,22 @@ class Snapshot(dict):
         return {(e['ifname'], e['mac']): e['dst'] for e in self['ns'][ns]['fdb']
                 if 'dst' in e and (dev is None or e['ifname'] == dev)}
 
+    def port_fdb(self, ns, dev):
+        """The bridge's own entries on its port ``dev``: {mac: 'static' or 'learned'}; the kernel's
+        permanent entry for the port's own MAC left out."""
+        return {e['mac']: e.get('state') or 'learned' for e in self['ns'][ns]['fdb']
+                if e['ifname'] == dev and 'master' in e and 'self' not in e.get('flags', [])
+                and e.get('state') != 'permanent'}
+
+    def macs_anywhere(self):
+        """Every MAC in any FDB entry (learned, static, or the VTEPs' own) or neighbour entry of any
+        namespace of the node, but the bridges' permanent entries for their ports' own MACs."""
+        out = set()
+        for data in self['ns'].values():
+            out |= {e['mac'] for e in data['fdb'] if e.get('state') != 'permanent' or 'self' in e.get('flags', [])}
+            out |= {n['lladdr'] for n in data['neigh'] if n.get('lladdr')}
+        return out
+
     def all_peer_entries(self):
         """Every permanent neighbour and remote FDB entry in every namespace: [(ns, kind, key, value)]."""
         out = []
@@ -553,6 +569,8 @@ def assert_peers_exact(lab, snaps):
                 assert snap.neigh(sb, vx) == {(vx, ip): mac for ip, (_n, mac, _t) in remote.items()}, (node, sb, vx)
                 assert snap.fdb(sb, vx) == {(vx, mac): lab.node(n)['address'] for n, mac, _t in remote.values()}, \
                     (node, sb, vx)
+                # the bridge learns nothing on the VTEP port: one static entry per remote MAC
+                assert snap.port_fdb(sb, vx) == {mac: 'static' for _n, mac, _t in remote.values()}, (node, sb, vx)
                 seen |= {(sb, vx)}
         seen |= assert_task_neighbours_exact(snap, addrs, node)
         extra = [e for e in snap.all_peer_entries() if (e[0], e[2][0]) not in seen]

@@ -202,6 +202,7 @@ def _assert_converged(lab, snaps, placement):
         (sb,) = snap.sandboxes
         remote = [v for v in eths.values() if v[0] != node]
         assert snap.neigh(sb) == {('vxlan0', ip): mac for _n, ip, mac in remote}
+        assert snap.port_fdb(sb, 'vxlan0') == {mac: 'static' for _n, _ip, mac in remote}
         assert_task_neighbours_exact(snap, task_addresses(snaps), node)
         assert snap.fdb(sb) == {('vxlan0', mac): lab.node(n)['address'] for n, _ip, mac in remote}
         # every task's hosts file lists exactly the tasks that exist
@@ -248,6 +249,9 @@ def test_scale_2_5_1(seed):
         entries = snap.all_peer_entries()
         assert not [e for e in entries if e[1] == 'neigh' and e[2][1] in gone_ips], (node, entries)
         assert entries == [], (node, entries)          # test.1 has no remote peer left
+        # nor any entry, learned or static, on any bridge, VTEP or task, for a removed task's MAC
+        gone_macs = {'02:42:0a:00:00:%02x' % i for i in range(3, 7)}
+        assert not gone_macs & snap.macs_anywhere(), (node, gone_macs & snap.macs_anywhere())
 
 
 def test_48_tasks_on_two_nodes_every_pair_verifies(seed):

@@ -63,6 +63,52 @@ def assert_sandbox(ns, vni, peer_list, mtu=1450):
     assert fdb_remote(ns, 'vxlan0') == sorted((p['mac'], p['vtep'], None, None) for p in peer_list)
     assert {ip: v[0] for ip, v in neigh_table(ns, 'vxlan0', 'permanent').items()} == {
         p['ip']: p['mac'] for p in peer_list}
+    # the bridge learns nothing on its VTEP port: it holds one static entry per remote MAC
+    assert port_learning(ns) is False
+    assert port_entries(ns) == {p['mac']: ['static'] for p in peer_list}
+
+
+def port_learning(ns, dev='vxlan0'):
+    (port,) = json.loads(sh('ip netns exec %s bridge -j -d link show dev %s' % (ns, dev)))
+    return port['learning']
+
+
+def port_entries(ns, dev='vxlan0'):
+    """{mac: flags/state words} of the bridge's own entries on the port (not the VTEP's, not the
+    kernel's permanent one for the port's MAC)."""
+    out = {}
+    for e in json.loads(sh('ip netns exec %s bridge -j fdb show dev %s' % (ns, dev))):
+        if 'master' in e and 'self' not in e.get('flags', []) and e.get('state') != 'permanent':
+            out[e['mac']] = [e['state']] if e.get('state') else ['learned']
+    return out
+
+
+def test_bridge_port_learns_nothing_and_keeps_exactly_the_peers(run_module, prefix):
+    ns, vni = prefix + 'p', free_vni()
+    want = args([sandbox(ns, vni, peers(3, 4))], prefix=prefix)
+    check = run_module('sandbox', want, check=True)
+    assert '%s: vxlan0: bridge port learning off' % ns in check['actions']
+    assert '%s: vxlan0: bridge port entries: add 2' % ns in check['actions']
+    run_module('sandbox', want)
+    assert_sandbox(ns, vni, peers(3, 4))
+    # drift: learning back on, a learned entry of a task that went, a peer's entry gone, one learned
+    sh('ip netns exec {0} bridge link set dev vxlan0 learning on && '
+       'ip netns exec {0} bridge fdb add 02:42:0a:00:00:09 dev vxlan0 master dynamic && '
+       'ip netns exec {0} bridge fdb del 02:42:0a:00:00:03 dev vxlan0 master && '
+       'ip netns exec {0} bridge fdb replace 02:42:0a:00:00:04 dev vxlan0 master dynamic'.format(ns))
+    drifted = port_entries(ns)
+    pred = run_module('sandbox', want, check=True)
+    assert '%s: vxlan0: bridge port learning on -> off' % ns in pred['actions']
+    assert '%s: vxlan0: bridge port entries: add 1, replace 1, remove 1' % ns in pred['actions'], pred['actions']
+    assert port_entries(ns) == drifted and port_learning(ns) is True
+    assert '  vxlan0 bridge port fdb 02:42:0a:00:00:09 learned' in diff_text(pred, 'before')
+    res = run_module('sandbox', want)
+    assert res['actions'] == pred['actions']
+    assert_sandbox(ns, vni, peers(3, 4))
+    # a peer less: its static entry goes too
+    run_module('sandbox', args([sandbox(ns, vni, peers(4))], prefix=prefix))
+    assert port_entries(ns) == {'02:42:0a:00:00:04': ['static']}
+    assert not run_module('sandbox', args([sandbox(ns, vni, peers(4))], prefix=prefix))['changed']
 
 
 def test_create_repeat_check_and_diff(run_module, prefix):

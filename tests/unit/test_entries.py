@@ -372,3 +372,26 @@ def test_plan_neigh_sorts_by_address():
                ncur('10.0.0.9', 'aa:00:00:00:00:03')]
     plan = E.plan_neigh([], current)
     assert [line.split()[0] for line in plan['before']] == ['10.0.0.9', '10.0.0.10', 'fd00::1']
+
+
+# --- the bridge's entries on a VTEP's port ---------------------------------------------------------
+
+def _port(mac, state, master=True, self_=False, vlan=None):
+    return {'mac': mac, 'state': state, 'master': master, 'self': self_, 'vlan': vlan, 'dst': None}
+
+
+def test_port_fdb_is_one_static_entry_per_remote_mac_and_nothing_learned():
+    a, b, c, own = '02:42:0a:00:00:03', '02:42:0a:00:00:04', '02:42:0a:00:00:09', '9a:00:00:00:00:01'
+    current = [_port(own, E.NUD_PERMANENT),                  # the kernel's entry for the port's own MAC
+               _port(a, E.NUD_NOARP),                        # static: kept
+               _port(b, E.NUD_REACHABLE),                    # learned, still wanted: made static in place
+               _port(c, E.NUD_STALE),                        # learned from a task that went
+               _port(a, E.NUD_PERMANENT | E.NUD_NOARP, master=False, self_=True)]   # the VTEP's own: not ours
+    plan = E.plan_port_fdb([a, b, '02:42:0a:00:00:05'], current)
+    assert [(op, e['mac']) for op, e in plan['ops']] == [('delete', c), ('replace', b), ('replace', '02:42:0a:00:00:05')]
+    assert plan['added'] == ['02:42:0a:00:00:05'] and plan['removed'] == ['%s learned' % c]
+    assert plan['replaced'] == [{'before': '%s learned' % b, 'after': '%s static' % b}]
+    assert plan['after'] == ['%s static' % m for m in (a, b, '02:42:0a:00:00:05')]
+    assert E.plan_port_fdb([a], [_port(a, E.NUD_NOARP)])['ops'] == []
+    # an entry on a VLAN is not the plan's (the overlay's bridges have none): it goes
+    assert [op for op, _e in E.plan_port_fdb([a], [_port(a, E.NUD_NOARP, vlan=5)])['ops']] == ['delete', 'replace']

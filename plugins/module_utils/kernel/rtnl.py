@@ -359,6 +359,22 @@ def fdb_message(op, ifindex, mac, dst=None, port=None, vni=None, via=None):
     return kind, flags, b''.join(parts)
 
 
+def port_fdb_message(op, ifindex, mac, vlan=None):
+    """One request for the bridge's own FDB on port ``ifindex`` (``bridge fdb replace MAC dev PORT
+    master static``): 'replace' (create, or make a learned entry static) or 'delete'. Static, not
+    permanent: a permanent master entry would mean the MAC is the bridge's own (delivered locally)."""
+    if op == 'delete':
+        kind, flags = RTM_DELNEIGH, 0
+    elif op == 'replace':
+        kind, flags = RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE
+    else:
+        raise ValueError('unknown bridge FDB operation %r' % (op,))
+    payload = _NDMSG.pack(socket.AF_BRIDGE, 0, 0, ifindex, NUD_NOARP, NTF_MASTER, 0) + _nla(NDA_LLADDR, mac_bytes(mac))
+    if vlan is not None:
+        payload += _nla(NDA_VLAN, struct.pack('=H', vlan))
+    return kind, flags, payload
+
+
 def fdb_family_refused(sock, ifindex, dst):
     """Ask the kernel, without changing anything, whether VXLAN device ``ifindex`` takes remote
     destinations of ``dst``'s address family. Returns None if it does, else the NetlinkError

@@ -449,6 +449,35 @@ def plan_neigh(desired, current, state='present', exclusive=False, permanent=Tru
     }
 
 
+def _port_line(entry):
+    return '%s%s %s' % (entry['mac'], ' vlan %d' % entry['vlan'] if entry.get('vlan') is not None else '',
+                        'static' if entry['state'] & NUD_NOARP else 'learned')
+
+
+def plan_port_fdb(macs, current):
+    """Operations for the bridge's FDB on a VTEP's port: exactly one static entry per remote MAC,
+    nothing learned. The port does not learn (every remote MAC is known from the plan, as EVPN
+    deployments do it), so an entry for a task that went cannot linger there, and frames to a
+    remote MAC still go to the VTEP alone instead of being flooded to every local task.
+
+    ``macs``: the remote unicast MACs; ``current``: ``_rtnl.fdb_dump`` of the port. The kernel's
+    own permanent entry for the port's MAC is not the plan's. Returns ``plan_neigh``'s shape."""
+    cur = [c for c in current if c['master'] and not c['self'] and c['mac'] and not c['state'] & NUD_PERMANENT]
+    wanted = sorted(set(macs))
+    ok = {c['mac'] for c in cur if c['state'] & NUD_NOARP and c['vlan'] is None and c['mac'] in wanted}
+    deletes = [('delete', c) for c in cur if c['mac'] not in wanted or c['vlan'] is not None]
+    learned = {c['mac']: c for c in cur if c['mac'] in wanted and c['vlan'] is None and not c['state'] & NUD_NOARP}
+    sets = [('replace', {'mac': m, 'vlan': None, 'state': NUD_NOARP}) for m in wanted if m not in ok]
+    before = sorted(_port_line(c) for c in cur)
+    after = sorted(_port_line(c) for c in cur if c['mac'] in ok) + sorted(_port_line(w) for _op, w in sets)
+    return {'ops': deletes + sets,
+            'added': [w['mac'] for _op, w in sets if w['mac'] not in learned],
+            'replaced': [{'before': _port_line(learned[w['mac']]), 'after': _port_line(w)}
+                         for _op, w in sets if w['mac'] in learned],
+            'removed': [_port_line(c) for _op, c in deletes],
+            'before': before, 'after': sorted(after)}
+
+
 # ----------------------------------------------------------------------------------------------
 # Applying (kernel)
 
@@ -591,6 +620,27 @@ def converge_neigh(sock, device, netns, entries, state='present', exclusive=Fals
         result['entries'] = len(_rtnl.neigh_dump(sock, ifindex))
         raise _refused(failed, lines, len(ops), 'neighbour changes on %s in %s' % (name, where), result)
     return result
+
+
+def converge_port_fdb(sock, device, netns, macs, check_mode=False, diff=False):
+    """Bring the bridge's FDB on VTEP port ``device`` to one static entry per MAC of ``macs``."""
+    name, where, ifindex = device['name'], _rtnl.where_of(netns), device['ifindex']
+    plan = plan_port_fdb(macs, _rtnl.fdb_dump(sock, ifindex))
+    result = _planned(plan, macs, 'present', name, 'port_fdb', diff)
+    if not plan['ops'] or check_mode:
+        return result
+    failures = _send(sock, [_rtnl.port_fdb_message(op, ifindex, e['mac'], e['vlan']) for op, e in plan['ops']],
+                     'bridge entries on port %s in %s' % (name, where), result)
+    if failures:
+        failed = [dict(op=plan['ops'][i][0], mac=plan['ops'][i][1]['mac'], error=err.strerror) for i, err in failures]
+        lines = ['entry %s (%s) failed: %s' % (f['mac'], f['op'], f['error']) for f in failed[:MAX_REPORTED_ERRORS]]
+        raise _refused(failed, lines, len(plan['ops']), 'bridge entry changes on port %s in %s' % (name, where), result)
+    return result
+
+
+def predict_port_fdb(device, macs):
+    """What ``converge_port_fdb`` would report on a VTEP this run creates (check mode)."""
+    return _planned(plan_port_fdb(macs, []), macs, 'present', device, 'port_fdb', True)
 
 
 def fdb_converge(params, check_mode=False, diff=False):

@@ -222,7 +222,8 @@ def render(view):
     """A sandbox as readable text (one line per object or entry) for --diff; '' when it does not exist.
 
     ``view``: ``{'netns', 'network', 'exists', 'sysctls', 'links' (for a sandbox being removed),
-    'subnets': [{'bridge': diff view, 'vxlan': diff view, 'neigh': text, 'fdb': text}]}``."""
+    'subnets': [{'bridge': diff view, 'vxlan': diff view, 'neigh': text, 'fdb': text, 'port_learning': bool or
+    None, 'port_fdb': text}]}``."""
     if not view.get('exists'):
         return ''
     lines = ['sandbox %s%s' % (view['netns'], ' (network %s)' % view['network'] if view.get('network') else '')]
@@ -246,6 +247,9 @@ def render(view):
                 ', UDP socket in %s' % vx['socket_netns'] if vx.get('socket_netns') else ''))
         lines.extend('  %s neigh %s' % (vx['name'], line) for line in (sub.get('neigh') or '').splitlines())
         lines.extend('  %s fdb %s' % (vx['name'], line) for line in (sub.get('fdb') or '').splitlines())
+        if sub.get('port_learning') is not None:
+            lines.append('  %s bridge port: learning %s' % (vx['name'], _onoff(sub['port_learning'])))
+        lines.extend('  %s bridge port fdb %s' % (vx['name'], line) for line in (sub.get('port_fdb') or '').splitlines())
     return '\n'.join(lines) + '\n'
 
 
@@ -308,8 +312,36 @@ def _peer_tables(ctx, sub, sb, v, vtep_made, check_mode):
     return neigh, fdb
 
 
+def _port_learning(ctx, sub, predicted, check_mode):
+    """``(before, actions)``: the VTEP's bridge port set not to learn (the plan knows every remote MAC,
+    ``_peerdb.plan_port_fdb``). ``predicted``: a check-mode run would make the VTEP or its bridge."""
+    if predicted:
+        return None, ['%s: bridge port learning off' % sub['vxlan']]
+    (link,) = ctx['ipr'].link('get', ifname=sub['vxlan'])
+    info = link.get_attr('IFLA_LINKINFO')
+    data = info.get_attr('IFLA_INFO_SLAVE_DATA') if info is not None else None
+    learning = data.get_attr('IFLA_BRPORT_LEARNING') if data is not None else None
+    if learning == 0:
+        return False, []
+    if not check_mode:
+        ctx['ipr'].brport('set', index=link['index'], learning=0)
+    return bool(learning), ['%s: bridge port learning %s -> off' % (sub['vxlan'], _onoff(learning))]
+
+
+def _port(ctx, sub, sb, predicted, check_mode):
+    """The VTEP's bridge port: learning off, one static entry per remote MAC; ``(learning before,
+    actions, port FDB result)``."""
+    macs = sorted({e['mac'] for e in sub['fdb'] if not _peerdb.is_multi_mac(e['mac'])})
+    learning, actions = _port_learning(ctx, sub, predicted, check_mode)
+    if predicted:
+        return learning, actions, _peerdb.predict_port_fdb(sub['vxlan'], macs)
+    device = _peerdb.lookup_device(ctx['sock'], sb['netns'], sub['vxlan'])
+    port = _peerdb.converge_port_fdb(ctx['sock'], device, sb['netns'], macs, check_mode=check_mode, diff=True)
+    return learning, actions, port
+
+
 def _subnet(ctx, sub, sb, v, new, check_mode):
-    """The bridge, VTEP and peer entries of one subnet: their four results."""
+    """The bridge, VTEP, peer entries and bridge port of one subnet: their five results."""
     brw = {'name': sub['bridge'], 'netns': sb['netns'], 'state': 'present', 'mtu': sb['mtu'],
            'addresses': [sub['address']], 'up': True}
     br = _bridge.predict_new(brw) if new else _bridge.converge_in(ctx['ipr'], brw, check_mode, True)
@@ -317,23 +349,31 @@ def _subnet(ctx, sub, sb, v, new, check_mode):
     vx = _vtep(ctx, sub, sb, v, new, bridge_made, check_mode)
     vtep_made = any(a.startswith('create ') for a in vx['actions'])
     neigh, fdb = _peer_tables(ctx, sub, sb, v, vtep_made, check_mode)
-    return br, vx, neigh, fdb
+    port = _port(ctx, sub, sb, check_mode and (vtep_made or bridge_made), check_mode)
+    return br, vx, neigh, fdb, port
 
 
-def _report(out, actions, views, sub, br, vx, neigh, fdb):
+def _report(out, actions, views, sub, br, vx, neigh, fdb, port):
+    learning, port_actions, port_fdb = port
     actions.extend(br['actions'])
     actions.extend(vx['actions'])
     if neigh['changed']:
         actions.append('%s: %s' % (sub['vxlan'], _peer_action('neighbour', neigh)))
     if fdb['changed']:
         actions.append('%s: %s' % (sub['vxlan'], _peer_action('FDB', fdb)))
+    actions.extend(port_actions)
+    if port_fdb['changed']:
+        actions.append('%s: %s' % (sub['vxlan'], _peer_action('bridge port', port_fdb)))
     out['bridges'].append(br['bridge'])
     out['vteps'].append(vx['vxlan'])
     out['neigh'][sub['vxlan']] = _peer_counts(neigh)
     out['fdb'][sub['vxlan']] = _peer_counts(fdb)
+    out['port_fdb'][sub['vxlan']] = _peer_counts(port_fdb)
     for side, view in zip(('before', 'after'), views):
         view['subnets'].append({'bridge': br['diff'][side], 'vxlan': vx['diff'][side],
-                                'neigh': neigh['diff'][side]['neigh'], 'fdb': fdb['diff'][side]['fdb']})
+                                'neigh': neigh['diff'][side]['neigh'], 'fdb': fdb['diff'][side]['fdb'],
+                                'port_learning': learning if side == 'before' else False,
+                                'port_fdb': port_fdb['diff'][side]['port_fdb']})
 
 
 def converge_one(sb, v, check_mode, home=None, scan=None):
@@ -349,7 +389,7 @@ def converge_one(sb, v, check_mode, home=None, scan=None):
               'sysctls': ns['diff']['before'].get('sysctls'), 'subnets': []}
     after = {'netns': netns, 'network': sb['network'], 'exists': True,
              'sysctls': ns['diff']['after'].get('sysctls'), 'subnets': []}
-    out = {'name': netns, 'network': sb['network'], 'bridges': [], 'vteps': [], 'neigh': {}, 'fdb': {}}
+    out = {'name': netns, 'network': sb['network'], 'bridges': [], 'vteps': [], 'neigh': {}, 'fdb': {}, 'port_fdb': {}}
     with contextlib.ExitStack() as stack:
         ctx = {'home': home, 'scan': scan if scan is not None else _vxlan.VxlanScan()}
         if not new:
