@@ -116,7 +116,7 @@ def local_inventory(lab, nodes, inner):
     return path
 
 
-def cold_run(tmp, n, env_extra, tag, connection=None):
+def cold_run(tmp, n, env_extra, tag, connection=None, extra_vars=()):
     """A fresh lab of N nodes and one cold site.yml: a result dict (or {'error': ...})."""
     segments, nodes = _lab.scaled_topology(n)
     tj = os.path.join(tmp, 'timing-%s.json' % tag)
@@ -128,7 +128,8 @@ def cold_run(tmp, n, env_extra, tag, connection=None):
         cpu0 = children_cpu()
         launch = time.time()
         try:
-            dt, _out, recap = _lab.playbook(['-i', inventory, 'site.yml'], env=_lab.timer_env(tj, **env_extra),
+            argv = ['-i', inventory, 'site.yml'] + [a for ev in extra_vars for a in ('-e', ev)]
+            dt, _out, recap = _lab.playbook(argv, env=_lab.timer_env(tj, **env_extra),
                                             log=os.path.join(tmp, 'site-%s.log' % tag))
         except _lab.PlaybookFailed as e:
             lines = [ln for ln in str(e).splitlines() if 'FAILED' in ln or 'fatal' in ln or 'ERROR' in ln]
@@ -150,6 +151,8 @@ def main():
                          'strategy=mitogen')
     ap.add_argument('--settings-sizes', default='', help='sizes to measure the settings at (default: the largest)')
     ap.add_argument('--keep-logs', action='store_true', help='keep the temporary folder (site.yml logs, timings)')
+    ap.add_argument('-e', '--extra-vars', action='append', default=[],
+                    help='passed to every site.yml run, e.g. -e verify_scope=all_pairs')
     args = ap.parse_args()
     sizes = [int(x) for x in args.sizes.split(',')]
     settings = [s for s in args.settings.split(',') if s]
@@ -166,7 +169,8 @@ def main():
 
     _lab.header('scale: site.yml cold run on %s simulated nodes (replicas = 2 x nodes)' % ', '.join(map(str, sizes)))
     default = 'none (ansible.cfg: forks 20, linear, pipelining on)'
-    print('  %d rounds; settings: %s' % (args.rounds, ', '.join(settings) or default))
+    print('  %d rounds; settings: %s%s' % (args.rounds, ', '.join(settings) or default,
+                                           ''.join('; -e %s' % ev for ev in args.extra_vars)))
     tmp = _lab.tmpdir('bench-scale.')
     try:
         res = collections.defaultdict(list)
@@ -174,13 +178,14 @@ def main():
         for r in range(args.rounds):
             k = r % len(sizes)
             for n in sizes[k:] + sizes[:k]:
-                res[('default', n)].append(cold_run(tmp, n, {}, 'n%d-r%d' % (n, r)))
+                res[('default', n)].append(cold_run(tmp, n, {}, 'n%d-r%d' % (n, r), extra_vars=args.extra_vars))
             cfgs = settings[r % len(settings):] + settings[:r % len(settings)] if settings else []
             for s in cfgs:
                 env = setting_env(tmp, *s.split('=', 1))
                 conn = 'local' if s in ('connection=local', 'strategy=mitogen') else None
                 for n in ssizes:
-                    res[(s, n)].append(cold_run(tmp, n, env, '%s-n%d-r%d' % (s.replace('=', '-'), n, r), conn))
+                    res[(s, n)].append(cold_run(tmp, n, env, '%s-n%d-r%d' % (s.replace('=', '-'), n, r), conn,
+                                                args.extra_vars))
             print('  round %d of %d done, load average %s' % (r + 1, args.rounds, _lab.loadavg()))
             sys.stdout.flush()
         report(sizes, settings, ssizes, res, args)
