@@ -114,16 +114,54 @@ def service_ps(plan, name, observed=None):
 
 # verify_probes' scopes: one task pair per node pair and subnet pair, or every task pair
 SCOPES = ('node_pairs', 'all_pairs')
+# above these sizes a grid is too wide to read: the matrix shows nodes instead of tasks, then a summary
+TASK_GRID_MAX = 16
+NODE_GRID_MAX = 16
 
 
-def verify_matrix(results):
-    """Render probe results as one matrix per network and a list of misses.
+def _cell(cells, s, d):
+    """A grid cell: ``-`` on the diagonal without probes, ``?`` no result, ``ok`` or ``FAIL``."""
+    c = cells.get((s, d))
+    return ('-' if s == d else '?') if c is None else ('ok' if c else 'FAIL')
 
-    ``results`` is a list of probe results (from linuxnet.overlay.probe), each with a ``label``
-    of the form ``<network>|<from task>|<to task>|<kind>``, where kind is ``addr``, ``name`` or
-    ``isolated``. A cell shows ``ok`` when every probe of that pair passed (address, name,
-    hops, MTU), ``FAIL`` otherwise; isolation probes are listed below the matrices.
-    """
+
+def _grid(keys, short, value):
+    width = max([len(short[k]) for k in keys] + [6])
+    lines = [' ' * (width + 2) + ' '.join(short[k].rjust(width) for k in keys)]
+    for s in keys:
+        lines.append(short[s].ljust(width + 2) + ' '.join(value(s, d).rjust(width) for d in keys))
+    return lines
+
+
+def _task_nodes(plan):
+    return {t['name']: host for host, node in ((plan or {}).get('nodes') or {}).items()
+            for t in node.get('tasks', [])}
+
+
+def _node_lines(net, pairs, where):
+    """A network's probed task pairs as a grid of nodes (a cell: every probe between the tasks of
+    those two nodes), or above NODE_GRID_MAX nodes the node pairs that failed or have no result."""
+    cells = {}
+    for (s, d), c in pairs.items():
+        key = (where.get(s, '?'), where.get(d, '?'))
+        cells[key] = cells.get(key, True) and c['ok']
+    nodes = sorted({n for n, _m in cells} | {m for _n, m in cells})
+    tasks = {t for pair in pairs for t in pair}
+    lines = ['network %s: %d task(s), %d pair(s), %d node(s)' % (net, len(tasks), len(pairs), len(nodes))]
+
+    if len(nodes) <= NODE_GRID_MAX:
+        return lines + _grid(nodes, {n: n for n in nodes}, lambda s, d: _cell(cells, s, d))
+    failed = ['%s -> %s' % (s, d) for s in nodes for d in nodes if _cell(cells, s, d) == 'FAIL']
+    missing = ['%s -> %s' % (s, d) for s in nodes for d in nodes if _cell(cells, s, d) == '?']
+    lines.append('  (grid of %d nodes left out) node pairs: %d ok, %d failed, %d without a result'
+                 % (len(nodes), sum(1 for c in cells.values() if c), len(failed), len(missing)))
+    lines.extend('  failed: %s' % x for x in failed[:20])
+    lines.extend('  no result: %s' % x for x in missing[:20])
+    return lines
+
+
+def _probe_cells(results):
+    """{network: {(from task, to task): {ok, rtt}}}, the misses, and the isolation counts."""
     cells = {}
     misses = []
     isolated = {'ok': 0, 'failed': 0}
@@ -143,25 +181,52 @@ def verify_matrix(results):
             cell['rtt'] = r['rtt_ms']
         if not r['ok']:
             misses.append('%s: %s -> %s by %s: %s' % (net, src, dst, 'address' if kind == 'addr' else 'name', r['detail']))
+    return cells, misses, isolated
+
+
+def verify_matrix(results, scope=None, total_pairs=None, plan=None):
+    """Render probe results as one matrix per network and a list of misses.
+
+    ``results`` is a list of probe results (from linuxnet.overlay.probe), each with a ``label``
+    of the form ``<network>|<from task>|<to task>|<kind>``, where kind is ``addr``, ``name`` or
+    ``isolated``. A cell shows ``ok`` when every probe of that pair passed (address, name,
+    hops, MTU), ``FAIL`` otherwise; isolation probes are listed below the matrices.
+
+    ``scope`` (verify_probes' scope) adds a line saying how the pairs were chosen, with
+    ``total_pairs`` (verify_task_pairs) the number of task pairs in the plan. With ``node_pairs``,
+    or above TASK_GRID_MAX tasks, and the ``plan`` to place the tasks, the grid has nodes as rows
+    and columns instead of tasks. Without ``scope`` the text is the task grid as before.
+    """
+    cells, misses, isolated = _probe_cells(results)
+    if scope is not None and scope not in SCOPES:
+        raise AnsibleFilterError('verify_matrix: scope %r is not one of %s' % (scope, ', '.join(SCOPES)))
+    where = _task_nodes(plan) if plan is not None else None
     lines = []
     for net in sorted(cells):
         tasks = sorted({s for s, _d in cells[net]} | {d for _s, d in cells[net]})
+        if scope is not None and where is not None and (scope == 'node_pairs' or len(tasks) > TASK_GRID_MAX):
+            lines.extend(_node_lines(net, cells[net], where))
+            lines.append('')
+            continue
         short = {t: '.'.join(t.split('.')[:2]) for t in tasks}
-        width = max([len(v) for v in short.values()] + [6])
         lines.append('network %s: %d task(s), %d pair(s)' % (net, len(tasks), len(cells[net])))
-        lines.append(' ' * (width + 2) + ' '.join(short[t].rjust(width) for t in tasks))
-        for s in tasks:
-            row = []
-            for d in tasks:
-                c = cells[net].get((s, d))
-                row.append(('-' if s == d else '?') if c is None else ('ok' if c['ok'] else 'FAIL'))
-            lines.append(short[s].ljust(width + 2) + ' '.join(v.rjust(width) for v in row))
+        if scope is None or len(tasks) <= TASK_GRID_MAX:
+            oks = {pair: c['ok'] for pair, c in cells[net].items()}
+            lines.extend(_grid(tasks, short, lambda s, d, oks=oks: _cell(oks, s, d)))
+        else:
+            lines.append('  (grid of %d tasks left out; misses below)' % len(tasks))
         lines.append('')
     total = sum(len(c) for c in cells.values())
     failed = sum(1 for c in cells.values() for v in c.values() if not v['ok'])
+    if scope is not None:
+        of = '%d of the %d task pairs' % (total, total_pairs) if total_pairs is not None else '%d task pairs' % total
+        lines.append('scope: %s (%s)' % ({
+            'node_pairs': 'node_pairs - one task on each side per node pair and subnet',
+            'all_pairs': 'all_pairs - every task pair'}[scope], of))
     lines.append('pairs: %d ok, %d failed; isolation between networks: %d ok, %d failed'
                  % (total - failed, failed, isolated['ok'], isolated['failed']))
-    return {'text': '\n'.join(lines), 'misses': misses, 'pairs': total, 'failed': failed + isolated['failed']}
+    return {'text': '\n'.join(lines), 'misses': misses, 'pairs': total, 'failed': failed + isolated['failed'],
+            'scope': scope, 'total_pairs': total_pairs}
 
 
 def peer_neigh_entries(peers):

@@ -256,6 +256,55 @@ def test_verify_probes_node_pairs_grow_with_nodes_not_tasks():
     assert len(F.verify_probes(plan, 'node01', by_name=False, isolation=False, scope='all_pairs')) == 4 * 47
 
 
+def _ok(probes, bad=()):
+    return [{'label': p['label'], 'ok': p['label'] not in bad, 'detail': 'no reply' if p['label'] in bad else '',
+             'rtt_ms': 0.1} for p in probes]
+
+
+def test_verify_matrix_node_pairs_shows_nodes_and_the_scope():
+    plan = {'nodes': {'node1': {'tasks': [_task('test.1.a', 'uber-net', '10.0.0.2')]},
+                      'node2': {'tasks': [_task('test.2.b', 'uber-net', '10.0.0.3')]}}}
+    probes = F.verify_probes(plan, 'node1') + F.verify_probes(plan, 'node2')
+    res = F.verify_matrix(_ok(probes), scope='node_pairs', total_pairs=F.verify_task_pairs(plan), plan=plan)
+    assert res['text'].splitlines() == [
+        'network uber-net: 2 task(s), 2 pair(s), 2 node(s)',
+        '         node1  node2',
+        'node1        -     ok',
+        'node2       ok      -',
+        '',
+        'scope: node_pairs - one task on each side per node pair and subnet (2 of the 2 task pairs)',
+        'pairs: 2 ok, 0 failed; isolation between networks: 0 ok, 0 failed']
+    assert res['pairs'] == 2 and res['failed'] == 0 and res['total_pairs'] == 2
+    text = F.verify_matrix(_ok(probes), scope='all_pairs', total_pairs=2, plan=plan)['text'].splitlines()
+    assert text[1].split() == ['test.1', 'test.2'] and text[-2:] == [
+        'scope: all_pairs - every task pair (2 of the 2 task pairs)',
+        'pairs: 2 ok, 0 failed; isolation between networks: 0 ok, 0 failed']
+    with pytest.raises(AnsibleFilterError, match='scope'):
+        F.verify_matrix([], scope='nodes')
+
+
+def test_verify_matrix_node_pairs_stays_readable_at_scale():
+    plan = _planned(20, [{'name': 'uber-net'}, {'name': 'back'}],
+                    [{'name': 'web', 'networks': ['uber-net'], 'replicas': 60}, {'name': 'db', 'networks': ['back'], 'replicas': 20}])
+    probes = [p for h in plan['nodes'] for p in F.verify_probes(plan, h)]
+    bad = {[p['label'] for p in probes if p['label'].endswith('|name')][5]}
+    res = F.verify_matrix(_ok(probes, bad), scope='node_pairs', total_pairs=F.verify_task_pairs(plan), plan=plan)
+    lines = res['text'].splitlines()
+    assert max(len(x) for x in lines) < 120 and len(lines) < 20, res['text']
+    assert lines[0] == 'network back: 20 task(s), 380 pair(s), 20 node(s)'
+    # back: one task per node (no pair inside a node); uber-net: three per node, so the diagonal too
+    assert lines[1:3] == ['  (grid of 20 nodes left out) node pairs: 379 ok, 1 failed, 0 without a result',
+                          '  failed: %s -> %s' % tuple(_where(plan)[t][0] for t in list(bad)[0].split('|')[1:3])]
+    assert '  (grid of 20 nodes left out) node pairs: 400 ok, 0 failed, 0 without a result' in lines
+    assert lines[-2] == 'scope: node_pairs - one task on each side per node pair and subnet (%d of the %d task pairs)' % (
+        res['pairs'], 60 * 59 + 20 * 19)
+    assert lines[-1] == 'pairs: %d ok, 1 failed; isolation between networks: %d ok, 0 failed' % (
+        res['pairs'] - 1, len([p for p in probes if p['label'].endswith('|isolated')]))
+    assert len(res['misses']) == 1 and res['failed'] == 1
+    # all_pairs above TASK_GRID_MAX tasks: the node grid too, not a 60 x 60 grid of tasks
+    assert len(F.verify_matrix(_ok(probes), scope='all_pairs', plan=plan)['text'].splitlines()) < 20
+
+
 def test_walkthrough_pair_prefers_another_node():
     plan = {'services': [{'name': 'a', 'tasks': [{'name': 'a.1.x', 'slot': 1}, {'name': 'a.2.y', 'slot': 2},
                                                  {'name': 'a.3.w', 'slot': 3}]}],
