@@ -112,14 +112,56 @@ def service_ps(plan, name, observed=None):
     return _table(['ID', 'NAME', 'NODE', 'DESIRED STATE', 'CURRENT STATE', 'ADDRESS'], rows)
 
 
-def verify_matrix(results):
-    """Render probe results as one matrix per network and a list of misses.
+# verify_probes' scopes: one task pair per node pair and subnet pair, or every task pair
+SCOPES = ('node_pairs', 'all_pairs')
+# above these sizes a grid is too wide to read: the matrix shows nodes instead of tasks, then a summary
+TASK_GRID_MAX = 16
+NODE_GRID_MAX = 16
 
-    ``results`` is a list of probe results (from linuxnet.overlay.probe), each with a ``label``
-    of the form ``<network>|<from task>|<to task>|<kind>``, where kind is ``addr``, ``name`` or
-    ``isolated``. A cell shows ``ok`` when every probe of that pair passed (address, name,
-    hops, MTU), ``FAIL`` otherwise; isolation probes are listed below the matrices.
-    """
+
+def _cell(cells, s, d):
+    """A grid cell: ``-`` on the diagonal without probes, ``?`` no result, ``ok`` or ``FAIL``."""
+    c = cells.get((s, d))
+    return ('-' if s == d else '?') if c is None else ('ok' if c else 'FAIL')
+
+
+def _grid(keys, short, value):
+    width = max([len(short[k]) for k in keys] + [6])
+    lines = [' ' * (width + 2) + ' '.join(short[k].rjust(width) for k in keys)]
+    for s in keys:
+        lines.append(short[s].ljust(width + 2) + ' '.join(value(s, d).rjust(width) for d in keys))
+    return lines
+
+
+def _task_nodes(plan):
+    return {t['name']: host for host, node in ((plan or {}).get('nodes') or {}).items()
+            for t in node.get('tasks', [])}
+
+
+def _node_lines(net, pairs, where):
+    """A network's probed task pairs as a grid of nodes (a cell: every probe between the tasks of
+    those two nodes), or above NODE_GRID_MAX nodes the node pairs that failed or have no result."""
+    cells = {}
+    for (s, d), c in pairs.items():
+        key = (where.get(s, '?'), where.get(d, '?'))
+        cells[key] = cells.get(key, True) and c['ok']
+    nodes = sorted({n for n, _m in cells} | {m for _n, m in cells})
+    tasks = {t for pair in pairs for t in pair}
+    lines = ['network %s: %d task(s), %d pair(s), %d node(s)' % (net, len(tasks), len(pairs), len(nodes))]
+
+    if len(nodes) <= NODE_GRID_MAX:
+        return lines + _grid(nodes, {n: n for n in nodes}, lambda s, d: _cell(cells, s, d))
+    failed = ['%s -> %s' % (s, d) for s in nodes for d in nodes if _cell(cells, s, d) == 'FAIL']
+    missing = ['%s -> %s' % (s, d) for s in nodes for d in nodes if _cell(cells, s, d) == '?']
+    lines.append('  (grid of %d nodes left out) node pairs: %d ok, %d failed, %d without a result'
+                 % (len(nodes), sum(1 for c in cells.values() if c), len(failed), len(missing)))
+    lines.extend('  failed: %s' % x for x in failed[:20])
+    lines.extend('  no result: %s' % x for x in missing[:20])
+    return lines
+
+
+def _probe_cells(results):
+    """{network: {(from task, to task): {ok, rtt}}}, the misses, and the isolation counts."""
     cells = {}
     misses = []
     isolated = {'ok': 0, 'failed': 0}
@@ -139,25 +181,52 @@ def verify_matrix(results):
             cell['rtt'] = r['rtt_ms']
         if not r['ok']:
             misses.append('%s: %s -> %s by %s: %s' % (net, src, dst, 'address' if kind == 'addr' else 'name', r['detail']))
+    return cells, misses, isolated
+
+
+def verify_matrix(results, scope=None, total_pairs=None, plan=None):
+    """Render probe results as one matrix per network and a list of misses.
+
+    ``results`` is a list of probe results (from linuxnet.overlay.probe), each with a ``label``
+    of the form ``<network>|<from task>|<to task>|<kind>``, where kind is ``addr``, ``name`` or
+    ``isolated``. A cell shows ``ok`` when every probe of that pair passed (address, name,
+    hops, MTU), ``FAIL`` otherwise; isolation probes are listed below the matrices.
+
+    ``scope`` (verify_probes' scope) adds a line saying how the pairs were chosen, with
+    ``total_pairs`` (verify_task_pairs) the number of task pairs in the plan. With ``node_pairs``,
+    or above TASK_GRID_MAX tasks, and the ``plan`` to place the tasks, the grid has nodes as rows
+    and columns instead of tasks. Without ``scope`` the text is the task grid as before.
+    """
+    cells, misses, isolated = _probe_cells(results)
+    if scope is not None and scope not in SCOPES:
+        raise AnsibleFilterError('verify_matrix: scope %r is not one of %s' % (scope, ', '.join(SCOPES)))
+    where = _task_nodes(plan) if plan is not None else None
     lines = []
     for net in sorted(cells):
         tasks = sorted({s for s, _d in cells[net]} | {d for _s, d in cells[net]})
+        if scope is not None and where is not None and (scope == 'node_pairs' or len(tasks) > TASK_GRID_MAX):
+            lines.extend(_node_lines(net, cells[net], where))
+            lines.append('')
+            continue
         short = {t: '.'.join(t.split('.')[:2]) for t in tasks}
-        width = max([len(v) for v in short.values()] + [6])
         lines.append('network %s: %d task(s), %d pair(s)' % (net, len(tasks), len(cells[net])))
-        lines.append(' ' * (width + 2) + ' '.join(short[t].rjust(width) for t in tasks))
-        for s in tasks:
-            row = []
-            for d in tasks:
-                c = cells[net].get((s, d))
-                row.append(('-' if s == d else '?') if c is None else ('ok' if c['ok'] else 'FAIL'))
-            lines.append(short[s].ljust(width + 2) + ' '.join(v.rjust(width) for v in row))
+        if scope is None or len(tasks) <= TASK_GRID_MAX:
+            oks = {pair: c['ok'] for pair, c in cells[net].items()}
+            lines.extend(_grid(tasks, short, lambda s, d, oks=oks: _cell(oks, s, d)))
+        else:
+            lines.append('  (grid of %d tasks left out; misses below)' % len(tasks))
         lines.append('')
     total = sum(len(c) for c in cells.values())
     failed = sum(1 for c in cells.values() for v in c.values() if not v['ok'])
+    if scope is not None:
+        of = '%d of the %d task pairs' % (total, total_pairs) if total_pairs is not None else '%d task pairs' % total
+        lines.append('scope: %s (%s)' % ({
+            'node_pairs': 'node_pairs - one task on each side per node pair and subnet',
+            'all_pairs': 'all_pairs - every task pair'}[scope], of))
     lines.append('pairs: %d ok, %d failed; isolation between networks: %d ok, %d failed'
                  % (total - failed, failed, isolated['ok'], isolated['failed']))
-    return {'text': '\n'.join(lines), 'misses': misses, 'pairs': total, 'failed': failed + isolated['failed']}
+    return {'text': '\n'.join(lines), 'misses': misses, 'pairs': total, 'failed': failed + isolated['failed'],
+            'scope': scope, 'total_pairs': total_pairs}
 
 
 def peer_neigh_entries(peers):
@@ -186,23 +255,44 @@ def _members(plan):
     return nets
 
 
-def verify_probes(plan, hostname, by_name=True, mtu=True, isolation=True, existing=None):
-    """The probes node ``hostname`` runs: from each of its tasks to every other task of each
-    network the task is on, by address (one hop inside a subnet, two across subnets, DF at the
-    network MTU) and by name, and one isolation probe to each task that shares no network.
-
-    ``existing`` (check mode): the task namespaces that exist on the nodes; a probe from or to a
-    task that does not exist yet (the run would create it) is left out."""
-    _require_plan(plan, 'linuxnet.overlay.verify')
+def _existing_members(plan, existing):
+    """_members, with only the tasks in ``existing`` when it is not None (check mode)."""
     members = _members(plan)
     if existing is not None:
         existing = set(existing)
         members = {net: [m for m in ms if m['task'] in existing] for net, ms in members.items()}
+    return members
+
+
+def _local_tasks(plan, hostname, existing):
+    """Node ``hostname``'s tasks that can probe: all of them, or in check mode those that exist."""
     node = plan.get('nodes', {}).get(hostname) or {}
+    existing = None if existing is None else set(existing)
+    return [t for t in node.get('tasks', []) if existing is None or t['netns'] in existing]
+
+
+def _reach_probes(net, task, itf, m, by_name, mtu):
+    """From ``task`` (interface ``itf`` on network ``net``) to member ``m``: by address (one hop
+    inside a subnet, two across subnets, DF at the MTU) and by name."""
+    probe = {'netns': task['netns'], 'target': m['ip'], 'hops': 1 if m['bridge'] == itf.get('bridge') else 2,
+             'label': '%s|%s|%s|addr' % (net, task['name'], m['task'])}
+    if mtu and itf.get('mtu'):
+        probe['mtu'] = itf['mtu']
+    out = [probe]
+    if by_name:
+        out.append({'netns': task['netns'], 'target': m['task'],
+                    'label': '%s|%s|%s|name' % (net, task['name'], m['task'])})
+    return out
+
+
+def _isolation_probe(net, task, m):
+    return {'netns': task['netns'], 'target': m['ip'], 'expect': 'isolated',
+            'label': '%s|%s|%s|isolated' % (net, task['name'], m['task'])}
+
+
+def _all_pairs(members, local, by_name, mtu, isolation):
     probes = []
-    for task in node.get('tasks', []):
-        if existing is not None and task['netns'] not in existing:
-            continue
+    for task in local:
         mine = {itf['network']: itf for itf in task.get('interfaces', [])}
         reachable = set()
         for net, itf in sorted(mine.items()):
@@ -210,15 +300,7 @@ def verify_probes(plan, hostname, by_name=True, mtu=True, isolation=True, existi
                 if m['task'] == task['name']:
                     continue
                 reachable.add(m['task'])
-                same_subnet = m['bridge'] == itf.get('bridge')
-                probe = {'netns': task['netns'], 'target': m['ip'], 'hops': 1 if same_subnet else 2,
-                         'label': '%s|%s|%s|addr' % (net, task['name'], m['task'])}
-                if mtu and itf.get('mtu'):
-                    probe['mtu'] = itf['mtu']
-                probes.append(probe)
-                if by_name:
-                    probes.append({'netns': task['netns'], 'target': m['task'],
-                                   'label': '%s|%s|%s|name' % (net, task['name'], m['task'])})
+                probes.extend(_reach_probes(net, task, itf, m, by_name, mtu))
         if isolation:
             for net, ms in sorted(members.items()):
                 if net in mine:
@@ -226,9 +308,117 @@ def verify_probes(plan, hostname, by_name=True, mtu=True, isolation=True, existi
                 for m in ms:
                     if m['task'] in reachable or m['task'] == task['name']:
                         continue
-                    probes.append({'netns': task['netns'], 'target': m['ip'], 'expect': 'isolated',
-                                   'label': '%s|%s|%s|isolated' % (net, task['name'], m['task'])})
+                    probes.append(_isolation_probe(net, task, m))
     return probes
+
+
+def _bridge_key(bridge):
+    return (bridge is None, str(bridge))
+
+
+def _by_node(ms):
+    """{node: [members sorted by task name]} and the sorted node names."""
+    out = {}
+    for m in ms:
+        out.setdefault(m['node'], []).append(m)
+    for v in out.values():
+        v.sort(key=lambda m: m['task'])
+    return out, sorted(out)
+
+
+def _node_pairs(members, local, hostname, by_name, mtu, isolation):
+    """Per network, subnet pair and ordered node pair, one task of this node to one task of the
+    other node. Which ones rotates by stable indexes (tasks sorted by name, nodes sorted by name):
+    this node uses its i-th task of the source subnet towards the i-th destination node, and the
+    destination node is reached at its j-th task when this node is its j-th source node, so the
+    node pairs share the load and every task is probed from and to once the counts allow."""
+    tasks = {t['name']: t for t in local}
+    probes = []
+    for net, ms in sorted(members.items()):
+        subnets = {}
+        for m in ms:
+            subnets.setdefault(m['bridge'], []).append(m)
+        for src_bridge in sorted(subnets, key=_bridge_key):
+            src_nodes, src_order = _by_node(subnets[src_bridge])
+            mine = [m for m in src_nodes.get(hostname, []) if m['task'] in tasks]
+            if not mine:
+                continue
+            j = src_order.index(hostname)
+            for dst_bridge in sorted(subnets, key=_bridge_key):
+                dst_nodes, dst_order = _by_node(subnets[dst_bridge])
+                for i, other in enumerate(dst_order):
+                    source = mine[i % len(mine)]
+                    targets = dst_nodes[other]
+                    target = targets[j % len(targets)]
+                    if target['task'] == source['task']:
+                        if len(targets) < 2:
+                            continue              # this node's only task of the subnet
+                        target = targets[(j + 1) % len(targets)]
+                    task = tasks[source['task']]
+                    itf = [x for x in task['interfaces'] if x['network'] == net][0]
+                    probes.extend(_reach_probes(net, task, itf, target, by_name, mtu))
+    if isolation:
+        probes.extend(_node_isolation(members, local, hostname))
+    return probes
+
+
+def _node_isolation(members, local, hostname):
+    """Per other network and node of it, one probe from one task of this node that is not on that
+    network to one task there it shares no network with (rotated like the reach probes: the source
+    by the destination node's index, the target by this node's index among the nodes with tasks)."""
+    nets_of = {}
+    for net, ms in members.items():
+        for m in ms:
+            nets_of.setdefault(m['task'], set()).add(net)
+    hosts = sorted({m['node'] for ms in members.values() for m in ms} | {hostname})
+    j = hosts.index(hostname)
+    local = sorted(local, key=lambda t: t['name'])
+    probes = []
+    for net, ms in sorted(members.items()):
+        sources = [t for t in local if net not in {itf['network'] for itf in t.get('interfaces', [])}]
+        if not sources:
+            continue
+        nodes, order = _by_node(ms)
+        for i, other in enumerate(order):
+            targets = nodes[other]
+            for k in range(len(sources)):
+                task = sources[(i + k) % len(sources)]
+                mine = {itf['network'] for itf in task.get('interfaces', [])}
+                ok = [m for m in targets if m['task'] != task['name'] and not nets_of.get(m['task'], set()) & mine]
+                if ok:
+                    probes.append(_isolation_probe(net, task, ok[j % len(ok)]))
+                    break
+    return probes
+
+
+def verify_probes(plan, hostname, by_name=True, mtu=True, isolation=True, existing=None, scope='node_pairs'):
+    """The probes node ``hostname`` runs, by address (one hop inside a subnet, two across subnets,
+    DF at the network MTU) and by name, plus isolation probes to tasks that share no network.
+
+    ``scope`` ``all_pairs``: from each of its tasks to every other task of each network the task
+    is on, and an isolation probe to each task that shares no network with it (tasks squared).
+    ``node_pairs`` (the default): per network, subnet pair (source subnet, destination subnet)
+    and ordered node pair (the node itself too when it has two tasks there), one task of this
+    node to one task of the other node, chosen by a stable rotation that spreads the load; and
+    per other network and node of it one isolation probe (nodes squared).
+
+    ``existing`` (check mode): the task namespaces that exist on the nodes; a probe from or to a
+    task that does not exist yet (the run would create it) is left out."""
+    _require_plan(plan, 'linuxnet.overlay.verify')
+    if scope not in SCOPES:
+        raise AnsibleFilterError('verify_probes: scope %r is not one of %s' % (scope, ', '.join(SCOPES)))
+    members = _existing_members(plan, existing)
+    local = _local_tasks(plan, hostname, existing)
+    if scope == 'all_pairs':
+        return _all_pairs(members, local, by_name, mtu, isolation)
+    return _node_pairs(members, local, hostname, by_name, mtu, isolation)
+
+
+def verify_task_pairs(plan, existing=None):
+    """How many ordered task pairs share a network in the plan (all_pairs probes each of them),
+    counting only the tasks in ``existing`` when it is given (check mode)."""
+    _require_plan(plan, 'linuxnet.overlay.verify')
+    return sum(len(ms) * (len(ms) - 1) for ms in _existing_members(plan, existing).values())
 
 
 def walkthrough_pair(plan):
@@ -263,6 +453,7 @@ class FilterModule:
             'service_ps': service_ps,
             'verify_matrix': verify_matrix,
             'verify_probes': verify_probes,
+            'verify_task_pairs': verify_task_pairs,
             'peer_neigh_entries': peer_neigh_entries,
             'peer_fdb_entries': peer_fdb_entries,
             'walkthrough_pair': walkthrough_pair,
