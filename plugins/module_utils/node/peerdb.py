@@ -461,8 +461,13 @@ def plan_port_fdb(macs, current):
     remote MAC still go to the VTEP alone instead of being flooded to every local task.
 
     ``macs``: the remote unicast MACs; ``current``: ``_rtnl.fdb_dump`` of the port. The kernel's
-    own permanent entry for the port's MAC is not the plan's. Returns ``plan_neigh``'s shape."""
+    own permanent entry for the port's MAC is not the plan's. A kernel built with bridge VLANs copies
+    an untagged add or delete to every VLAN of the port (the default PVID 1, even with VLAN filtering
+    off: Debian's 6.1), so a tagged entry whose MAC has an untagged one is that copy and follows it.
+    Returns ``plan_neigh``'s shape."""
     cur = [c for c in current if c['master'] and not c['self'] and c['mac'] and not c['state'] & NUD_PERMANENT]
+    untagged = {c['mac'] for c in cur if c['vlan'] is None}
+    cur = [c for c in cur if c['vlan'] is None or c['mac'] not in untagged]
     wanted = sorted(set(macs))
     ok = {c['mac'] for c in cur if c['state'] & NUD_NOARP and c['vlan'] is None and c['mac'] in wanted}
     deletes = [('delete', c) for c in cur if c['mac'] not in wanted or c['vlan'] is not None]
