@@ -23,7 +23,8 @@ description:
     reused as late as possible)."
   - The plan lists, per node, the sandboxes (one per network that has a task on the node), their bridges,
     VXLAN devices and peer entries (one per remote task), the tasks with their interfaces, routes and
-    hosts file, and the neighbour-table thresholds. Its shape is documented in C(docs/plan.md).
+    the networks of their hosts file, the name table of each of those networks (once per node, not per
+    task), and the neighbour-table thresholds. Its shape is documented in C(docs/plan.md).
   - The state is written only when it changed (then its version goes up by one); a second run with the
     same input changes nothing and returns the same plan.
   - With O(commit=false), or in check mode, the plan is computed and returned but nothing is written.
@@ -227,7 +228,7 @@ plan:
       type: dict
       sample: {id: 1ex3x5spdkbh0u4rs9kzmo3px, data_path_port: 4789, default_addr_pool: [10.0.0.0/8], mask_length: 24, version: 4}
     nodes:
-      description: Per hostname, the node (id, role, addr, labels, state) with its sandboxes, tasks, gc_thresh and remote_vteps.
+      description: Per hostname, the node (id, role, addr, labels, state) with its sandboxes, tasks, name_tables, gc_thresh and remote_vteps.
       type: dict
     networks:
       description: Like C(docker network inspect) (name, id, scope, driver, encrypted, mtu, netns, subnets with gateway and VNI).

@@ -84,6 +84,9 @@ options:
         every namespace matching O(task_pattern) that is not listed.
     type: list
     elements: dict
+  name_tables:
+    description: With O(tasks), as O(linuxnet.overlay.task#module:name_tables) (the cluster plan's C(nodes[<host>].name_tables)).
+    type: dict
   task_pattern:
     description: With O(tasks) and O(exclusive=true), as O(linuxnet.overlay.task#module:pattern).
     type: str
@@ -231,6 +234,7 @@ def main():
             'exclusive': {'type': 'bool', 'default': False},
             'prefix': {'type': 'str'},
             'tasks': {'type': 'list', 'elements': 'dict'},
+            'name_tables': {'type': 'dict'},
             'task_pattern': {'type': 'str'},
             'runtime_dir': {'type': 'path', 'default': '/run/linuxnet-overlay/tasks'},
             'etc_netns_dir': {'type': 'path', 'default': '/etc/netns'},
@@ -242,7 +246,8 @@ def main():
     p = module.params
     tasks = None
     if p['tasks'] is not None:
-        tasks = {'tasks': p['tasks'], 'exclusive': p['exclusive'], 'pattern': p['task_pattern'],
+        tasks = {'tasks': p['tasks'], 'name_tables': p['name_tables'], 'exclusive': p['exclusive'],
+                 'pattern': p['task_pattern'],
                  'runtime_dir': p['runtime_dir'], 'etc_netns_dir': p['etc_netns_dir'], 'stop_timeout': p['stop_timeout']}
     try:
         if tasks is not None:

@@ -41,13 +41,22 @@ options:
     description:
       - Every task of the node, converged in one module run (one process per node instead of one per task),
         each exactly as with O(name), O(hosts), O(command) and O(interfaces), in order.
-      - Keys are C(name) (required), C(hosts), C(command) (argv list; omitted or null means no process, and a
-        running one is stopped, the list being the node's complete desired state) and C(interfaces) (as
-        O(interfaces)). The entries of the cluster plan's C(nodes[<host>].tasks) can be passed as they are
+      - Keys are C(name) (required), C(hosts), C(hosts_networks) (instead of C(hosts) - a list of network names;
+        the hosts file is the localhost lines and then the O(name_tables) entry of each, in order), C(command)
+        (argv list; omitted or null means no process, and a running one is stopped, the list being the node's
+        complete desired state) and C(interfaces) (as O(interfaces)). The entries of the cluster plan's
+        C(nodes[<host>].tasks) can be passed as they are, with O(name_tables) set to C(nodes[<host>].name_tables)
         (their keys C(netns), C(service), C(slot), C(id) and C(node_id) are ignored); any other key is an error.
       - Every entry is checked before anything is changed.
     type: list
     elements: dict
+  name_tables:
+    description:
+      - With O(tasks), the name table of each network (network name to its lines of the hosts file), which the
+        entries' C(hosts_networks) compose their hosts files from. The cluster plan sends each table once per
+        node, not once per task, so what a node receives does not grow with the square of the tasks.
+      - A C(hosts_networks) entry naming a network that is not here is an error, and nothing is changed.
+    type: dict
   exclusive:
     description:
       - With O(tasks), remove (as O(state=absent) does) every task that is not listed and has a folder in
@@ -226,6 +235,7 @@ def main():
         argument_spec={
             'name': {'type': 'str'},
             'tasks': {'type': 'list', 'elements': 'dict'},
+            'name_tables': {'type': 'dict'},
             'exclusive': {'type': 'bool', 'default': False},
             'pattern': {'type': 'str'},
             'state': {'type': 'str', 'default': 'present', 'choices': ['present', 'absent']},
@@ -238,7 +248,8 @@ def main():
         },
         supports_check_mode=True,
         required_one_of=[('name', 'tasks')],
-        mutually_exclusive=[('name', 'tasks'), ('tasks', 'hosts'), ('tasks', 'command'), ('tasks', 'interfaces')],
+        mutually_exclusive=[('name', 'tasks'), ('tasks', 'hosts'), ('tasks', 'command'), ('tasks', 'interfaces'),
+                            ('name', 'name_tables')],
     )
     require_pyroute2(module)
     if module.params['exclusive'] and module.params['tasks'] is None:

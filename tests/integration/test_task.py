@@ -401,3 +401,36 @@ def test_all_tasks_drift_and_bad_input(run_module, names, dirs, sandbox_ns):
     assert 'mutually exclusive' in res['msg']
     res = run_module('task', dict(name=t1, exclusive=True, **dirs), expect_failure=True)
     assert 'exclusive=true applies to the tasks option' in res['msg']
+
+
+def test_all_tasks_hosts_files_from_the_name_tables(run_module, names, dirs, sandbox_ns):
+    # the cluster plan's shape: each network's table once, each task the networks of its file
+    t1, t2, t3 = names
+    table = '# linuxnet.overlay network uber-net\n' + ''.join(
+        '10.0.0.%d\t%s.uber-net %s test tasks.test\n' % (10 + n, t, t) for n, t in enumerate((t1, t2), 1))
+    entries = [dict({k: v for k, v in plan_task(t, sandbox_ns, n).items() if k != 'hosts'}, hosts_networks=['uber-net'])
+               for n, t in enumerate((t1, t2), 1)]
+    every = dict(tasks=entries, name_tables={'uber-net': table}, **dirs)
+
+    def hosts(name):
+        with open(os.path.join(dirs['etc_netns_dir'], name, 'hosts'), encoding='utf-8') as fh:
+            return fh.read()
+
+    res = run_module('task', every)
+    assert res['changed'] and '%s: write hosts file' % t2 in res['actions']
+    assert hosts(t1) == hosts(t2) == '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' + table
+    assert not run_module('task', every)['changed']
+    # a third task joins the network: the table grows, both files follow; check mode only predicts
+    grown = table + '10.0.0.13\t%s.uber-net %s test tasks.test\n' % (t3, t3)
+    more = dict(every, name_tables={'uber-net': grown})
+    pred = run_module('task', more, check=True)
+    assert pred['actions'] == ['%s: write hosts file' % t for t in (t1, t2)] and hosts(t1).endswith(table)
+    res = run_module('task', more)
+    assert res['actions'] == pred['actions'] and hosts(t1) == hosts(t2) and hosts(t2).endswith(grown)
+    assert not run_module('task', more)['changed']
+    # a network missing from the tables: refused before anything, naming it
+    bad = dict(more, tasks=more['tasks'] + [dict(entries[0], name=t3, netns=t3, hosts_networks=['clear-net'])])
+    res = run_module('task', bad, expect_failure=True)
+    assert "tasks[2] (%s): hosts_networks names clear-net, which name_tables does not have (it has: uber-net)" % t3 \
+        in res['msg'] and not res['changed']
+    assert t3 not in sh('ip netns list') and hosts(t1).endswith(grown)

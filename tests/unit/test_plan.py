@@ -23,6 +23,7 @@ from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import na
 from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import nodeplan as _nodeplan  # noqa: E402
 from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import plan as _plan  # noqa: E402
 from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import state as _state  # noqa: E402
+from ansible_collections.linuxnet.overlay.plugins.module_utils.node import task as _task  # noqa: E402
 
 SEED_NODES = [
     {'hostname': 'node1', 'role': 'manager', 'addr': '172.31.1.5', 'routes': ['172.31.1.0/24', '0.0.0.0/0']},
@@ -148,17 +149,23 @@ def test_seed_node_plans():
                                       'encrypted': False}]
 
 
+def task_hosts(plan, host, i=0):
+    """The hosts file the task module writes for the node's i-th task, from the plan."""
+    node = plan['nodes'][host]
+    return _task.compose_hosts(node['tasks'][i]['hosts_networks'], node['name_tables'])
+
+
 def test_seed_hosts_file():
     dummy, plan = seed_plan()
     t1, t2 = svc_tasks(plan, 'test')
-    hosts = plan['nodes']['node1']['tasks'][0]['hosts']
+    hosts = task_hosts(plan, 'node1')
     lines = hosts.splitlines()
     assert lines[0] == '127.0.0.1\tlocalhost'
     assert lines[1].startswith('::1\tlocalhost')
     assert '10.0.0.2\t%s.uber-net %s test tasks.test' % (t1['name'], t1['name']) in lines
     assert '10.0.0.3\t%s.uber-net %s test tasks.test' % (t2['name'], t2['name']) in lines
     # same content on both nodes: the file lists every task of the network
-    assert hosts == plan['nodes']['node2']['tasks'][0]['hosts']
+    assert hosts == task_hosts(plan, 'node2')
     assert lines.index('10.0.0.2\t%s.uber-net %s test tasks.test' % (t1['name'], t1['name'])) < \
         lines.index('10.0.0.3\t%s.uber-net %s test tasks.test' % (t2['name'], t2['name']))
 
@@ -674,12 +681,14 @@ def test_multi_network_service_interfaces_in_order():
     assert [(i['ifname'], i['network'], i['ip']) for i in task['interfaces']] == [
         ('eth0', 'back', '10.0.1.2'), ('eth1', 'front', '10.0.0.2')]
     assert len(set(i['veth'] for i in task['interfaces'])) == 2
-    hosts = task['hosts']
+    assert task['hosts_networks'] == ['back', 'front']
+    hosts = task_hosts(plan, 'node1')
     assert hosts.index('# linuxnet.overlay network back') < hosts.index('# linuxnet.overlay network front')
     db = svc_tasks(plan, 'db')[0]
     assert '10.0.1.3\t%s.back %s db tasks.db\n' % (db['name'], db['name']) in hosts
     # db's hosts file knows only the back network
-    db_hosts = plan['nodes']['node2']['tasks'][0]['hosts']
+    db_hosts = task_hosts(plan, 'node2')
+    assert list(plan['nodes']['node2']['name_tables']) == ['back']
     assert '.front' not in db_hosts and 'api tasks.api' in db_hosts
     # node2 has a sandbox only for back (lazy), node1 for both
     assert [s['network'] for s in plan['nodes']['node1']['sandboxes']] == ['front', 'back']
@@ -736,7 +745,23 @@ def test_service_without_network():
     plan = c.plan(SEED_NODES, [], [{'name': 'solo', 'command': ['sleep', 60]}])
     (t,) = plan['nodes']['node1']['tasks']
     assert t['interfaces'] == [] and t['command'] == ['sleep', '60']
-    assert t['hosts'] == _plan.HOSTS_HEAD
+    assert t['hosts_networks'] == [] and task_hosts(plan, 'node1') == _task.HOSTS_HEAD
+    assert plan['nodes']['node1']['name_tables'] == {}
+
+
+def test_a_node_receives_each_name_once_not_once_per_task():
+    # 40 tasks of one network on two nodes: every task's line is in each node's plan once (its
+    # network's name table), not in each of the 20 local tasks' hosts files (issue #11: the plan
+    # was O(tasks squared), 74 % hosts files)
+    c = Cluster(SEED_NODES)
+    plan = c.plan(SEED_NODES, [{'name': 'uber-net'}], [{'name': 'test', 'networks': ['uber-net'], 'replicas': 40}])
+    for host in ('node1', 'node2'):
+        node = plan['nodes'][host]
+        assert len(node['tasks']) == 20
+        text = json.dumps(node)
+        for t in svc_tasks(plan, 'test'):
+            assert text.count('%s.uber-net' % t['name']) == 1, (host, t['name'])
+        assert all(task_hosts(plan, host, i).count('\n') == 2 + 1 + 40 for i in range(20))
 
 
 def test_mtu_from_smallest_underlay_and_encryption():

@@ -224,6 +224,35 @@ def test_bad_tasks(change, words):
         _task.validate_tasks([PLAN_TASK, PLAN_TASK])
 
 
+TABLES = {'uber-net': '# linuxnet.overlay network uber-net\n10.0.0.2\ttest.1.x.uber-net test.1.x test tasks.test\n',
+          'clear-net': '# linuxnet.overlay network clear-net\n10.0.1.2\ttest.1.x.clear-net test.1.x test tasks.test\n'}
+
+
+def test_hosts_composed_from_the_name_tables_in_the_order_given():
+    task = {k: v for k, v in PLAN_TASK.items() if k != 'hosts'}
+    (t,) = _task.validate_tasks([dict(task, hosts_networks=['clear-net', 'uber-net'])], TABLES)
+    assert t['hosts'] == _task.HOSTS_HEAD + TABLES['clear-net'] + TABLES['uber-net']
+    (t,) = _task.validate_tasks([dict(task, hosts_networks=[])], TABLES)
+    assert t['hosts'] == _task.HOSTS_HEAD
+    (t,) = _task.validate_tasks([task], TABLES)          # neither: the file is left alone
+    assert t['hosts'] is None
+
+
+@pytest.mark.parametrize('change, tables, words', [
+    ({'hosts_networks': ['uber-net']}, TABLES, 'give hosts (the text) or hosts_networks'),
+    ({'hosts': None, 'hosts_networks': ['nope', 'uber-net']}, TABLES,
+     'hosts_networks names nope, which name_tables does not have (it has: clear-net, uber-net)'),
+    ({'hosts': None, 'hosts_networks': ['uber-net']}, None, 'which name_tables does not have (it has: none)'),
+    ({'hosts': None, 'hosts_networks': 'uber-net'}, TABLES, 'hosts_networks must be a list of network names'),
+    ({'hosts': None, 'hosts_networks': []}, ['x'], 'name_tables must be a dict'),
+    ({'hosts': None, 'hosts_networks': []}, {'uber-net': ['x']}, 'the table of network uber-net must be text'),
+])
+def test_bad_hosts_networks(change, tables, words):
+    with pytest.raises(_task.TaskError) as err:
+        _task.validate_tasks([dict(PLAN_TASK, **change)], tables)
+    assert words in str(err.value)
+
+
 def test_plan_stale():
     pattern = r'^[a-z]+\.[0-9]+\.[0-9a-z]{25}$'
     listed = ['test.1.' + 'a' * 25]

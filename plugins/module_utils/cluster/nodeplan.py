@@ -2,7 +2,7 @@
 # Copyright: linuxnet.overlay contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The planner's last phase: from the allocated state, the complete desired state of every node
-(sandboxes with bridges, VTEPs and peer entries, tasks with interfaces, routes and hosts files,
+(sandboxes with bridges, VTEPs and peer entries, tasks with interfaces and routes, name tables,
 neighbour-table thresholds) and the docker-shaped views; the shape is ``docs/plan.md`` (private,
 pure)."""
 
@@ -14,7 +14,6 @@ from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import ip
 from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import names as _names
 
 GC_THRESH_MIN = (8192, 49152, 65536)
-HOSTS_HEAD = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n'
 
 
 def gc_thresh(peer_count):
@@ -32,29 +31,23 @@ def network_mtu(entry, ready):
     return computed, entry['mtu'] if entry['mtu'] is not None else computed
 
 
-def hosts_file(interfaces, members, cache=None):
-    """Content of ``/etc/netns/<task>/hosts``: the localhost lines, then for each network of the
-    task (in interface order) one line per task interface on that network, in service and slot
-    order: ``<ip>\\t<task>.<network> <task> <service> tasks.<service>``. The first name is the
-    canonical one a reverse lookup returns, so ``traceroute`` shows ``test.2.<id>.uber-net`` as
-    the seed does.
+def name_table(net_name, members):
+    """The name table of network ``net_name``: a comment line, then one line per task interface on
+    the network, in service and slot order: ``<ip>\t<task>.<network> <task> <service> tasks.<service>``.
+    A task's ``/etc/netns/<task>/hosts`` is the localhost lines and then the tables of its networks
+    in interface order; the node composes it (``node/task.py``), so the plan carries each table once
+    per node, not once per task: what a node receives grows with the tasks, not with their square.
 
-    There is no virtual IP: ``<service>`` and ``tasks.<service>`` resolve to the tasks' own
-    addresses in file order, like Docker's ``--endpoint-mode dnsrr``: with ``multi on`` in
-    ``/etc/host.conf`` (Debian's default) a lookup returns all of them and a client that takes one
-    takes the first; without it, only the first."""
-    cache = {} if cache is None else cache
-    blocks = [HOSTS_HEAD]
-    for iface in interfaces:
-        net_name = iface['network']
-        if net_name not in cache:  # one block per network, shared by all its tasks
-            lines = ['# linuxnet.overlay network %s\n' % net_name]
-            for m in members[net_name]:
-                lines.append('%s\t%s.%s %s %s tasks.%s\n' % (m['ip'], m['task'], net_name, m['task'],
-                                                             m['service'], m['service']))
-            cache[net_name] = ''.join(lines)
-        blocks.append(cache[net_name])
-    return ''.join(blocks)
+    The first name is the canonical one a reverse lookup returns, so ``traceroute`` shows
+    ``test.2.<id>.uber-net`` as the seed does. There is no virtual IP: ``<service>`` and
+    ``tasks.<service>`` resolve to the tasks' own addresses in file order, like Docker's
+    ``--endpoint-mode dnsrr``: with ``multi on`` in ``/etc/host.conf`` (Debian's default) a lookup
+    returns all of them and a client that takes one takes the first; without it, only the first."""
+    lines = ['# linuxnet.overlay network %s\n' % net_name]
+    for m in members[net_name]:
+        lines.append('%s\t%s.%s %s %s tasks.%s\n' % (m['ip'], m['task'], net_name, m['task'], m['service'],
+                                                     m['service']))
+    return ''.join(lines)
 
 
 def build(st, inp_nodes, removed, ready, warn):
@@ -115,7 +108,7 @@ def _plan_nodes(st, inp_nodes, removed, members, mtus, task_list):
     """Per hostname, in input order then state order, the node's plan (a removed node: nothing)."""
     nodes = st['nodes']
     plan_nodes = {}
-    hosts_cache = {}
+    tables = {}
     listed = [n['hostname'] for n in inp_nodes]
     host_order = listed + [h for h in nodes if h not in set(listed)]
     removed_ids = dict((n['hostname'], n['id']) for n in removed['nodes'])
@@ -125,14 +118,14 @@ def _plan_nodes(st, inp_nodes, removed, members, mtus, task_list):
             inp = [n for n in inp_nodes if n['hostname'] == host][0]
             plan_nodes[host] = {'id': removed_ids.get(host), 'role': inp['role'], 'addr': None,
                                 'labels': inp['labels'], 'state': 'absent', 'sandboxes': [], 'tasks': [],
-                                'gc_thresh': gc_thresh(0), 'remote_vteps': []}
+                                'gc_thresh': gc_thresh(0), 'remote_vteps': [], 'name_tables': {}}
             continue
         plan_nodes[host] = _node_plan(st['nodes'], host, entry, st['networks'], members, mtus, task_list,
-                                      hosts_cache)
+                                      tables)
     return plan_nodes
 
 
-def _node_plan(nodes, host, entry, nets, members, mtus, task_list, hosts_cache):
+def _node_plan(nodes, host, entry, nets, members, mtus, task_list, tables):
     local_tasks = [t for t in task_list if t[2]['node'] == host]
     on_node = set()
     for svc_name, svc, task, tname in local_tasks:
@@ -149,10 +142,14 @@ def _node_plan(nodes, host, entry, nets, members, mtus, task_list, hosts_cache):
         interfaces = _interfaces(svc, task, nets, veths, mtus)
         tasks.append({'name': tname, 'service': svc_name, 'slot': task['slot'], 'id': task['id'],
                       'node_id': task['node_id'], 'netns': tname, 'command': svc['command'],
-                      'interfaces': interfaces, 'hosts': hosts_file(interfaces, members, hosts_cache)})
+                      'interfaces': interfaces, 'hosts_networks': [i['network'] for i in interfaces]})
+    for name in nets:  # one name table per network of the node's tasks, shared by them (network order)
+        if name in on_node and name not in tables:
+            tables[name] = name_table(name, members)
     return {'id': entry['id'], 'role': entry['role'], 'addr': entry['addr'], 'labels': dict(entry['labels']),
             'availability': entry.get('availability') or 'active', 'state': entry['state'],
             'sandboxes': sandboxes, 'tasks': tasks, 'gc_thresh': gc_thresh(peer_count),
+            'name_tables': {name: tables[name] for name in nets if name in on_node},
             'remote_vteps': [{'hostname': h, 'addr': nodes[h]['addr'], 'encrypted': enc}
                              for h, enc in sorted(vteps.items(), key=lambda kv: _ipam.ip_sort_key(
                                  nodes[kv[0]]['addr']))]}

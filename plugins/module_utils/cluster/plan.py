@@ -19,13 +19,12 @@ from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import no
 from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster.changes import changes, state_lines
 from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster.names import (
     sandbox_name, task_name, veth_name)
-from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster.nodeplan import (
-    HOSTS_HEAD, gc_thresh, hosts_file)
+from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster.nodeplan import gc_thresh, name_table
 from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster.validate import (
     PlanError, validate_input)
 
-__all__ = ['HOSTS_HEAD', 'PlanError', 'changes', 'gc_thresh', 'hosts_file', 'plan', 'sandbox_name', 'state_lines',
-           'task_name', 'validate_input', 'veth_name']
+__all__ = ['PlanError', 'changes', 'gc_thresh', 'name_table', 'plan', 'sandbox_name', 'state_lines', 'task_name',
+           'validate_input', 'veth_name']
 
 
 def plan(state, inventory, rng=None, require_joined=True, prune=False, build=True):

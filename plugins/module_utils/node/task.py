@@ -29,15 +29,23 @@ from ansible_collections.linuxnet.overlay.plugins.module_utils.node import veth 
 
 DEFAULTS = {'name': None, 'state': 'present', 'hosts': None, 'command': None, 'interfaces': None,
             'runtime_dir': '/run/linuxnet-overlay/tasks', 'etc_netns_dir': '/etc/netns', 'stop_timeout': 5.0}
-ALL_DEFAULTS = {'tasks': [], 'exclusive': False, 'pattern': None,
+ALL_DEFAULTS = {'tasks': [], 'exclusive': False, 'pattern': None, 'name_tables': None,
                 'runtime_dir': '/run/linuxnet-overlay/tasks', 'etc_netns_dir': '/etc/netns', 'stop_timeout': 5.0}
-TASK_KEYS = ('name', 'hosts', 'command', 'interfaces')
+TASK_KEYS = ('name', 'hosts', 'hosts_networks', 'command', 'interfaces')
 TASK_INFO_KEYS = ('netns', 'service', 'slot', 'id', 'node_id')        # the cluster plan's, ignored
 INTERFACE_KEYS = ('veth', 'sandbox', 'bridge', 'mtu', 'ifname', 'mac', 'address', 'routes', 'neighbours')
 INTERFACE_INFO_KEYS = ('network', 'ip', 'subnet', 'gateway', 'vni')     # the cluster plan's, ignored
 
 
 IPV6_DEFAULT = '/proc/sys/net/ipv6/conf/default/disable_ipv6'
+HOSTS_HEAD = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n'
+
+
+def compose_hosts(networks, tables):
+    """A task's hosts file (pure): the localhost lines, then the name table of each of its
+    ``networks`` in order. The cluster plan sends each table once per node, not once per task
+    (``cluster/nodeplan.name_table``), and the node writes every task's file from them."""
+    return HOSTS_HEAD + ''.join(tables[n] for n in networks)
 
 
 def _no_ipv6_by_default(name):
@@ -364,11 +372,46 @@ def converge(params, check_mode=False, diff=False, pending=None):
     return result
 
 
-def validate_tasks(tasks):
+def validate_name_tables(tables):
+    """The ``name_tables`` option (pure): None, or a dict of network name to the text of its table."""
+    if tables is None:
+        return None
+    if not isinstance(tables, dict):
+        raise TaskError('name_tables must be a dict of network name to the text of its name table, got %r'
+                        % (tables,))
+    for net, text in tables.items():
+        if not isinstance(text, str):
+            raise TaskError('name_tables: the table of network %s must be text, got %r' % (net, text))
+    return tables
+
+
+def _task_hosts(what, name, raw, tables):
+    """The hosts file text of one ``tasks`` entry: ``hosts`` as given, or composed from
+    ``hosts_networks`` and the ``name_tables``; None leaves the file alone."""
+    hosts, nets = raw.get('hosts'), raw.get('hosts_networks')
+    if hosts is not None and not isinstance(hosts, str):
+        raise TaskError('%s (%s): hosts must be the text of the hosts file' % (what, name))
+    if nets is None:
+        return hosts
+    if hosts is not None:
+        raise TaskError('%s (%s): give hosts (the text) or hosts_networks (the name tables to compose it '
+                        'from), not both' % (what, name))
+    if not isinstance(nets, list) or not all(isinstance(n, str) for n in nets):
+        raise TaskError('%s (%s): hosts_networks must be a list of network names, got %r' % (what, name, nets))
+    missing = [n for n in nets if n not in (tables or {})]
+    if missing:
+        raise TaskError('%s (%s): hosts_networks names %s, which name_tables does not have (it has: %s)'
+                        % (what, name, ', '.join(missing), ', '.join(sorted(tables or {})) or 'none'))
+    return compose_hosts(nets, tables)
+
+
+def validate_tasks(tasks, name_tables=None):
     """The ``tasks`` option as ``converge`` parameters (pure): every input error, naming the bad
-    value, before any change. A task without a command runs no process (a running one is stopped)."""
+    value, before any change. A task without a command runs no process (a running one is stopped).
+    ``name_tables``: what ``hosts_networks`` composes a task's hosts file from."""
     if not isinstance(tasks, list):
-        raise TaskError('tasks must be a list of {name, hosts, command, interfaces}')
+        raise TaskError('tasks must be a list of {name, hosts or hosts_networks, command, interfaces}')
+    tables = validate_name_tables(name_tables)
     out, names = [], {}
     for i, raw in enumerate(tasks):
         what = 'tasks[%d]' % i
@@ -391,9 +434,7 @@ def validate_tasks(tasks):
         command = raw.get('command') or []
         if not isinstance(command, list) or not all(isinstance(a, str) for a in command):
             raise TaskError('%s (%s): command must be a list of strings (argv), got %r' % (what, name, command))
-        hosts = raw.get('hosts')
-        if hosts is not None and not isinstance(hosts, str):
-            raise TaskError('%s (%s): hosts must be the text of the hosts file' % (what, name))
+        hosts = _task_hosts(what, name, raw, tables)
         try:
             validate_interfaces(name, raw.get('interfaces'))
         except TaskError as exc:
@@ -422,7 +463,7 @@ def validate_all(params):
     TaskError naming the bad value. ``converge_all`` runs it first; the sandbox module too, before it
     changes anything."""
     p = dict(ALL_DEFAULTS, **params)
-    tasks = validate_tasks(p['tasks'])
+    tasks = validate_tasks(p['tasks'], p['name_tables'])
     if p['pattern']:
         try:
             re.compile(p['pattern'])
