@@ -21,11 +21,12 @@ def _require_plan(plan, role):
 
 
 def node_plan(plan, hostname, role='this role'):
-    """Node ``hostname``'s part of the cluster plan (its ``sandboxes``, ``tasks`` and ``addr``), empty
-    lists for a node the plan does not list. Fails naming ``role`` when there is no plan: the network
-    and service roles read their node's part with it in their role variables (no task of their own)."""
+    """Node ``hostname``'s part of the cluster plan (its ``sandboxes``, ``tasks``, ``name_tables`` and
+    ``addr``), empty ones for a node the plan does not list. Fails naming ``role`` when there is no
+    plan: the network and service roles read their node's part with it in their role variables (no
+    task of their own)."""
     part = _require_plan(plan, role)['nodes'].get(hostname) or {}
-    return dict({'sandboxes': [], 'tasks': []}, **part)
+    return dict({'sandboxes': [], 'tasks': [], 'name_tables': {}}, **part)
 
 
 def task_states(results):

@@ -321,7 +321,8 @@ def test_node_plan_is_the_node_part_or_empty_lists():
     assert part['addr'] == '172.31.1.5' and part['sandboxes'] == [{'network': 'uber-net'}]
     assert [t['name'] for t in part['tasks']] == ['test.1.77qaaaaaaaaaaaaaaaaaaaaaa']
     # a node the plan does not list (down, or left out of a --limit run) makes and keeps nothing
-    assert F.node_plan(PLAN, 'node9', 'linuxnet.overlay.network') == {'sandboxes': [], 'tasks': []}
+    # a node the plan does not list has nothing to converge: the service role passes name_tables too
+    assert F.node_plan(PLAN, 'node9', 'linuxnet.overlay.network') == {'sandboxes': [], 'tasks': [], 'name_tables': {}}
 
 
 @pytest.mark.parametrize('plan', [None, {}, {'nodes': None}, 'x'])

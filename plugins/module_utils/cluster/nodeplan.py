@@ -33,7 +33,7 @@ def network_mtu(entry, ready):
 
 def name_table(net_name, members):
     """The name table of network ``net_name``: a comment line, then one line per task interface on
-    the network, in service and slot order: ``<ip>\t<task>.<network> <task> <service> tasks.<service>``.
+    the network, in service and slot order: ``<ip>\\t<task>.<network> <task> <service> tasks.<service>``.
     A task's ``/etc/netns/<task>/hosts`` is the localhost lines and then the tables of its networks
     in interface order; the node composes it (``node/task.py``), so the plan carries each table once
     per node, not once per task: what a node receives grows with the tasks, not with their square.
