@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
@@ -79,12 +80,66 @@ class PlaybookFailed(RuntimeError):
     pass
 
 
-def playbook(args, env=None, log=None):
-    """ansible-playbook ARGS from the repository root; returns (seconds, stdout, recap)."""
+def _controller_memory(pid):
+    """(VmHWM of PID, sum of the Pss of every ansible-playbook process) in MiB, now. The forks are
+    copies of the controller that share its pages: Pss counts a shared page once over all of them."""
+    hwm = pss = 0
+    try:
+        with open('/proc/%d/status' % pid, encoding='ascii') as f:
+            hwm = int(next(ln for ln in f if ln.startswith('VmHWM:')).split()[1])
+    except (OSError, StopIteration):
+        pass
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open('/proc/%s/cmdline' % entry, 'rb') as f:
+                if b'ansible-playbook' not in f.read():
+                    continue
+            with open('/proc/%s/smaps_rollup' % entry, encoding='ascii') as f:
+                pss += int(next(ln for ln in f if ln.startswith('Pss:')).split()[1])
+        except (OSError, StopIteration):
+            continue
+    return hwm / 1024.0, pss / 1024.0
+
+
+class _Run:
+    """ansible-playbook in the background; with ``memory``, a thread samples the controller's
+    memory every half second (its own high-water mark, and the peak Pss of it and its forks)."""
+
+    def __init__(self, argv, env, memory):
+        self.proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        self.hwm = self.pss = 0.0
+        self._thread = None
+        if memory:
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+
+    def _sample(self):
+        while self.proc.poll() is None:
+            hwm, pss = _controller_memory(self.proc.pid)
+            self.hwm, self.pss = max(self.hwm, hwm), max(self.pss, pss)
+            time.sleep(0.5)
+
+    def wait(self):
+        out, err = self.proc.communicate()
+        if self._thread:
+            self._thread.join()
+        return self.proc.returncode, out, err
+
+
+def playbook(args, env=None, log=None, stats=None):
+    """ansible-playbook ARGS from the repository root; returns (seconds, stdout, recap). With a
+    dict STATS, also the controller's memory: ``hwm_mib`` (the main process's peak RSS) and
+    ``pss_mib`` (the peak of the main process and its forks together, shared pages once)."""
     t0 = time.perf_counter()
-    res = subprocess.run(['ansible-playbook'] + list(args), cwd=ROOT, env=env or ansible_env(),
-                         capture_output=True, text=True, check=False)
+    run = _Run(['ansible-playbook'] + list(args), env or ansible_env(), stats is not None)
+    rc, stdout, stderr = run.wait()
     dt = time.perf_counter() - t0
+    if stats is not None:
+        stats.update(hwm_mib=run.hwm, pss_mib=run.pss)
+    res = subprocess.CompletedProcess(args, rc, stdout, stderr)
     if log:
         with open(log, 'w', encoding='utf-8') as f:
             f.write(res.stdout)
@@ -182,6 +237,19 @@ def seed_vars(replicas=2):
                                   'command': ['sleep', 'infinity']}]}
 
 
+MOON_NETWORKS = 8
+
+
+def moonshot_vars(n, grow=None):
+    """Issue #11's moonshot shape: 8 networks, one service on each with N replicas (8 tasks per
+    node, spread one per node); GROW names a service given one replica more."""
+    nets = ['moon-net%d' % (k + 1) for k in range(MOON_NETWORKS)]
+    return {'overlay_networks': [{'name': net} for net in nets],
+            'overlay_services': [{'name': 'svc%d' % (k + 1), 'networks': [net],
+                                  'replicas': n + (1 if grow == 'svc%d' % (k + 1) else 0),
+                                  'command': ['sleep', 'infinity']} for k, net in enumerate(nets)]}
+
+
 def tmpdir(prefix):
     return tempfile.mkdtemp(prefix=prefix, dir=os.environ.get('TMPDIR', '/tmp'))
 
@@ -220,8 +288,9 @@ def table(rows, heads):
     sys.stdout.flush()
 
 
-def scaled_topology(n):
-    """N nodes spread round-robin over 2 segments (N <= 4) or 3 (N > 4); node1 is the manager."""
+def scaled_topology(n, managers=1):
+    """N nodes spread round-robin over 2 segments (N <= 4) or 3 (N > 4); the first MANAGERS nodes
+    (one per segment while there are segments) are managers, the others workers."""
     nseg = 2 if n <= 4 else 3
     nets = ['172.31.1', '192.168.1', '192.168.2']
     segments = [{'name': 'seg%d' % (k + 1), 'gateway': '%s.1/24' % nets[k]} for k in range(nseg)]
@@ -230,7 +299,7 @@ def scaled_topology(n):
         k = i % nseg
         nodes.append({'name': 'node%d' % (i + 1), 'segment': 'seg%d' % (k + 1),
                       'address': '%s.%d' % (nets[k], 5 + i // nseg),
-                      'role': 'manager' if i == 0 else 'worker', 'labels': {}})
+                      'role': 'manager' if i < managers else 'worker', 'labels': {}})
     return segments, nodes
 
 

@@ -1,17 +1,27 @@
 #!/usr/bin/env python
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""site.yml cold run on 2, 4 and 8 simulated nodes: wall time, the 8/2 ratio, and where the time goes.
+"""site.yml on simulated nodes: cold, no-op and grow-by-one runs, ratios between sizes, where the time goes.
 
-    bench/scale.py [--sizes 2,4,8] [--rounds 2]
-    bench/scale.py --rounds 2 --settings forks=4,strategy=free,pipelining=off,poll=0.01   # ~18 min
-    bench/scale.py --rounds 2 --settings connection=local,strategy=mitogen --settings-sizes 2,8
+    bench/scale.py [--sizes 2,8,32,64] [--rounds 1]                 # issue #11's moonshot, ~25 min idle
+    bench/scale.py --shape seed --sizes 2,4,8 --rounds 3           # the seed's cluster, cold runs only
+    bench/scale.py --shape seed --rounds 2 --settings forks=4,strategy=free,pipelining=off,poll=0.01
+    bench/scale.py --shape seed --rounds 2 --settings connection=local,strategy=mitogen --settings-sizes 2,8
 
 Re-executes itself inside tests/sandbox.sh unless already there. For every round and size
 (rotated, so none always runs first): a fresh lab of N nodes behind one router (generated into a
-temporary folder: 2 segments up to 4 nodes, 3 beyond, nodes spread round-robin; node1 is the
-manager, the others workers), the seed's cluster with replicas = 2 x N (uber-net, service test),
-then one cold ``ansible-playbook -i <lab> site.yml``, timed, and the lab removed.
+temporary folder: 2 segments up to 4 nodes, 3 beyond, nodes spread round-robin), timed, then:
+
+  * ``--shape moonshot`` (the default, issue #11): 8 overlay networks with one service of N
+    replicas on each (8 x N tasks, one per network on each node), 3 managers from 8 nodes on (1
+    below); a cold ``site.yml``, a no-op re-run (it must report no change), and a run with svc1 one
+    replica larger: its time and the nodes that reported a change, against the nodes with a task
+    of svc1 (its network's peers and names change there, nowhere else);
+  * ``--shape seed``: the seed's cluster with replicas = 2 x N (uber-net, service test), node1 the
+    manager; one cold ``site.yml``.
+
+The lab is removed after each size. The controller's memory is sampled every 0.5 s: the peak RSS
+of ansible-playbook's main process and the peak Pss of it and its forks together.
 
 Where the time goes, from the same runs:
   * per play and per task wall time, from the benchmark callback bench/callback_plugins/bench_timer.py
@@ -51,6 +61,8 @@ CPU_LOG = '/run/bench-python-cpu.log'
 SETTINGS = {'forks': 'ANSIBLE_FORKS', 'strategy': 'ANSIBLE_STRATEGY', 'pipelining': 'ANSIBLE_PIPELINING',
             'poll': None,        # internal_poll_interval has no environment variable: a copy of ansible.cfg
             'connection': None}  # connection=local: see local_inventory()
+SHAPES = {'moonshot': '8 networks, 8 services of N replicas (8 tasks per node), 3 managers from 8 nodes',
+          'seed': "the seed's network and service, replicas = 2 x nodes"}
 MITOGEN_DIR = os.environ.get('VMLAB_MITOGEN_DIR', '/var/cache/vmlab/mitogen')   # tests/vmlab/mitogen.sh
 
 
@@ -116,35 +128,81 @@ def local_inventory(lab, nodes, inner):
     return path
 
 
-def cold_run(tmp, n, env_extra, tag, connection=None, extra_vars=()):
-    """A fresh lab of N nodes and one cold site.yml: a result dict (or {'error': ...})."""
-    segments, nodes = _lab.scaled_topology(n)
+def managers_for(n):
+    """The moonshot's managers: 3 from 8 nodes on (Raft's smallest quorum that survives a loss), else 1."""
+    return 3 if n >= 8 else 1
+
+
+def cluster_vars(shape, n, grow=None):
+    return _lab.moonshot_vars(n, grow) if shape == 'moonshot' else _lab.seed_vars(2 * n)
+
+
+def timed_run(lab, inventory, tmp, tag, env_extra, extra_vars, nodes, module_base=None):
+    """One site.yml on LAB: {wall, cpu, module_cpu, modules, per_module, startup, timing, tasks,
+    changed (hosts with changed > 0), hwm_mib, pss_mib} or {'error': ...}. MODULE_BASE: the module
+    CPU log of the earlier runs on this lab, subtracted (the nodes' logs only grow)."""
     tj = os.path.join(tmp, 'timing-%s.json' % tag)
-    with _lab.Lab(tmp, 'scale%d' % n, segments, nodes, _lab.seed_vars(2 * n), interpreter=CPU_PYTHON) as lab:
+    cpu0 = children_cpu()
+    launch = time.time()
+    mem = {}
+    try:
+        argv = ['-i', inventory, 'site.yml'] + [a for ev in extra_vars for a in ('-e', ev)]
+        dt, _out, recap = _lab.playbook(argv, env=_lab.timer_env(tj, **env_extra),
+                                        log=os.path.join(tmp, 'site-%s.log' % tag), stats=mem)
+    except _lab.PlaybookFailed as e:
+        lines = [ln for ln in str(e).splitlines() if 'FAILED' in ln or 'fatal' in ln or 'ERROR' in ln]
+        return {'error': (lines or [str(e).splitlines()[0]])[0][:200]}
+    cpu = children_cpu() - cpu0
+    allmods = module_cpu(lab, nodes)
+    mods = {m: v[len((module_base or {}).get(m, [])):] for m, v in allmods.items()}
+    timing = _lab.load_timing(tj)
+    changed = sorted(h for h, r in recap.items() if r['changed'] and h != 'localhost')
+    return {'wall': dt, 'cpu': cpu, 'module_cpu': sum(sum(v) for v in mods.values()),
+            'modules': sum(len(v) for v in mods.values()), 'per_module': mods, 'all_modules': allmods,
+            'startup': timing['start'] - launch, 'timing': timing, 'changed': changed,
+            'tasks': sum(c['ok'] + c['skipped'] for c in recap.values()), **mem}
+
+
+def cold_run(tmp, n, env_extra, tag, connection=None, extra_vars=(), shape='seed', phases=False):
+    """A fresh lab of N nodes and one cold site.yml: a result dict (or {'error': ...}). With PHASES,
+    also a no-op re-run (``noop``) and one with svc1 (or the seed's service) one replica larger
+    (``grow``), on the same lab; ``lab_up`` is labctl's time to build the lab."""
+    segments, nodes = _lab.scaled_topology(n, managers_for(n) if shape == 'moonshot' else 1)
+    t0 = time.perf_counter()
+    with _lab.Lab(tmp, 'scale%d' % n, segments, nodes, cluster_vars(shape, n), interpreter=CPU_PYTHON) as lab:
+        lab_up = time.perf_counter() - t0
         inventory = lab.inventory
         if connection == 'local':
             mitogen = env_extra.get('ANSIBLE_STRATEGY') == 'mitogen_linear'
             inventory = local_inventory(lab, nodes, _lab.VENV_PY if mitogen else CPU_PYTHON)
-        cpu0 = children_cpu()
-        launch = time.time()
-        try:
-            argv = ['-i', inventory, 'site.yml'] + [a for ev in extra_vars for a in ('-e', ev)]
-            dt, _out, recap = _lab.playbook(argv, env=_lab.timer_env(tj, **env_extra),
-                                            log=os.path.join(tmp, 'site-%s.log' % tag))
-        except _lab.PlaybookFailed as e:
-            lines = [ln for ln in str(e).splitlines() if 'FAILED' in ln or 'fatal' in ln or 'ERROR' in ln]
-            return {'error': (lines or [str(e).splitlines()[0]])[0][:200]}
-        cpu = children_cpu() - cpu0
-        mods = module_cpu(lab, nodes)
-    timing = _lab.load_timing(tj)
-    return {'wall': dt, 'cpu': cpu, 'module_cpu': sum(sum(v) for v in mods.values()),
-            'modules': sum(len(v) for v in mods.values()), 'per_module': mods, 'startup': timing['start'] - launch,
-            'timing': timing, 'tasks': sum(c['ok'] + c['skipped'] for c in recap.values())}
+        out = timed_run(lab, inventory, tmp, tag, env_extra, extra_vars, nodes)
+        out['lab_up'] = lab_up
+        if phases and 'error' not in out:
+            out['noop'] = timed_run(lab, inventory, tmp, tag + '-noop', env_extra, extra_vars, nodes,
+                                    out['all_modules'])
+            base = out['noop'].get('all_modules', out['all_modules'])
+            grow = 'svc1' if shape == 'moonshot' else None
+            lab.write_vars(cluster_vars(shape, n, grow) if grow else _lab.seed_vars(2 * n + 1))
+            out['grow'] = timed_run(lab, inventory, tmp, tag + '-grow', env_extra, extra_vars, nodes, base)
+            out['grow']['expected'] = expected_changes(lab, nodes, shape)
+    return out
+
+
+def expected_changes(lab, nodes, shape):
+    """The nodes a grown service must touch: those with a task of it after the run (its network's
+    sandbox is there, so its peers and name table change); no other node should report a change."""
+    svc = 'svc1.' if shape == 'moonshot' else 'test.'
+    return sorted(nd['name'] for nd in nodes
+                  if any(x.startswith(svc) for x in lab.run(nd['name'], 'ls /run/netns', check=False).split()))
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('--sizes', default='2,4,8')
+    ap.add_argument('--sizes', default='2,8,32,64')
+    ap.add_argument('--shape', choices=('moonshot', 'seed'), default='moonshot',
+                    help="moonshot (issue #11): 8 networks, a service of N replicas on each, 3 managers from 8 "
+                         "nodes, and after the cold run a no-op run and one with svc1 one replica larger; "
+                         "seed: the seed's one network and service with replicas = 2 x N, the cold run only")
     ap.add_argument('--rounds', type=int, default=2)
     ap.add_argument('--settings', default='',
                     help='comma-separated, e.g. forks=4,strategy=free,pipelining=off,poll=0.01,connection=local,'
@@ -167,7 +225,7 @@ def main():
         ap.error('--settings-sizes must be among --sizes (the default runs are the reference)')
     _lab.reexec_in_sandbox(__file__)
 
-    _lab.header('scale: site.yml cold run on %s simulated nodes (replicas = 2 x nodes)' % ', '.join(map(str, sizes)))
+    _lab.header('scale: site.yml on %s simulated nodes, %s' % (', '.join(map(str, sizes)), SHAPES[args.shape]))
     default = 'none (ansible.cfg: forks 20, linear, pipelining on)'
     print('  %d rounds; settings: %s%s' % (args.rounds, ', '.join(settings) or default,
                                            ''.join('; -e %s' % ev for ev in args.extra_vars)))
@@ -178,14 +236,17 @@ def main():
         for r in range(args.rounds):
             k = r % len(sizes)
             for n in sizes[k:] + sizes[:k]:
-                res[('default', n)].append(cold_run(tmp, n, {}, 'n%d-r%d' % (n, r), extra_vars=args.extra_vars))
+                res[('default', n)].append(cold_run(tmp, n, {}, 'n%d-r%d' % (n, r), extra_vars=args.extra_vars,
+                                                    shape=args.shape, phases=args.shape == 'moonshot'))
+                print('  %d nodes: %s' % (n, progress(res[('default', n)][-1])))
+                sys.stdout.flush()
             cfgs = settings[r % len(settings):] + settings[:r % len(settings)] if settings else []
             for s in cfgs:
                 env = setting_env(tmp, *s.split('=', 1))
                 conn = 'local' if s in ('connection=local', 'strategy=mitogen') else None
                 for n in ssizes:
                     res[(s, n)].append(cold_run(tmp, n, env, '%s-n%d-r%d' % (s.replace('=', '-'), n, r), conn,
-                                                args.extra_vars))
+                                                args.extra_vars, shape=args.shape))
             print('  round %d of %d done, load average %s' % (r + 1, args.rounds, _lab.loadavg()))
             sys.stdout.flush()
         report(sizes, settings, ssizes, res, args)
@@ -196,13 +257,71 @@ def main():
             _lab.rmtree(tmp)
 
 
+def progress(x):
+    """One line per finished size, so a long run shows where it is."""
+    if 'error' in x:
+        return 'FAILED: %s' % x['error']
+    line = 'lab up %.1f s, cold %.1f s' % (x['lab_up'], x['wall'])
+    for key in ('noop', 'grow'):
+        if key in x:
+            y = x[key]
+            line += ', %s %s' % (key, 'FAILED: %s' % y['error'] if 'error' in y else '%.1f s (%d nodes changed)' % (
+                y['wall'], len(y['changed'])))
+    return line + ', load %s' % _lab.loadavg()
+
+
+def phases_report(sizes, res):
+    """Cold, no-op and grow-by-one side by side per size (medians), and the nodes each run changed."""
+    print('\nCold, no-op and svc1 + 1 replica on the same lab (median wall s; CPU s modules / controller; '
+          'nodes that reported a change, against the nodes with a task of svc1)\n')
+    rows = []
+    walls = {}
+    for n in sizes:
+        runs = ok_runs(res[('default', n)])
+        row = [str(n)]
+        for key in (None, 'noop', 'grow'):
+            xs = [x[key] if key else x for x in runs if not key or key in x]
+            errs = [x['error'] for x in xs if 'error' in x]
+            xs = ok_runs(xs)
+            if not xs:
+                row += ['FAIL: %s' % errs[0][:60] if errs else '-', '-', '-', '-']
+                continue
+            wall = _lab.med([x['wall'] for x in xs])
+            walls[(n, key)] = wall
+            mod = _lab.med([x['module_cpu'] for x in xs])
+            row += ['%.1f' % wall, '%.1f / %.1f' % (mod, _lab.med([x['cpu'] for x in xs]) - mod),
+                    '%.0f' % _lab.med([x['pss_mib'] for x in xs]),
+                    '%d' % _lab.med([len(x['changed']) for x in xs]) if key != 'grow' else '%d of %d' % (
+                        _lab.med([len(x['changed']) for x in xs]), _lab.med([len(x['expected']) for x in xs]))]
+        rows.append(row)
+    heads = ['nodes']
+    for key in ('cold', 'no-op', 'grow'):
+        heads += [key, key + ' CPU', key + ' MiB', key + ' changed']
+    _lab.table(rows, heads)
+    for n in sizes:
+        if (n, None) in walls and (n, 'noop') in walls:
+            print('  %d nodes: no-op / cold %.2f (target <= 1)%s' % (
+                n, walls[(n, 'noop')] / walls[(n, None)],
+                '; grow / cold %.2f' % (walls[(n, 'grow')] / walls[(n, None)]) if (n, 'grow') in walls else ''))
+        for x in ok_runs(res[('default', n)]):
+            extra = sorted(set(x.get('grow', {}).get('changed', [])) - set(x.get('grow', {}).get('expected', [])))
+            if extra:
+                print('  %d nodes: grow changed nodes without a task of svc1: %s' % (n, ', '.join(extra)))
+
+
+
 def ok_runs(runs):
     return [x for x in runs if 'error' not in x]
 
 
+def task_count(shape, n):
+    return _lab.MOON_NETWORKS * n if shape == 'moonshot' else 2 * n
+
+
 def report(sizes, settings, ssizes, res, args):
     print('\nCold site.yml (s). CPU: all processes; modules: the module processes in the nodes; '
-          'controller = CPU - modules\n')
+          'controller = CPU - modules; memory: the controller\'s peak RSS (main process) and peak Pss '
+          '(it and its forks, shared pages once)\n')
     rows = []
     med = {}
     for n in sizes:
@@ -210,22 +329,36 @@ def report(sizes, settings, ssizes, res, args):
             if 'error' in x:
                 print('  %d nodes: a run FAILED and is left out: %s' % (n, x['error']))
         runs = ok_runs(res[('default', n)])
+        if not runs:
+            continue
         walls = [x['wall'] for x in runs]
-        m = {k: _lab.med([x[k] for x in runs]) for k in ('wall', 'cpu', 'module_cpu', 'modules', 'startup', 'tasks')}
+        m = {k: _lab.med([x[k] for x in runs]) for k in ('wall', 'cpu', 'module_cpu', 'modules', 'startup', 'tasks',
+                                                         'lab_up', 'hwm_mib', 'pss_mib')}
         med[n] = m
-        rows.append([str(n), str(2 * n), ' '.join('%.1f' % w for w in walls), '%.1f' % m['wall'], '%.1f' % min(walls),
-                     '%.1f' % m['cpu'], '%.2f' % (m['cpu'] / m['wall']), '%.1f' % m['module_cpu'], '%d' % m['modules'],
+        rows.append([str(n), str(task_count(args.shape, n)), '%.1f' % m['lab_up'], ' '.join('%.1f' % w for w in walls),
+                     '%.1f' % m['wall'], '%.1f' % min(walls), '%.1f' % m['cpu'], '%.2f' % (m['cpu'] / m['wall']),
+                     '%.1f' % m['module_cpu'], '%d' % m['modules'],
                      '%.0f' % (1000 * m['module_cpu'] / max(m['modules'], 1)), '%.1f' % (m['cpu'] - m['module_cpu']),
-                     '%d' % m['tasks']])
-    _lab.table(rows, ['nodes', 'replicas', 'wall per round', 'median', 'min', 'CPU', 'CPU/wall', 'modules CPU',
-                      'module runs', 'ms CPU/run', 'controller CPU', 'host-tasks'])
+                     '%.0f / %.0f' % (m['hwm_mib'], m['pss_mib']), '%d' % m['tasks']])
+    _lab.table(rows, ['nodes', 'tasks', 'lab up', 'wall per round', 'median', 'min', 'CPU', 'CPU/wall', 'modules CPU',
+                      'module runs', 'ms CPU/run', 'controller CPU', 'MiB RSS / Pss', 'host-tasks'])
+    sizes = [n for n in sizes if n in med]
+    if not sizes:
+        return
     small, big = min(sizes), max(sizes)
-    if small != big:
-        a, b = res[('default', big)], res[('default', small)]
+    ref = 8 if 8 in sizes else small
+    target = {'moonshot': '64/8 <= 6', 'seed': '8/2 <= 2'}[args.shape]
+    for n in sizes:
+        if n == ref:
+            continue
+        a, b = res[('default', n)], res[('default', ref)]
         pairs = [x['wall'] / y['wall'] for x, y in zip(a, b) if 'error' not in x and 'error' not in y]
-        print('\nratio %d nodes / %d nodes: %.2f (medians), %.2f (minimums), %.2f (median of the per-round ratios); '
-              'target <= 2' % (big, small, med[big]['wall'] / med[small]['wall'],
-                               min(x['wall'] for x in ok_runs(a)) / min(x['wall'] for x in ok_runs(b)), _lab.med(pairs)))
+        print('ratio %d nodes / %d nodes: %.2f (medians), %.2f (minimums), %.2f (median of the per-round ratios); '
+              'target %s' % (n, ref, med[n]['wall'] / med[ref]['wall'],
+                             min(x['wall'] for x in ok_runs(a)) / min(x['wall'] for x in ok_runs(b)), _lab.med(pairs),
+                             target))
+    if args.shape == 'moonshot':
+        phases_report(sizes, res)
 
     print('\nWhere the time goes (medians; wall s per play; start-up = ansible-playbook launch to its first event)\n')
     plays = []
