@@ -289,10 +289,15 @@ def table(rows, heads):
 
 
 def scaled_topology(n, managers=1):
-    """N nodes spread round-robin over 2 segments (N <= 4) or 3 (N > 4); the first MANAGERS nodes
-    (one per segment while there are segments) are managers, the others workers."""
-    nseg = 2 if n <= 4 else 3
-    nets = ['172.31.1', '192.168.1', '192.168.2']
+    """N nodes spread round-robin over 2 segments (N <= 4), 3 (N <= 24), or one per 8 nodes beyond;
+    the first MANAGERS nodes (one per segment while there are segments) are managers, the others
+    workers. Why 8 beyond 24: every lab node's underlay neighbours live in the kernel's one ARP
+    table, shared by all namespaces, whose gc_thresh3 (1024, settable only in the root namespace)
+    caps the dynamic entries of the whole machine; 64 nodes on 3 segments need ~1400 (each node
+    resolves every node of its segment) and failed with table_fulls, on 8 segments ~580. Real hosts
+    each have their own table."""
+    nseg = 2 if n <= 4 else 3 if n <= 24 else -(-n // 8)
+    nets = ['172.31.1'] + ['192.168.%d' % k for k in range(1, nseg)]
     segments = [{'name': 'seg%d' % (k + 1), 'gateway': '%s.1/24' % nets[k]} for k in range(nseg)]
     nodes = []
     for i in range(n):
