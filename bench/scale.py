@@ -309,7 +309,6 @@ def phases_report(sizes, res):
                 print('  %d nodes: grow changed nodes without a task of svc1: %s' % (n, ', '.join(extra)))
 
 
-
 def ok_runs(runs):
     return [x for x in runs if 'error' not in x]
 
