@@ -145,7 +145,7 @@ def _node_lines(net, pairs, where):
     cells = {}
     for (s, d), c in pairs.items():
         key = (where.get(s, '?'), where.get(d, '?'))
-        cells[key] = cells.get(key, True) and c['ok']
+        cells[key] = cells.get(key, True) and c
     nodes = sorted({n for n, _m in cells} | {m for _n, m in cells})
     tasks = {t for pair in pairs for t in pair}
     lines = ['network %s: %d task(s), %d pair(s), %d node(s)' % (net, len(tasks), len(pairs), len(nodes))]
@@ -161,31 +161,37 @@ def _node_lines(net, pairs, where):
     return lines
 
 
-def _probe_cells(results):
-    """{network: {(from task, to task): {ok, rtt}}}, the misses, and the isolation counts."""
+def _label(label):
+    try:
+        net, src, dst, kind = (label or '').split('|')
+    except ValueError as exc:
+        raise AnsibleFilterError('verify_matrix: probe label %r is not network|from|to|kind' % (label,)) from exc
+    return net, src, dst, kind
+
+
+def _probe_cells(results, passed=()):
+    """{network: {(from task, to task): ok}}, the misses, and the isolation counts, from probe
+    results and the labels of probes that passed (the probe module's report=failed)."""
     cells = {}
     misses = []
     isolated = {'ok': 0, 'failed': 0}
-    for r in results:
-        try:
-            net, src, dst, kind = (r.get('label') or '').split('|')
-        except ValueError as exc:
-            raise AnsibleFilterError('verify_matrix: probe label %r is not network|from|to|kind' % (r.get('label'),)) from exc
+    outcomes = [(label, True, None) for label in passed]
+    outcomes.extend((r.get('label'), r['ok'], r) for r in results)
+    for label, ok, r in outcomes:
+        net, src, dst, kind = _label(label)
         if kind == 'isolated':
-            isolated['ok' if r['ok'] else 'failed'] += 1
-            if not r['ok']:
+            isolated['ok' if ok else 'failed'] += 1
+            if not ok:
                 misses.append('%s -> %s (other network %s): %s' % (src, dst, net, r['detail']))
             continue
-        cell = cells.setdefault(net, {}).setdefault((src, dst), {'ok': True, 'rtt': None})
-        cell['ok'] = cell['ok'] and r['ok']
-        if r.get('rtt_ms') is not None and kind == 'addr':
-            cell['rtt'] = r['rtt_ms']
-        if not r['ok']:
+        pairs = cells.setdefault(net, {})
+        pairs[(src, dst)] = pairs.get((src, dst), True) and ok
+        if not ok:
             misses.append('%s: %s -> %s by %s: %s' % (net, src, dst, 'address' if kind == 'addr' else 'name', r['detail']))
     return cells, misses, isolated
 
 
-def verify_matrix(results, scope=None, total_pairs=None, plan=None):
+def verify_matrix(results, scope=None, total_pairs=None, plan=None, passed=None):
     """Render probe results as one matrix per network and a list of misses.
 
     ``results`` is a list of probe results (from linuxnet.overlay.probe), each with a ``label``
@@ -197,8 +203,12 @@ def verify_matrix(results, scope=None, total_pairs=None, plan=None):
     ``total_pairs`` (verify_task_pairs) the number of task pairs in the plan. With ``node_pairs``,
     or above TASK_GRID_MAX tasks, and the ``plan`` to place the tasks, the grid has nodes as rows
     and columns instead of tasks. Without ``scope`` the text is the task grid as before.
+
+    ``passed`` are the labels of probes that passed, when ``results`` holds only those that failed
+    (the probe module's report=failed: a result per passed probe costs the controller most of the
+    verify play at 64 nodes, bench/README.md).
     """
-    cells, misses, isolated = _probe_cells(results)
+    cells, misses, isolated = _probe_cells(results, passed or ())
     if scope is not None and scope not in SCOPES:
         raise AnsibleFilterError('verify_matrix: scope %r is not one of %s' % (scope, ', '.join(SCOPES)))
     where = _task_nodes(plan) if plan is not None else None
@@ -212,13 +222,12 @@ def verify_matrix(results, scope=None, total_pairs=None, plan=None):
         short = {t: '.'.join(t.split('.')[:2]) for t in tasks}
         lines.append('network %s: %d task(s), %d pair(s)' % (net, len(tasks), len(cells[net])))
         if scope is None or len(tasks) <= TASK_GRID_MAX:
-            oks = {pair: c['ok'] for pair, c in cells[net].items()}
-            lines.extend(_grid(tasks, short, lambda s, d, oks=oks: _cell(oks, s, d)))
+            lines.extend(_grid(tasks, short, lambda s, d, oks=cells[net]: _cell(oks, s, d)))
         else:
             lines.append('  (grid of %d tasks left out; misses below)' % len(tasks))
         lines.append('')
     total = sum(len(c) for c in cells.values())
-    failed = sum(1 for c in cells.values() for v in c.values() if not v['ok'])
+    failed = sum(1 for c in cells.values() for ok in c.values() if not ok)
     if scope is not None:
         of = '%d of the %d task pairs' % (total, total_pairs) if total_pairs is not None else '%d task pairs' % total
         lines.append('scope: %s (%s)' % ({

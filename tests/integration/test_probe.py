@@ -74,6 +74,23 @@ def test_probe_reports_misses(run_module, topo):
     assert res['summary'] == {'total': 4, 'ok': 0, 'failed': 4}
 
 
+def test_probe_report_failed_returns_only_the_misses_and_the_labels_that_passed(run_module, topo):
+    probes = [
+        {'netns': topo['a'], 'target': '10.9.0.3', 'hops': 1, 'label': 'a->b'},
+        {'netns': topo['a'], 'target': '10.9.0.50', 'label': 'a->c'},        # isolated: no reply
+        {'netns': topo['b'], 'target': '10.9.0.2'},                          # no label: its target
+        {'netns': topo['a'], 'target': '10.9.0.50', 'expect': 'isolated', 'label': 'a-/-c'},
+    ]
+    res = run_module('probe', {'probes': probes, 'timeout': 0.5, 'report': 'failed'})
+    assert res['passed'] == ['a->b', '10.9.0.2', 'a-/-c']
+    [miss] = res['results']
+    assert miss['label'] == 'a->c' and not miss['ok'] and 'no reply' in miss['detail']
+    assert res['summary'] == {'total': 4, 'ok': 3, 'failed': 1}
+    # the default still returns every result and no passed list
+    full = run_module('probe', {'probes': probes, 'timeout': 0.5})
+    assert [r['ok'] for r in full['results']] == [True, False, True, True] and 'passed' not in full
+
+
 def test_probe_bad_mtu(run_module, topo):
     res = run_module('probe', {'probes': [{'netns': topo['a'], 'target': '10.9.0.3', 'mtu': 10}]},
                      expect_failure=True)

@@ -87,6 +87,19 @@ def test_verify_matrix_all_good_and_misses():
         F.verify_matrix([_r('bad label')])
 
 
+def test_verify_matrix_from_passed_labels_and_failed_results_is_the_same_report():
+    full = [_r('uber-net|test.1.a|test.2.b|addr'), _r('uber-net|test.1.a|test.2.b|name'),
+            _r('uber-net|test.2.b|test.1.a|addr', ok=False, detail='no reply'), _r('uber-net|test.2.b|test.1.a|name'),
+            _r('other|x.1.c|test.1.a|isolated'), _r('other|x.1.c|test.2.b|isolated', ok=False, detail='answered')]
+    compact = F.verify_matrix([r for r in full if not r['ok']], passed=[r['label'] for r in full if r['ok']])
+    assert compact == F.verify_matrix(full)
+    assert compact['failed'] == 2 and compact['pairs'] == 2
+    assert compact['misses'] == ['uber-net: test.2.b -> test.1.a by address: no reply',
+                                 'x.1.c -> test.2.b (other network other): answered']
+    with pytest.raises(AnsibleFilterError, match='not network'):
+        F.verify_matrix([], passed=['10.0.0.3'])
+
+
 def test_peer_entries():
     peers = [{'ip': '10.0.0.3', 'mac': '02:42:0a:00:00:03', 'vtep': '192.168.1.5'},
              {'ip': '10.0.0.4', 'mac': '02:42:0a:00:00:04', 'vtep': '192.168.1.6'}]
