@@ -29,6 +29,7 @@ import time
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
 sys.path.insert(0, os.path.join(ROOT, '.build'))
 
+from ansible_collections.linuxnet.overlay.plugins.filter import overlay as _filters  # noqa: E402
 from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import ipam as _ipam  # noqa: E402
 from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import plan as _plan  # noqa: E402
 from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import state as _state  # noqa: E402
@@ -98,10 +99,12 @@ def plan_cluster(n_nodes, n_nets, mask, services, rounds, how):
     new, plan, dummy = _plan.plan(st, inv, rng)
     first = time.perf_counter() - t0
     size = len(json.dumps(plan))
-    tables = sum(len(json.dumps(n['name_tables'])) for n in plan['nodes'].values())
-    sent = {h: len(json.dumps(n)) for h, n in plan['nodes'].items()}
+    tables = len(json.dumps(plan['name_tables']))
+    # what the roles send a node: its part of the plan with its networks' name tables
+    views = {h: _filters.node_plan(plan, h) for h in plan['nodes']}
+    sent = {h: len(json.dumps(v)) for h, v in views.items()}
     busiest = max(sent, key=sent.get)
-    node = plan['nodes'][busiest]
+    node = views[busiest]
     per_task = sent[busiest] - len(json.dumps(node['name_tables'])) + sum(
         len(json.dumps(_task.compose_hosts(t['hosts_networks'], node['name_tables']))) for t in node['tasks'])
     tasks = sum(len(s['tasks']) for s in plan['services'])

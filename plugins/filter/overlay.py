@@ -21,12 +21,15 @@ def _require_plan(plan, role):
 
 
 def node_plan(plan, hostname, role='this role'):
-    """Node ``hostname``'s part of the cluster plan (its ``sandboxes``, ``tasks``, ``name_tables`` and
-    ``addr``), empty ones for a node the plan does not list. Fails naming ``role`` when there is no
-    plan: the network and service roles read their node's part with it in their role variables (no
-    task of their own)."""
-    part = _require_plan(plan, role)['nodes'].get(hostname) or {}
-    return dict({'sandboxes': [], 'tasks': [], 'name_tables': {}}, **part)
+    """Node ``hostname``'s part of the cluster plan (its ``sandboxes``, ``tasks`` and ``addr``) with
+    ``name_tables``, the plan's tables of the networks of its tasks (network order); empty ones for
+    a node the plan does not list. Fails naming ``role`` when there is no plan: the network and
+    service roles read their node's part with it in their role variables (no task of their own)."""
+    plan = _require_plan(plan, role)
+    part = dict({'sandboxes': [], 'tasks': []}, **(plan['nodes'].get(hostname) or {}))
+    mine = {n for t in part['tasks'] for n in t.get('hosts_networks') or ()}
+    part['name_tables'] = {n: text for n, text in (plan.get('name_tables') or {}).items() if n in mine}
+    return part
 
 
 def task_states(results):

@@ -228,7 +228,12 @@ plan:
       type: dict
       sample: {id: 1ex3x5spdkbh0u4rs9kzmo3px, data_path_port: 4789, default_addr_pool: [10.0.0.0/8], mask_length: 24, version: 4}
     nodes:
-      description: Per hostname, the node (id, role, addr, labels, state) with its sandboxes, tasks, name_tables, gc_thresh and remote_vteps.
+      description: Per hostname, the node (id, role, addr, labels, state) with its sandboxes, tasks, gc_thresh and remote_vteps.
+      type: dict
+    name_tables:
+      description:
+        - Per network with a task on a ready node, its name table (the lines of the tasks' hosts files), once for the
+          cluster; the node_plan filter gives a node those of its tasks' networks.
       type: dict
     networks:
       description: Like C(docker network inspect) (name, id, scope, driver, encrypted, mtu, netns, subnets with gateway and VNI).

@@ -85,7 +85,7 @@ options:
     type: list
     elements: dict
   name_tables:
-    description: With O(tasks), as O(linuxnet.overlay.task#module:name_tables) (the cluster plan's C(nodes[<host>].name_tables)).
+    description: With O(tasks), as O(linuxnet.overlay.task#module:name_tables) (the C(name_tables) of the node_plan filter's view of the cluster plan).
     type: dict
   task_pattern:
     description: With O(tasks) and O(exclusive=true), as O(linuxnet.overlay.task#module:pattern).

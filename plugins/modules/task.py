@@ -45,7 +45,7 @@ options:
         the hosts file is the localhost lines and then the O(name_tables) entry of each, in order), C(command)
         (argv list; omitted or null means no process, and a running one is stopped, the list being the node's
         complete desired state) and C(interfaces) (as O(interfaces)). The entries of the cluster plan's
-        C(nodes[<host>].tasks) can be passed as they are, with O(name_tables) set to C(nodes[<host>].name_tables)
+        C(nodes[<host>].tasks) can be passed as they are, with O(name_tables) set to the node_plan filter's C(name_tables)
         (their keys C(netns), C(service), C(slot), C(id) and C(node_id) are ignored); any other key is an error.
       - Every entry is checked before anything is changed.
     type: list
@@ -53,8 +53,8 @@ options:
   name_tables:
     description:
       - With O(tasks), the name table of each network (network name to its lines of the hosts file), which the
-        entries' C(hosts_networks) compose their hosts files from. The cluster plan sends each table once per
-        node, not once per task, so what a node receives does not grow with the square of the tasks.
+        entries' C(hosts_networks) compose their hosts files from. The cluster plan holds each table once and a node
+        is sent those of its tasks' networks, not one per task, so what a node receives does not grow with the square of the tasks.
       - A C(hosts_networks) entry naming a network that is not here is an error, and nothing is changed.
     type: dict
   exclusive:

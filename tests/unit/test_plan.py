@@ -18,6 +18,7 @@ _BUILD = os.path.join(os.path.dirname(__file__), '..', '..', '.build')
 if os.path.isdir(_BUILD) and os.path.abspath(_BUILD) not in sys.path:
     sys.path.insert(0, os.path.abspath(_BUILD))
 
+from ansible_collections.linuxnet.overlay.plugins.filter import overlay as _filters  # noqa: E402
 from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import ids as _ids  # noqa: E402
 from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import names as _names  # noqa: E402
 from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import nodeplan as _nodeplan  # noqa: E402
@@ -150,8 +151,9 @@ def test_seed_node_plans():
 
 
 def task_hosts(plan, host, i=0):
-    """The hosts file the task module writes for the node's i-th task, from the plan."""
-    node = plan['nodes'][host]
+    """The hosts file the task module writes for the node's i-th task, from what the roles send it
+    (the node_plan filter: the node's part of the plan with its networks' name tables)."""
+    node = _filters.node_plan(plan, host)
     return _task.compose_hosts(node['tasks'][i]['hosts_networks'], node['name_tables'])
 
 
@@ -688,7 +690,8 @@ def test_multi_network_service_interfaces_in_order():
     assert '10.0.1.3\t%s.back %s db tasks.db\n' % (db['name'], db['name']) in hosts
     # db's hosts file knows only the back network
     db_hosts = task_hosts(plan, 'node2')
-    assert list(plan['nodes']['node2']['name_tables']) == ['back']
+    assert list(_filters.node_plan(plan, 'node2')['name_tables']) == ['back']
+    assert list(plan['name_tables']) == ['front', 'back']       # once in the plan, network order
     assert '.front' not in db_hosts and 'api tasks.api' in db_hosts
     # node2 has a sandbox only for back (lazy), node1 for both
     assert [s['network'] for s in plan['nodes']['node1']['sandboxes']] == ['front', 'back']
@@ -746,17 +749,19 @@ def test_service_without_network():
     (t,) = plan['nodes']['node1']['tasks']
     assert t['interfaces'] == [] and t['command'] == ['sleep', '60']
     assert t['hosts_networks'] == [] and task_hosts(plan, 'node1') == _task.HOSTS_HEAD
-    assert plan['nodes']['node1']['name_tables'] == {}
+    assert _filters.node_plan(plan, 'node1')['name_tables'] == {} and plan['name_tables'] == {}
 
 
 def test_a_node_receives_each_name_once_not_once_per_task():
-    # 40 tasks of one network on two nodes: every task's line is in each node's plan once (its
-    # network's name table), not in each of the 20 local tasks' hosts files (issue #11: the plan
-    # was O(tasks squared), 74 % hosts files)
+    # 40 tasks of one network on two nodes: every task's line is in the plan once (its network's
+    # name table) and in what each node is sent once, not in each of the 20 local tasks' hosts
+    # files (issue #11: the plan was O(tasks squared), 74 % hosts files)
     c = Cluster(SEED_NODES)
     plan = c.plan(SEED_NODES, [{'name': 'uber-net'}], [{'name': 'test', 'networks': ['uber-net'], 'replicas': 40}])
+    whole = json.dumps(plan)
+    assert all(whole.count('%s.uber-net' % t['name']) == 1 for t in svc_tasks(plan, 'test'))
     for host in ('node1', 'node2'):
-        node = plan['nodes'][host]
+        node = _filters.node_plan(plan, host)
         assert len(node['tasks']) == 20
         text = json.dumps(node)
         for t in svc_tasks(plan, 'test'):

@@ -36,7 +36,8 @@ def name_table(net_name, members):
     the network, in service and slot order: ``<ip>\\t<task>.<network> <task> <service> tasks.<service>``.
     A task's ``/etc/netns/<task>/hosts`` is the localhost lines and then the tables of its networks
     in interface order; the node composes it (``node/task.py``), so the plan carries each table once
-    per node, not once per task: what a node receives grows with the tasks, not with their square.
+    (``name_tables`` at its top level) and the node_plan filter hands a node the tables of its
+    tasks' networks: neither the plan nor what a node receives grows with the square of the tasks.
 
     The first name is the canonical one a reverse lookup returns, so ``traceroute`` shows
     ``test.2.<id>.uber-net`` as the seed does. There is no virtual IP: ``<service>`` and
@@ -64,11 +65,15 @@ def build(st, inp_nodes, removed, ready, warn):
                  'large packets will be dropped' % (name, mtu, computed, how))
         mtus[name] = mtu
     members, task_list = _members(nets, svcs)
+    plan_nodes = _plan_nodes(st, inp_nodes, removed, members, mtus, task_list)
+    on_nodes = {n for node in plan_nodes.values() for t in node['tasks'] for n in t['hosts_networks']}
     return {
         'cluster': {'id': st['cluster']['id'], 'data_path_port': st['cluster']['data_path_port'],
                     'default_addr_pool': list(st['cluster']['default_addr_pool']),
                     'mask_length': st['cluster']['mask_length'], 'version': st['version']},
-        'nodes': _plan_nodes(st, inp_nodes, removed, members, mtus, task_list),
+        'nodes': plan_nodes,
+        # one per network with a task on a ready node, in network order
+        'name_tables': {name: name_table(name, members) for name in nets if name in on_nodes},
         'networks': [{'name': name, 'id': e['id'], 'scope': 'swarm', 'driver': 'overlay',
                       'encrypted': e['encrypted'], 'multicast': bool(e.get('multicast')), 'mtu': mtus[name],
                       'netns': _names.sandbox_name(e['id']),
@@ -108,7 +113,6 @@ def _plan_nodes(st, inp_nodes, removed, members, mtus, task_list):
     """Per hostname, in input order then state order, the node's plan (a removed node: nothing)."""
     nodes = st['nodes']
     plan_nodes = {}
-    tables = {}
     listed = [n['hostname'] for n in inp_nodes]
     host_order = listed + [h for h in nodes if h not in set(listed)]
     removed_ids = dict((n['hostname'], n['id']) for n in removed['nodes'])
@@ -118,14 +122,13 @@ def _plan_nodes(st, inp_nodes, removed, members, mtus, task_list):
             inp = [n for n in inp_nodes if n['hostname'] == host][0]
             plan_nodes[host] = {'id': removed_ids.get(host), 'role': inp['role'], 'addr': None,
                                 'labels': inp['labels'], 'state': 'absent', 'sandboxes': [], 'tasks': [],
-                                'gc_thresh': gc_thresh(0), 'remote_vteps': [], 'name_tables': {}}
+                                'gc_thresh': gc_thresh(0), 'remote_vteps': []}
             continue
-        plan_nodes[host] = _node_plan(st['nodes'], host, entry, st['networks'], members, mtus, task_list,
-                                      tables)
+        plan_nodes[host] = _node_plan(st['nodes'], host, entry, st['networks'], members, mtus, task_list)
     return plan_nodes
 
 
-def _node_plan(nodes, host, entry, nets, members, mtus, task_list, tables):
+def _node_plan(nodes, host, entry, nets, members, mtus, task_list):
     local_tasks = [t for t in task_list if t[2]['node'] == host]
     on_node = set()
     for svc_name, svc, task, tname in local_tasks:
@@ -143,13 +146,9 @@ def _node_plan(nodes, host, entry, nets, members, mtus, task_list, tables):
         tasks.append({'name': tname, 'service': svc_name, 'slot': task['slot'], 'id': task['id'],
                       'node_id': task['node_id'], 'netns': tname, 'command': svc['command'],
                       'interfaces': interfaces, 'hosts_networks': [i['network'] for i in interfaces]})
-    for name in nets:  # one name table per network of the node's tasks, shared by them (network order)
-        if name in on_node and name not in tables:
-            tables[name] = name_table(name, members)
     return {'id': entry['id'], 'role': entry['role'], 'addr': entry['addr'], 'labels': dict(entry['labels']),
             'availability': entry.get('availability') or 'active', 'state': entry['state'],
             'sandboxes': sandboxes, 'tasks': tasks, 'gc_thresh': gc_thresh(peer_count),
-            'name_tables': {name: tables[name] for name in nets if name in on_node},
             'remote_vteps': [{'hostname': h, 'addr': nodes[h]['addr'], 'encrypted': enc}
                              for h, enc in sorted(vteps.items(), key=lambda kv: _ipam.ip_sort_key(
                                  nodes[kv[0]]['addr']))]}
