@@ -27,3 +27,13 @@ def require_pyroute2(module):
 def diff_result(before, after):
     """The ``diff`` return value Ansible's --diff mode prints."""
     return {'before': before, 'after': after}
+
+
+def converge_or_fail(module, converge, error):
+    """exit_json with ``converge(params, check_mode, diff)``'s result, or fail_json with the message
+    (and the ``extra`` fields) of an ``error`` it raises: a thin module's whole main."""
+    try:
+        result = converge(module.params, module.check_mode, module._diff)
+    except error as exc:
+        module.fail_json(msg=str(exc), **getattr(exc, 'extra', {}))
+    module.exit_json(**result)

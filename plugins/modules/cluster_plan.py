@@ -288,6 +288,7 @@ errors:
   elements: str
 """
 
+import contextlib
 import os
 import time
 
@@ -353,7 +354,7 @@ def main():
         module.fail_json(msg=str(exc))
     try:
         lock = _statefile.cluster_lock(state_dir, timeout=p['lock_timeout'], purpose='cluster_plan',
-                                       exclusive=write) if os.path.isdir(state_dir) else _NoLock()
+                                       exclusive=write) if os.path.isdir(state_dir) else contextlib.nullcontext()
         with lock:
             old = _statefile.read_state(state_dir) if os.path.isdir(state_dir) else None
             base = old
@@ -414,16 +415,6 @@ def state_lines(state):
     if state is None:
         return ''
     return _plan.state_lines(state) + ''.join(line + '\n' for line in _ipsec.keyring_lines(state.get('keyring')))
-
-
-class _NoLock:
-    """Stand-in for the lock when there is no state directory (check mode: nothing to lock)."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 if __name__ == '__main__':

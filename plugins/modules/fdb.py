@@ -162,7 +162,7 @@ failed_entries:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.linuxnet.overlay.plugins.module_utils.node import peers as _peers
-from ansible_collections.linuxnet.overlay.plugins.module_utils.common import NETNS_ARG_SPEC
+from ansible_collections.linuxnet.overlay.plugins.module_utils.common import NETNS_ARG_SPEC, converge_or_fail
 
 
 def main():
@@ -179,11 +179,7 @@ def main():
     )
     argument_spec.update(NETNS_ARG_SPEC)
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    try:
-        result = _peers.fdb_converge(module.params, module.check_mode, module._diff)
-    except _peers.PeerError as exc:
-        module.fail_json(msg=str(exc), **exc.extra)
-    module.exit_json(**result)
+    converge_or_fail(module, _peers.fdb_converge, _peers.PeerError)
 
 
 if __name__ == '__main__':

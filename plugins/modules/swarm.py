@@ -321,6 +321,7 @@ state_dir:
   sample: {path: /var/lib/linuxnet-overlay, actions: ['created /var/lib/linuxnet-overlay (mode 0700)']}
 """
 
+import contextlib
 import json
 import os
 
@@ -591,7 +592,7 @@ def main():
             result['state_dir']['actions'] = _statefile.ensure_dir(state_dir)
         have_dir = os.path.isdir(state_dir)
         lock = _statefile.cluster_lock(state_dir, timeout=p['lock_timeout'], purpose='swarm role=%s' % role,
-                                       exclusive=writes) if have_dir else _NoLock()
+                                       exclusive=writes) if have_dir else contextlib.nullcontext()
         with lock:
             old = _statefile.read_state(state_dir) if have_dir else None
             if old is None and role in ('join', 'leave', 'export'):
@@ -656,16 +657,6 @@ def _exit(module, result, old, new, changed):
     if role == 'import':
         result['imported'] = changed
     module.exit_json(**result)
-
-
-class _NoLock:
-    """Stand-in for the lock when there is no state directory yet (check mode: nothing to lock)."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 if __name__ == '__main__':

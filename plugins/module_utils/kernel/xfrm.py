@@ -529,23 +529,28 @@ NO_SA_SUPPORT = (errno.EPROTONOSUPPORT, errno.ENOSYS, errno.ENOENT)
 def diff_states(desired, current, present=True, exclusive=False):
     """-> (add, replace, delete) lists. ``replace`` holds (old, new) pairs: the kernel's UPDSA
     cannot change keys or algorithms, so a changed SA is deleted and added again."""
-    cur = {state_id(s): s for s in current}
-    want = {state_id(s): s for s in desired}
-    add, replace, delete = [], [], []
+    return _diff(desired, current, state_id, same_state, is_ours_state, present, exclusive)
+
+
+def _diff(desired, current, key, same, ours, present, exclusive):
+    """(add, changed (old, new) pairs, delete) of ``desired`` against ``current`` by ``key``; with
+    ``exclusive``, objects of ours (``ours``) that are not desired are deleted too."""
+    cur = {key(o): o for o in current}
+    want = {key(o): o for o in desired}
+    add, changed, delete = [], [], []
     if present:
-        for sid, st in want.items():
-            old = cur.get(sid)
+        for k, obj in want.items():
+            old = cur.get(k)
             if old is None:
-                add.append(st)
-            elif not same_state(old, st):
-                replace.append((old, st))
+                add.append(obj)
+            elif not same(old, obj):
+                changed.append((old, obj))
     else:
-        delete.extend(cur[sid] for sid in want if sid in cur)
+        delete.extend(cur[k] for k in want if k in cur)
     if exclusive:
         keep = set(want) if present else set()
-        delete.extend(s for sid, s in cur.items() if sid not in keep and is_ours_state(s)
-                      and s not in delete)
-    return add, replace, delete
+        delete.extend(o for k, o in cur.items() if k not in keep and ours(o) and o not in delete)
+    return add, changed, delete
 
 
 def same_state(a, b):
@@ -558,23 +563,10 @@ def same_state(a, b):
 
 
 def diff_policies(desired, current, present=True, exclusive=False):
-    """-> (add, update, delete). ``update`` replaces in place (UPDPOLICY is atomic)."""
-    cur = {policy_id(p): p for p in current if not p.get('if_id') and not p.get('ptype')}
-    want = {policy_id(p): p for p in desired}
-    add, update, delete = [], [], []
-    if present:
-        for pid, pol in want.items():
-            old = cur.get(pid)
-            if old is None:
-                add.append(pol)
-            elif not same_policy(old, pol):
-                update.append((old, pol))
-    else:
-        delete.extend(cur[pid] for pid in want if pid in cur)
-    if exclusive:
-        keep = set(want) if present else set()
-        delete.extend(p for pid, p in cur.items() if pid not in keep and is_ours_policy(p) and p not in delete)
-    return add, update, delete
+    """-> (add, update, delete). ``update`` replaces in place (UPDPOLICY is atomic); policies of
+    another kind (an ``if_id`` or a ``ptype``) are not ours to compare."""
+    current = [p for p in current if not p.get('if_id') and not p.get('ptype')]
+    return _diff(desired, current, policy_id, same_policy, is_ours_policy, present, exclusive)
 
 
 def same_policy(a, b):

@@ -87,6 +87,15 @@ def _write_atomic(path, content, mode):
     os.replace(tmp, path)
 
 
+def _check_entry(raw, what, keys, info_keys):
+    """An entry of a list option is a dict of known keys (``info_keys``: ignored, from the plan)."""
+    if not isinstance(raw, dict):
+        raise TaskError('%s must be a dict, got %r' % (what, raw))
+    unknown = sorted(set(raw) - set(keys) - set(info_keys))
+    if unknown:
+        raise TaskError('%s: unknown key(s) %s; known: %s' % (what, ', '.join(unknown), ', '.join(keys)))
+
+
 def validate_interfaces(task, interfaces):
     """The ``interfaces`` option as ``_veth.converge`` parameters (pure); TaskError naming the bad value.
 
@@ -100,11 +109,7 @@ def validate_interfaces(task, interfaces):
     out, ifnames, veths = [], {}, {}
     for i, raw in enumerate(interfaces):
         what = 'interfaces[%d]' % i
-        if not isinstance(raw, dict):
-            raise TaskError('%s must be a dict, got %r' % (what, raw))
-        unknown = sorted(set(raw) - set(INTERFACE_KEYS) - set(INTERFACE_INFO_KEYS))
-        if unknown:
-            raise TaskError('%s: unknown key(s) %s; known: %s' % (what, ', '.join(unknown), ', '.join(INTERFACE_KEYS)))
+        _check_entry(raw, what, INTERFACE_KEYS, INTERFACE_INFO_KEYS)
         for key in ('veth', 'sandbox', 'bridge'):
             if not raw.get(key):
                 raise TaskError('%s needs %s' % (what, key))
@@ -415,11 +420,7 @@ def validate_tasks(tasks, name_tables=None):
     out, names = [], {}
     for i, raw in enumerate(tasks):
         what = 'tasks[%d]' % i
-        if not isinstance(raw, dict):
-            raise TaskError('%s must be a dict, got %r' % (what, raw))
-        unknown = sorted(set(raw) - set(TASK_KEYS) - set(TASK_INFO_KEYS))
-        if unknown:
-            raise TaskError('%s: unknown key(s) %s; known: %s' % (what, ', '.join(unknown), ', '.join(TASK_KEYS)))
+        _check_entry(raw, what, TASK_KEYS, TASK_INFO_KEYS)
         name = raw.get('name')
         try:
             _netns.validate_name(name)
