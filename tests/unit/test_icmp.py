@@ -46,6 +46,9 @@ def test_echo_request_layout_and_checksum():
 def test_echo_request_sizes_for_the_mtu_check():
     assert len(_icmp.build_echo(1, 1, size=1450 - 28)) + 20 == 1450
     assert len(_icmp.build_echo(1, 1, size=0)) == 8
+    # the payload is ping's pattern at every size, wrapping past 0xff (it is made once, then cut)
+    big = _icmp.build_echo(1, 1, size=1450 - 28)[8:]
+    assert big == bytes((i + 8) & 0xFF for i in range(1450 - 28))
 
 
 # --- parsing what a raw socket reads ------------------------------------------------------------

@@ -37,7 +37,8 @@ def name_table(net_name, members):
     A task's ``/etc/netns/<task>/hosts`` is the localhost lines and then the tables of its networks
     in interface order; the node composes it (``node/task.py``), so the plan carries each table once
     (``name_tables`` at its top level) and the node_plan filter hands a node the tables of its
-    tasks' networks: neither the plan nor what a node receives grows with the square of the tasks.
+    tasks' networks: neither the plan's names nor what a node receives grow with the square of the
+    tasks (the peer entries are per VTEP: O(remote task interfaces in the subnet)).
 
     The first name is the canonical one a reverse lookup returns, so ``traceroute`` shows
     ``test.2.<id>.uber-net`` as the seed does. There is no virtual IP: ``<service>`` and
