@@ -22,13 +22,14 @@ def _require_plan(plan, role):
 
 def node_plan(plan, hostname, role='this role'):
     """Node ``hostname``'s part of the cluster plan (its ``sandboxes``, ``tasks`` and ``addr``) with
-    ``name_tables``, the plan's tables of the networks of its tasks (network order); empty ones for
-    a node the plan does not list. Fails naming ``role`` when there is no plan: the network and
+    ``name_tables`` and ``endpoints``, the plan's name tables and virtual IPs of the networks of its
+    tasks (network order); empty ones for a node the plan does not list. Fails naming ``role`` when there is no plan: the network and
     service roles read their node's part with it in their role variables (no task of their own)."""
     plan = _require_plan(plan, role)
     part = dict({'sandboxes': [], 'tasks': []}, **(plan['nodes'].get(hostname) or {}))
     mine = {n for t in part['tasks'] for n in t.get('hosts_networks') or ()}
     part['name_tables'] = {n: text for n, text in (plan.get('name_tables') or {}).items() if n in mine}
+    part['endpoints'] = {n: vips for n, vips in (plan.get('endpoints') or {}).items() if n in mine}
     return part
 
 
@@ -65,7 +66,7 @@ def _network(plan, name):
 
 
 def network_inspect(plan, name):
-    """`docker network inspect NAME` as JSON text: Name, Id, Scope, Driver, IPAM Config, Peers."""
+    """`docker network inspect NAME` as JSON text: Name, Id, Scope, Driver, IPAM Config, Peers, Services."""
     n = _network(plan, name)
     peers = []
     containers = {}
@@ -77,6 +78,15 @@ def network_inspect(plan, name):
                 if itf['network'] == name:
                     containers[task['id']] = {'Name': task['name'], 'MacAddress': itf['mac'],
                                               'IPv4Address': itf['address'], 'Node': host}
+    # as `docker network inspect --verbose`: each service on the network, its VIP (none in dnsrr mode)
+    # and its tasks
+    services = {}
+    for svc in plan.get('services', []):
+        if name in svc.get('networks', []):
+            services[svc['name']] = {'VIP': (svc.get('vips') or {}).get(name, ''),
+                                     'EndpointMode': svc.get('endpoint_mode', 'vip'),
+                                     'Tasks': [t['name'] for t in svc.get('tasks', [])
+                                               if name in (t.get('addresses') or {})]}
     options = {'com.docker.network.driver.overlay.vxlanid_list': ','.join(str(s['vni']) for s in n['subnets'])}
     if n.get('encrypted'):
         options['encrypted'] = ''
@@ -94,12 +104,14 @@ def network_inspect(plan, name):
         'Options': options,
         'MTU': n.get('mtu'),
         'Peers': peers,
+        'Services': services,
     }]
     return json.dumps(doc, indent=4)
 
 
 def service_ps(plan, name, observed=None):
-    """`docker service ps NAME`; ``observed`` maps a task name to its observed state (running or not)."""
+    """`docker service ps NAME`, then the endpoint mode and the VIPs; ``observed`` maps a task name to
+    its observed state (running or not)."""
     observed = observed or {}
     for svc in plan.get('services', []):
         if svc['name'] == name:
@@ -113,7 +125,11 @@ def service_ps(plan, name, observed=None):
         current = 'Running' if state is True else ('Unknown' if state is None else 'Failed')
         addrs = ', '.join('%s (%s)' % (ip, net) for net, ip in sorted((t.get('addresses') or {}).items()))
         rows.append([t['id'][:12], short, t['node'], t.get('desired_state', 'running').capitalize(), current, addrs])
-    return _table(['ID', 'NAME', 'NODE', 'DESIRED STATE', 'CURRENT STATE', 'ADDRESS'], rows)
+    table = _table(['ID', 'NAME', 'NODE', 'DESIRED STATE', 'CURRENT STATE', 'ADDRESS'], rows)
+    # how the service is reached, under the tasks (`docker service inspect`'s Endpoint)
+    vips = ', '.join('%s (%s)' % (ip, net) for net, ip in (svc.get('vips') or {}).items())
+    mode = svc.get('endpoint_mode', 'vip')
+    return table + '\nENDPOINT MODE: %s%s' % (mode, ('  VIP: ' + vips) if vips else '')
 
 
 # verify_probes' scopes: one task pair per node pair and subnet pair, or every task pair

@@ -112,7 +112,11 @@ options:
         multi-subnet network), C(replicas) (default 1) or C(mode=global), C(max_replicas_per_node) (replicated
         services; 0 or omitted for no limit), C(constraints) (like
         C(node.role==worker), C(node.hostname!=node2), C(node.id==...), C(node.labels.zone==a)),
-        C(command) (argv list or string) and C(state).
+        C(endpoint_mode), C(command) (argv list or string) and C(state).
+      - C(endpoint_mode) is C(vip) (the default, as Docker's) or C(dnsrr). In vip mode the service gets a
+        virtual IP on each of its networks, allocated before its tasks' addresses; the service's name resolves
+        to it and a connection to it from a task of the network reaches one of the service's tasks. In dnsrr
+        mode the name resolves to every task. C(tasks.<service>) resolves to every task in both.
       - A service missing from the list is kept unless O(prune=true).
     type: list
     elements: dict
@@ -235,12 +239,18 @@ plan:
         - Per network with a task on a ready node, its name table (the lines of the tasks' hosts files), once for the
           cluster; the node_plan filter gives a node those of its tasks' networks.
       type: dict
+    endpoints:
+      description:
+        - Per network with a task on a ready node, the VIPs of its vip-mode services, each C({service, vip,
+          backends}) with the addresses of the service's tasks on that network, once for the cluster; the
+          node_plan filter gives a node those of its tasks' networks (the task module's endpoints option).
+      type: dict
     networks:
       description: Like C(docker network inspect) (name, id, scope, driver, encrypted, mtu, netns, subnets with gateway and VNI).
       type: list
       elements: dict
     services:
-      description: Services with their tasks (name, slot, id, node, desired_state, addresses), like C(docker service ps).
+      description: Services with their endpoint mode, VIPs per network and tasks (name, slot, id, node, desired_state, addresses), like C(docker service ps).
       type: list
       elements: dict
     removed:

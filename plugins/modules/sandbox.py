@@ -87,6 +87,9 @@ options:
   name_tables:
     description: With O(tasks), as O(linuxnet.overlay.task#module:name_tables) (the C(name_tables) of the node_plan filter's view of the cluster plan).
     type: dict
+  endpoints:
+    description: With O(tasks), as O(linuxnet.overlay.task#module:endpoints) (the C(endpoints) of the node_plan filter's view of the cluster plan).
+    type: dict
   task_pattern:
     description: With O(tasks) and O(exclusive=true), as O(linuxnet.overlay.task#module:pattern).
     type: str
@@ -235,6 +238,7 @@ def main():
             'prefix': {'type': 'str'},
             'tasks': {'type': 'list', 'elements': 'dict'},
             'name_tables': {'type': 'dict'},
+            'endpoints': {'type': 'dict'},
             'task_pattern': {'type': 'str'},
             'runtime_dir': {'type': 'path', 'default': '/run/linuxnet-overlay/tasks'},
             'etc_netns_dir': {'type': 'path', 'default': '/etc/netns'},
@@ -246,7 +250,8 @@ def main():
     p = module.params
     tasks = None
     if p['tasks'] is not None:
-        tasks = {'tasks': p['tasks'], 'name_tables': p['name_tables'], 'exclusive': p['exclusive'],
+        tasks = {'tasks': p['tasks'], 'name_tables': p['name_tables'], 'endpoints': p['endpoints'],
+                 'exclusive': p['exclusive'],
                  'pattern': p['task_pattern'],
                  'runtime_dir': p['runtime_dir'], 'etc_netns_dir': p['etc_netns_dir'], 'stop_timeout': p['stop_timeout']}
     try:

@@ -42,7 +42,9 @@ options:
       - Every task of the node, converged in one module run (one process per node instead of one per task),
         each exactly as with O(name), O(hosts), O(command) and O(interfaces), in order.
       - Keys are C(name) (required), C(hosts), C(hosts_networks) (instead of C(hosts) - a list of network names;
-        the hosts file is the localhost lines and then the O(name_tables) entry of each, in order), C(command)
+        the hosts file is the localhost lines and then the O(name_tables) entry of each, in order),
+        C(endpoint_networks) (a list of network names; the task's virtual IP rules are those of the O(endpoints)
+        entry of each, in order; an empty list means none, and omitted means the rules are not managed), C(command)
         (argv list; omitted or null means no process, and a running one is stopped, the list being the node's
         complete desired state) and C(interfaces) (as O(interfaces)). The entries of the cluster plan's
         C(nodes[<host>].tasks) can be passed as they are, with O(name_tables) set to the node_plan filter's C(name_tables)
@@ -56,6 +58,21 @@ options:
         entries' C(hosts_networks) compose their hosts files from. The cluster plan holds each table once and a node
         is sent those of its tasks' networks, not one per task, so what a node receives does not grow with the square of the tasks.
       - A C(hosts_networks) entry naming a network that is not here is an error, and nothing is changed.
+    type: dict
+  endpoints:
+    description:
+      - With O(tasks), the virtual IPs of each network (network name to a list of C({service, vip, backends}),
+        C(backends) being the addresses of the service's tasks on that network), which the entries'
+        C(endpoint_networks) select the task's rules from. The cluster plan's C(endpoints) (the node_plan
+        filter's view) can be passed as it is.
+      - A task's rules are one nftables table of its own in its namespace, C(ip linuxnet_overlay_vip). A
+        connection the task makes to a VIP is DNATed to one of the backends, chosen at random per connection
+        (C(numgen random mod N) into a map, as kube-proxy's nftables mode), for every protocol and port; the
+        task's conntrack undoes it on the replies, so a task reaching its own service's VIP is served too. A
+        VIP without backends rejects. The table is replaced in one transaction, which keeps established
+        connections (conntrack holds their NAT); a rule deleted or changed by hand is reported by check mode
+        and repaired. No other table is touched.
+      - A C(endpoint_networks) entry naming a network that is not here is an error, and nothing is changed.
     type: dict
   exclusive:
     description:
@@ -118,6 +135,7 @@ options:
 requirements:
   - pyroute2 >= 0.9.1 on the managed node
   - iproute2 (C(ip netns exec)) on the managed node
+  - nftables (C(nft)) on the managed node, for O(endpoints)
 """
 
 EXAMPLES = r"""
@@ -236,6 +254,7 @@ def main():
             'name': {'type': 'str'},
             'tasks': {'type': 'list', 'elements': 'dict'},
             'name_tables': {'type': 'dict'},
+            'endpoints': {'type': 'dict'},
             'exclusive': {'type': 'bool', 'default': False},
             'pattern': {'type': 'str'},
             'state': {'type': 'str', 'default': 'present', 'choices': ['present', 'absent']},
@@ -249,7 +268,7 @@ def main():
         supports_check_mode=True,
         required_one_of=[('name', 'tasks')],
         mutually_exclusive=[('name', 'tasks'), ('tasks', 'hosts'), ('tasks', 'command'), ('tasks', 'interfaces'),
-                            ('name', 'name_tables')],
+                            ('name', 'name_tables'), ('name', 'endpoints')],
     )
     require_pyroute2(module)
     if module.params['exclusive'] and module.params['tasks'] is None:

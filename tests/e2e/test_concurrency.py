@@ -27,7 +27,7 @@ def lab(make_lab):
 
 
 def _allocations(state):
-    """{ip: task id} of every address the cluster state hands out."""
+    """{ip: task or service id} of every address the cluster state hands out."""
     out = {}
     for net in state['networks'].values():
         for sub in net['subnets']:
@@ -54,7 +54,10 @@ def test_two_runs_at_once_on_a_fresh_lab(lab):
     assert sorted(state['nodes']) == ['node1', 'node2']
     snaps = lab.snapshots()
     kernel = task_addresses(snaps)                 # fails on an address held twice
-    assert sorted(_allocations(state)) == sorted(kernel) == ['10.0.0.2', '10.0.0.3']
+    # the state hands out the VIP of test (10.0.0.2, owned by the service) and the two task addresses
+    held = _allocations(state)
+    assert held.pop('10.0.0.2') == state['services']['test']['id']
+    assert sorted(held) == sorted(kernel) == ['10.0.0.3', '10.0.0.4']
     assert_nothing_stray(snaps)
     assert_peers_exact(lab, snaps)
     # the lease was released by the run that held it last

@@ -55,7 +55,7 @@ def test_cold_run_reports_ipv6_peers_and_the_mtu(v6):
     assert sorted(p['IP'] for p in docs['uber-net']['Peers']) == sorted(lab.node(n)['address'] for n in lab.nodes)
     (walk,) = play.debug_msgs('Print the walkthrough')
     assert '3 packets transmitted, 3 received, 0% packet loss' in walk
-    assert len(walk.split('traceroute to 10.0.0.3', 1)[1].splitlines()[1:]) == 1       # one hop
+    assert len(walk.split('traceroute to 10.0.0.4', 1)[1].splitlines()[1:]) == 1       # one hop
 
 
 @pytest.mark.parametrize('node', ['node1', 'node2'])
@@ -95,7 +95,7 @@ def test_tasks_talk_through_vxlan_over_ipv6(v6):
         rm -f /tmp/v6.pcap
         timeout 25 tcpdump -U -ni eth0 -w /tmp/v6.pcap 'udp port 4789' 2>/dev/null & T=$!
         sleep 2
-        ip netns exec %(test1)s ping -c 5 -i 0.2 -W 1 10.0.0.3 >/dev/null && echo "ping reached" || echo "ping lost"
+        ip netns exec %(test1)s ping -c 5 -i 0.2 -W 1 10.0.0.4 >/dev/null && echo "ping reached" || echo "ping lost"
         sleep 1; kill $T; wait $T || true
         echo "wire-ip6 $(tcpdump -nr /tmp/v6.pcap 'ip6 and udp port 4789' 2>/dev/null | wc -l)"
         echo "wire-ip4 $(tcpdump -nr /tmp/v6.pcap 'ip and udp port 4789' 2>/dev/null | wc -l)"
@@ -105,8 +105,8 @@ def test_tasks_talk_through_vxlan_over_ipv6(v6):
     assert seen['ping'] == 'reached', out
     assert int(seen['wire-ip6']) >= 10 and int(seen['wire-ip4']) == 0, out      # 5 requests + 5 replies
     hops = lab.exec('node2', ['ip', 'netns', 'exec', test2, 'traceroute', '-n', '-q', '1', '-w', '2',
-                              '10.0.0.2']).splitlines()[1:]
-    assert [h.split()[1] for h in hops] == ['10.0.0.2']
+                              '10.0.0.3']).splitlines()[1:]
+    assert [h.split()[1] for h in hops] == ['10.0.0.3']
 
 
 def test_the_encryption_guard_is_an_ip6_table(v6):

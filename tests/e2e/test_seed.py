@@ -57,17 +57,24 @@ def test_cold_run_prints_the_seed_reports(seed):
     assert doc['IPAM']['Config'] == [{'Subnet': '10.0.0.0/24', 'Gateway': '10.0.0.1'}]
 
     (ps,) = play.debug_msgs('Service ps')
-    rows = [line.split() for line in ps.splitlines()]
+    lines = ps.splitlines()
+    rows = [line.split() for line in lines[:-1]]
     assert rows[0][:3] == ['ID', 'NAME', 'NODE']
-    assert [(r[1], r[2], r[3], r[4]) for r in rows[1:]] == [('test.1', 'node1', 'Running', 'Running'),
-                                                            ('test.2', 'node2', 'Running', 'Running')]
+    assert [(r[1], r[2], r[3], r[4], r[5]) for r in rows[1:]] == [('test.1', 'node1', 'Running', 'Running', '10.0.0.3'),
+                                                                  ('test.2', 'node2', 'Running', 'Running', '10.0.0.4')]
+    # the seed's addresses: the service's VIP is 10.0.0.2, as Docker hands it out before the tasks'
+    assert lines[-1] == 'ENDPOINT MODE: vip  VIP: 10.0.0.2 (uber-net)'
+    assert doc['Services'] == {'test': {'VIP': '10.0.0.2', 'EndpointMode': 'vip',
+                                        'Tasks': [r[1] + '.' + c['Name'].split('.')[-1] for r, c in
+                                                  zip(rows[1:], sorted(doc['Containers'].values(),
+                                                                       key=lambda c: c['Name']))]}}
 
     (walk,) = play.debug_msgs('Print the walkthrough')
     t2 = seed['snap']['node2'].tasks[0]
     assert '3 packets transmitted, 3 received, 0% packet loss' in walk
-    hops = walk.split('traceroute to 10.0.0.3', 1)[1].splitlines()[1:]
+    hops = walk.split('traceroute to 10.0.0.4', 1)[1].splitlines()[1:]
     # one hop, and the reverse lookup names the task as the seed shows: test.2.<id>.uber-net
-    assert len(hops) == 1 and hops[0].split()[:3] == ['1', '%s.uber-net' % t2, '(10.0.0.3)'], walk
+    assert len(hops) == 1 and hops[0].split()[:3] == ['1', '%s.uber-net' % t2, '(10.0.0.4)'], walk
 
 
 def test_second_run_changes_nothing(seed):
@@ -101,7 +108,7 @@ def test_sandbox_bridge_and_vtep(seed, node):
     assert [li['ifname'] for _ns, li in snap.links_of_kind('vxlan')] == ['vxlan0']
 
 
-@pytest.mark.parametrize('node,slot,ip', [('node1', 1, '10.0.0.2'), ('node2', 2, '10.0.0.3')])
+@pytest.mark.parametrize('node,slot,ip', [('node1', 1, '10.0.0.3'), ('node2', 2, '10.0.0.4')])
 def test_one_task_per_node_running_sleep(seed, node, slot, ip):
     snap = seed['snap'][node]
     (task,) = snap.tasks
@@ -115,16 +122,18 @@ def test_one_task_per_node_running_sleep(seed, node, slot, ip):
     assert len(vets) == 1 and vets[0]['master'] == 'br0' and vets[0]['mtu'] == 1450
     # `sleep infinity` runs inside the task's namespace, and nothing else does
     assert [p['argv'] for p in snap.processes_in(task)] == [['sleep', 'infinity']]
-    # the hosts file names both tasks, task.network first (what a reverse lookup returns)
+    # the hosts file names the service's VIP and both tasks, task.network first (what a reverse
+    # lookup returns)
     hosts = snap['hosts'][task]
     assert snap['etc_netns'] == [task]
-    assert re.search(r'^10\.0\.0\.2\ttest\.1\.[0-9a-z]{25}\.uber-net test\.1\.[0-9a-z]{25} test tasks\.test$',
+    assert re.search(r'^10\.0\.0\.2\ttest$', hosts, re.M), hosts
+    assert re.search(r'^10\.0\.0\.3\ttest\.1\.[0-9a-z]{25}\.uber-net test\.1\.[0-9a-z]{25} tasks\.test$',
                      hosts, re.M), hosts
-    assert re.search(r'^10\.0\.0\.3\ttest\.2\.[0-9a-z]{25}\.uber-net ', hosts, re.M), hosts
+    assert re.search(r'^10\.0\.0\.4\ttest\.2\.[0-9a-z]{25}\.uber-net ', hosts, re.M), hosts
 
 
-@pytest.mark.parametrize('node,remote_ip,remote_node', [('node1', '10.0.0.3', 'node2'),
-                                                        ('node2', '10.0.0.2', 'node1')])
+@pytest.mark.parametrize('node,remote_ip,remote_node', [('node1', '10.0.0.4', 'node2'),
+                                                        ('node2', '10.0.0.3', 'node1')])
 def test_peer_entries_for_the_remote_task_only(seed, node, remote_ip, remote_node):
     snap = seed['snap'][node]
     (sb,) = snap.sandboxes
@@ -142,10 +151,23 @@ def test_ping_and_traceroute_with_the_tools(seed):
     t1 = snap['node1'].tasks[0]
     t2 = snap['node2'].tasks[0]
     out = lab.exec('node1', ['ip', 'netns', 'exec', t1, 'ping', '-c', '2', '-i', '0.2', '-W', '2', t2])
-    assert ' 0% packet loss' in out and '(10.0.0.3)' in out
-    out = lab.exec('node2', ['ip', 'netns', 'exec', t2, 'traceroute', '-q', '1', '-w', '2', '10.0.0.2'])
+    assert ' 0% packet loss' in out and '(10.0.0.4)' in out
+    out = lab.exec('node2', ['ip', 'netns', 'exec', t2, 'traceroute', '-q', '1', '-w', '2', '10.0.0.3'])
     hops = out.splitlines()[1:]
-    assert len(hops) == 1 and hops[0].split()[1:3] == ['%s.uber-net' % t1, '(10.0.0.2)'], out
+    assert len(hops) == 1 and hops[0].split()[1:3] == ['%s.uber-net' % t1, '(10.0.0.3)'], out
+
+
+def test_the_service_name_is_its_vip_and_answers(seed):
+    # `test` resolves to the VIP, `tasks.test` to both tasks; a ping to the VIP is DNATed to a task
+    lab, snap = seed['lab'], seed['snap']
+    t1 = snap['node1'].tasks[0]
+    assert lab.exec('node1', ['ip', 'netns', 'exec', t1, 'getent', 'ahostsv4', 'test']).split()[0] == '10.0.0.2'
+    assert sorted(set(lab.exec('node1', ['ip', 'netns', 'exec', t1, 'getent', 'ahostsv4', 'tasks.test']).split())
+                  & {'10.0.0.2', '10.0.0.3', '10.0.0.4'}) == ['10.0.0.3', '10.0.0.4']
+    out = lab.exec('node1', ['ip', 'netns', 'exec', t1, 'ping', '-c', '4', '-i', '0.2', '-W', '2', 'test'])
+    assert ' 0% packet loss' in out and '(10.0.0.2)' in out
+    assert 'ip daddr 10.0.0.2 dnat to numgen random mod 2 map { 0 : 10.0.0.3, 1 : 10.0.0.4 }' in lab.exec(
+        'node1', ['ip', 'netns', 'exec', t1, 'nft', 'list', 'table', 'ip', 'linuxnet_overlay_vip'])
 
 
 def test_cluster_state_on_the_manager_only(seed):
@@ -207,7 +229,8 @@ def _assert_converged(lab, snaps, placement):
         assert snap.fdb(sb) == {('vxlan0', mac): lab.node(n)['address'] for n, _ip, mac in remote}
         # every task's hosts file lists exactly the tasks that exist
         for t in mine:
-            names = sorted(line.split()[2] for line in snap['hosts'][t].splitlines() if line.startswith('10.'))
+            names = sorted(line.split()[2] for line in snap['hosts'][t].splitlines()
+                           if line.startswith('10.') and len(line.split()) > 2)     # not the VIP's
             assert names == sorted(eths), (t, snap['hosts'][t])
     return by_slot
 
@@ -228,7 +251,7 @@ def test_scale_2_5_1(seed):
     (t1,) = seed['snap']['node1'].tasks
     (sb,) = seed['snap']['node1'].sandboxes
     lab.sh('node1', "kill $(cat /run/linuxnet-overlay/tasks/%s/pid)" % t1)
-    lab.sh('node2', 'ip -n %s neigh del 10.0.0.2 dev vxlan0 && bridge -n %s fdb del 02:42:0a:00:00:02 dev vxlan0'
+    lab.sh('node2', 'ip -n %s neigh del 10.0.0.3 dev vxlan0 && bridge -n %s fdb del 02:42:0a:00:00:03 dev vxlan0'
            % ((seed['snap']['node2'].sandboxes[0],) * 2))
     lab.sh('node1', 'ip -n {0} neigh add 10.0.0.99 lladdr 02:42:0a:00:00:63 dev vxlan0 nud permanent && '
            'bridge -n {0} fdb add 02:42:0a:00:00:63 dev vxlan0 dst 192.168.9.9 self permanent'.format(sb))
@@ -242,7 +265,7 @@ def test_scale_2_5_1(seed):
     one = _assert_converged(lab, snaps, {1: 'node1'})
     assert one[1] == start[1]
     gone = [t for s, (_n, t) in five.items() if s != 1]
-    gone_ips = ['10.0.0.%d' % i for i in range(3, 7)]
+    gone_ips = ['10.0.0.%d' % i for i in range(4, 8)]
     for node, snap in snaps.items():
         assert not set(gone) & set(snap['netns'])
         assert not set(gone) & set(snap['etc_netns'] or [])
@@ -250,7 +273,7 @@ def test_scale_2_5_1(seed):
         assert not [e for e in entries if e[1] == 'neigh' and e[2][1] in gone_ips], (node, entries)
         assert entries == [], (node, entries)          # test.1 has no remote peer left
         # nor any entry, learned or static, on any bridge, VTEP or task, for a removed task's MAC
-        gone_macs = {'02:42:0a:00:00:%02x' % i for i in range(3, 7)}
+        gone_macs = {'02:42:0a:00:00:%02x' % i for i in range(4, 8)}
         assert not gone_macs & snap.macs_anywhere(), (node, gone_macs & snap.macs_anywhere())
 
 

@@ -25,9 +25,9 @@ SERVICES = [
      'command': ['sleep', 'infinity']},
 ]
 # slot -> (node, address): spread puts slot 1 on node1 and slot 2 on node2 for every service
-WHERE = {'test': {1: ('node1', '10.0.0.2'), 2: ('node2', '10.0.0.3')},
-         'web': {1: ('node1', '10.1.1.2'), 2: ('node2', '10.1.1.3')},
-         'api': {1: ('node1', '11.1.1.2'), 2: ('node2', '11.1.1.3')}}
+WHERE = {'test': {1: ('node1', '10.0.0.3'), 2: ('node2', '10.0.0.4')},
+         'web': {1: ('node1', '10.1.1.3'), 2: ('node2', '10.1.1.4')},
+         'api': {1: ('node1', '11.1.1.3'), 2: ('node2', '11.1.1.4')}}
 
 
 @pytest.fixture(scope='module')

@@ -211,8 +211,8 @@ def test_check_mode_writes_nothing(run_module, state_dir, tmp_path):
     assert 'manager token' in res['msg']
     res = run_module('cluster_plan', plan_args(state_dir, require_joined=False), check=True)
     assert res['changed'] is True and res['pending'] is True
-    assert [t['addresses'] for t in res['plan']['services'][0]['tasks']] == [{'uber-net': '10.0.0.2'},
-                                                                             {'uber-net': '10.0.0.3'}]
+    assert [t['addresses'] for t in res['plan']['services'][0]['tasks']] == [{'uber-net': '10.0.0.3'},
+                                                                             {'uber-net': '10.0.0.4'}]
     res = run_module('cluster_plan', plan_args(state_dir, require_joined=False, commit=False))
     assert res['changed'] is False and res['pending'] is True
     assert fingerprint(state_dir, lock_mtime=True) == before
@@ -253,10 +253,11 @@ def test_plan_commit_then_rerun_unchanged(run_module, state_dir):
     assert st['networks']['uber-net']['subnets'][0]['vni'] == 4096
     tasks = st['services']['test']['tasks']
     assert [(t['slot'], t['node'], t['addresses']) for t in tasks] == [
-        (1, 'node1', {'uber-net': '10.0.0.2'}), (2, 'node2', {'uber-net': '10.0.0.3'})]
+        (1, 'node1', {'uber-net': '10.0.0.3'}), (2, 'node2', {'uber-net': '10.0.0.4'})]
+    assert st['services']['test']['vips'] == {'uber-net': '10.0.0.2'}
     plan = res['plan']
     peers = plan['nodes']['node1']['sandboxes'][0]['subnets'][0]['peers']
-    assert peers == [{'ip': '10.0.0.3', 'mac': '02:42:0a:00:00:03', 'vtep': '192.168.1.5'}]
+    assert peers == [{'ip': '10.0.0.4', 'mac': '02:42:0a:00:00:04', 'vtep': '192.168.1.5'}]
     assert 'network uber-net id=' in res['diff']['after'] and 'network uber-net' not in res['diff']['before']
     assert res['changes']['tasks']['added'] == sorted(t['name'] for t in plan['services'][0]['tasks'])
     text = json.dumps(plan)

@@ -333,9 +333,10 @@ def test_node_plan_is_the_node_part_or_empty_lists():
     part = F.node_plan(PLAN, 'node1', 'linuxnet.overlay.network')
     assert part['addr'] == '172.31.1.5' and part['sandboxes'] == [{'network': 'uber-net'}]
     assert [t['name'] for t in part['tasks']] == ['test.1.77qaaaaaaaaaaaaaaaaaaaaaa']
-    # a node the plan does not list (down, or left out of a --limit run) makes and keeps nothing
-    # a node the plan does not list has nothing to converge: the service role passes name_tables too
-    assert F.node_plan(PLAN, 'node9', 'linuxnet.overlay.network') == {'sandboxes': [], 'tasks': [], 'name_tables': {}}
+    # a node the plan does not list (down, or left out of a --limit run) makes and keeps nothing;
+    # the service role passes name_tables and endpoints too
+    assert F.node_plan(PLAN, 'node9', 'linuxnet.overlay.network') == {
+        'sandboxes': [], 'tasks': [], 'name_tables': {}, 'endpoints': {}}
 
 
 @pytest.mark.parametrize('plan', [None, {}, {'nodes': None}, 'x'])

@@ -107,12 +107,15 @@ def test_seed_network():
 
 
 def test_seed_tasks_and_addresses():
-    """Docker shows 10.0.0.3/.4 because it hands 10.0.0.2 to the service VIP (and, since 18.09,
-    more to per-node load balancers); without a VIP the two tasks get .2 and .3."""
+    """The seed's addresses: Docker hands 10.0.0.2 to the service's VIP, then .3 and .4 to its tasks."""
     dummy, plan = seed_plan()
     t1, t2 = svc_tasks(plan, 'test')
-    assert (t1['slot'], t1['node'], t1['addresses']) == (1, 'node1', {'uber-net': '10.0.0.2'})
-    assert (t2['slot'], t2['node'], t2['addresses']) == (2, 'node2', {'uber-net': '10.0.0.3'})
+    assert (t1['slot'], t1['node'], t1['addresses']) == (1, 'node1', {'uber-net': '10.0.0.3'})
+    assert (t2['slot'], t2['node'], t2['addresses']) == (2, 'node2', {'uber-net': '10.0.0.4'})
+    (svc,) = plan['services']
+    assert svc['endpoint_mode'] == 'vip' and svc['vips'] == {'uber-net': '10.0.0.2'}
+    assert plan['endpoints'] == {'uber-net': [{'service': 'test', 'vip': '10.0.0.2',
+                                               'backends': ['10.0.0.3', '10.0.0.4']}]}
     for t in (t1, t2):
         assert re.match(r'^test\.%d\.[0-9a-z]{25}$' % t['slot'], t['name'])
         assert t['name'] == 'test.%d.%s' % (t['slot'], t['id'])
@@ -127,8 +130,8 @@ def test_seed_node_plans():
     n1, n2 = plan['nodes']['node1'], plan['nodes']['node2']
     assert n1['role'] == 'manager' and n2['role'] == 'worker' and n1['state'] == n2['state'] == 'ready'
     net_id = plan['networks'][0]['id']
-    for n, me, other, other_addr in ((n1, '10.0.0.2', '10.0.0.3', '192.168.1.5'),
-                                     (n2, '10.0.0.3', '10.0.0.2', '172.31.1.5')):
+    for n, me, other, other_addr in ((n1, '10.0.0.3', '10.0.0.4', '192.168.1.5'),
+                                     (n2, '10.0.0.4', '10.0.0.3', '172.31.1.5')):
         (sb,) = n['sandboxes']
         assert sb['network'] == 'uber-net' and sb['network_id'] == net_id and sb['netns'] == 'ov-' + net_id[:10]
         assert sb['mtu'] == 1450 and sb['ip_forward'] is False and sb['encrypted'] is False
@@ -145,6 +148,7 @@ def test_seed_node_plans():
         assert iface['mac'] == '02:42:0a:00:00:0%s' % me[-1]
         assert iface['mtu'] == 1450 and iface['routes'] == []
         assert re.match(r'^veth[0-9a-f]{7}$', iface['veth'])
+        assert task['endpoint_networks'] == task['hosts_networks'] == ['uber-net']
         assert n['gc_thresh'] == [8192, 49152, 65536]
         assert n['remote_vteps'] == [{'hostname': 'node2' if n is n1 else 'node1', 'addr': other_addr,
                                       'encrypted': False}]
@@ -164,12 +168,68 @@ def test_seed_hosts_file():
     lines = hosts.splitlines()
     assert lines[0] == '127.0.0.1\tlocalhost'
     assert lines[1].startswith('::1\tlocalhost')
-    assert '10.0.0.2\t%s.uber-net %s test tasks.test' % (t1['name'], t1['name']) in lines
-    assert '10.0.0.3\t%s.uber-net %s test tasks.test' % (t2['name'], t2['name']) in lines
+    # the service name is the VIP; tasks.<service> and the task names are the tasks
+    assert lines[2:] == ['# linuxnet.overlay network uber-net', '10.0.0.2\ttest',
+                         '10.0.0.3\t%s.uber-net %s tasks.test' % (t1['name'], t1['name']),
+                         '10.0.0.4\t%s.uber-net %s tasks.test' % (t2['name'], t2['name'])]
     # same content on both nodes: the file lists every task of the network
     assert hosts == task_hosts(plan, 'node2')
-    assert lines.index('10.0.0.2\t%s.uber-net %s test tasks.test' % (t1['name'], t1['name'])) < \
-        lines.index('10.0.0.3\t%s.uber-net %s test tasks.test' % (t2['name'], t2['name']))
+    assert _filters.node_plan(plan, 'node2')['endpoints'] == plan['endpoints']
+
+
+def test_dnsrr_service_has_no_vip_and_its_name_is_every_task():
+    c = Cluster(SEED_NODES)
+    plan = c.plan(SEED_NODES, SEED_NET, [dict(SEED_SVC[0], endpoint_mode='dnsrr')])
+    t1, t2 = svc_tasks(plan, 'test')
+    assert (t1['addresses'], t2['addresses']) == ({'uber-net': '10.0.0.2'}, {'uber-net': '10.0.0.3'})
+    (svc,) = plan['services']
+    assert svc['endpoint_mode'] == 'dnsrr' and svc['vips'] == {}
+    assert plan['endpoints'] == {'uber-net': []}
+    lines = task_hosts(plan, 'node1').splitlines()
+    assert lines[3:] == ['10.0.0.2\t%s.uber-net %s test tasks.test' % (t1['name'], t1['name']),
+                         '10.0.0.3\t%s.uber-net %s test tasks.test' % (t2['name'], t2['name'])]
+    assert 'endpoint_mode' in c.state['services']['test'] and 'vips' not in c.state['services']['test']
+
+
+def test_endpoint_mode_switch_frees_and_allocates_the_vip_keeping_task_addresses():
+    c = Cluster(SEED_NODES)
+    c.plan(SEED_NODES, SEED_NET, SEED_SVC)
+    plan = c.plan(SEED_NODES, SEED_NET, [dict(SEED_SVC[0], endpoint_mode='dnsrr')])
+    assert [t['addresses'] for t in svc_tasks(plan, 'test')] == [{'uber-net': '10.0.0.3'}, {'uber-net': '10.0.0.4'}]
+    assert plan['services'][0]['vips'] == {}
+    assert '10.0.0.2' not in c.state['networks']['uber-net']['subnets'][0]['allocated']
+    assert 'service test: endpoint mode changes to dnsrr' in [m['msg'] for m in c.messages]
+    plan = c.plan(SEED_NODES, SEED_NET, SEED_SVC)
+    assert [t['addresses'] for t in svc_tasks(plan, 'test')] == [{'uber-net': '10.0.0.3'}, {'uber-net': '10.0.0.4'}]
+    assert plan['services'][0]['vips'] == {'uber-net': '10.0.0.5'}     # serial: the next free address
+
+
+def test_state_from_before_vips_keeps_task_addresses_and_gets_a_vip_from_the_free_ones():
+    c = Cluster(SEED_NODES)
+    c.plan(SEED_NODES, SEED_NET, [dict(SEED_SVC[0], endpoint_mode='dnsrr')])
+    old = copy.deepcopy(c.state)
+    del old['services']['test']['endpoint_mode']           # what a state written before VIPs holds
+    c.state = old
+    plan = c.plan(SEED_NODES, SEED_NET, SEED_SVC)
+    assert [t['addresses'] for t in svc_tasks(plan, 'test')] == [{'uber-net': '10.0.0.2'}, {'uber-net': '10.0.0.3'}]
+    assert plan['services'][0]['vips'] == {'uber-net': '10.0.0.4'}
+    assert c.state['version'] == old['version'] + 1
+    assert c.state['networks']['uber-net']['subnets'][0]['allocated']['10.0.0.4'] == c.state['services']['test']['id']
+
+
+def test_bad_endpoint_mode_is_named():
+    with pytest.raises(_plan.PlanError) as err:
+        Cluster(SEED_NODES).plan(SEED_NODES, SEED_NET, [dict(SEED_SVC[0], endpoint_mode='ipvs')])
+    assert "service test: endpoint_mode 'ipvs' is not vip" in str(err.value)
+
+
+def test_no_room_for_the_vip_is_an_error_that_suggests_dnsrr():
+    net = [{'name': 'tiny', 'subnets': ['10.9.0.0/30']}]
+    svc = [{'name': 's', 'networks': ['tiny'], 'replicas': 0}, {'name': 't', 'networks': ['tiny'], 'replicas': 0}]
+    with pytest.raises(_plan.PlanError) as err:
+        Cluster(SEED_NODES).plan(SEED_NODES, net, svc)
+    assert ('network tiny: no free address left in subnet 10.9.0.0/30 for the virtual IP of service t; add a '
+            'subnet, use fewer tasks or endpoint_mode: dnsrr (no virtual IP)') in str(err.value)
 
 
 def test_seed_plan_is_json_and_holds_no_secret():
@@ -228,9 +288,10 @@ PROD = [{'name': 'prod-net', 'subnets': ['10.1.1.0/24', '11.1.1.0/24']}]
 
 
 def test_two_subnets_two_vnis_two_bridges_and_routes():
+    """Task addresses alone (dnsrr: no VIP takes the first address of a subnet)."""
     c = Cluster(SEED_NODES)
-    svcs = [{'name': 'a', 'networks': ['prod-net'], 'replicas': 1},
-            {'name': 'b', 'networks': [{'name': 'prod-net', 'subnet': '11.1.1.0/24'}], 'replicas': 1}]
+    svcs = [{'name': 'a', 'networks': ['prod-net'], 'replicas': 1, 'endpoint_mode': 'dnsrr'},
+            {'name': 'b', 'networks': [{'name': 'prod-net', 'subnet': '11.1.1.0/24'}], 'replicas': 1, 'endpoint_mode': 'dnsrr'}]
     plan = c.plan(SEED_NODES, PROD, svcs)
     (net,) = plan['networks']
     assert net['subnets'] == [{'subnet': '10.1.1.0/24', 'gateway': '10.1.1.1', 'vni': 4096},
@@ -256,12 +317,13 @@ def test_two_subnets_two_vnis_two_bridges_and_routes():
 
 
 def test_second_subnet_used_when_first_is_full():
+    """Task addresses alone (dnsrr: no VIP takes the first address of a subnet)."""
     c = Cluster(SEED_NODES)
     net = [{'name': 'tiny', 'subnets': ['10.2.0.0/30', '10.3.0.0/30']}]  # one task address each
-    plan = c.plan(SEED_NODES, net, [{'name': 's', 'networks': ['tiny'], 'replicas': 2}])
+    plan = c.plan(SEED_NODES, net, [{'name': 's', 'networks': ['tiny'], 'replicas': 2, 'endpoint_mode': 'dnsrr'}])
     assert [t['addresses']['tiny'] for t in svc_tasks(plan, 's')] == ['10.2.0.2', '10.3.0.2']
     errs = errors_of(c.state, {'nodes': SEED_NODES, 'networks': net,
-                               'services': [{'name': 's', 'networks': ['tiny'], 'replicas': 5}]})
+                               'services': [{'name': 's', 'networks': ['tiny'], 'replicas': 5, 'endpoint_mode': 'dnsrr'}]})
     assert len(errs) == 1, errs
     assert re.match(r'^network tiny: no free address left in subnet 10\.2\.0\.0/30, 10\.3\.0\.0/30 \(2 task '
                     r'addresses\) for 3 task\(s\) of service s, first s\.3\.[0-9a-z]{25}; add a subnet', errs[0]), errs
@@ -276,10 +338,11 @@ def test_subnet_pin_must_exist():
 
 
 def test_changing_a_pin_readdresses_the_task():
+    """Task addresses alone (dnsrr: no VIP takes the first address of a subnet)."""
     c = Cluster(SEED_NODES)
-    plan = c.plan(SEED_NODES, PROD, [{'name': 's', 'networks': ['prod-net']}])
+    plan = c.plan(SEED_NODES, PROD, [{'name': 's', 'networks': ['prod-net'], 'endpoint_mode': 'dnsrr'}])
     assert svc_tasks(plan, 's')[0]['addresses'] == {'prod-net': '10.1.1.2'}
-    plan = c.plan(SEED_NODES, PROD, [{'name': 's', 'networks': [{'name': 'prod-net', 'subnet': '11.1.1.0/24'}]}])
+    plan = c.plan(SEED_NODES, PROD, [{'name': 's', 'networks': [{'name': 'prod-net', 'subnet': '11.1.1.0/24'}], 'endpoint_mode': 'dnsrr'}])
     assert svc_tasks(plan, 's')[0]['addresses'] == {'prod-net': '11.1.1.2'}
     assert c.state['networks']['prod-net']['subnets'][0]['allocated'] == {}
 
@@ -296,23 +359,25 @@ def test_scale_2_5_1_and_up_again():
     p2 = c.plan(nodes, SEED_NET, svc(2))
     t2 = svc_tasks(p2, 'web')
     assert [(t['slot'], t['node'], t['addresses']['uber-net']) for t in t2] == [
-        (1, 'node1', '10.0.0.2'), (2, 'node2', '10.0.0.3')]
+        (1, 'node1', '10.0.0.3'), (2, 'node2', '10.0.0.4')]
     p5 = c.plan(nodes, SEED_NET, svc(5))
     t5 = svc_tasks(p5, 'web')
     assert t5[:2] == t2  # existing tasks stay where they are, same ids and addresses
     assert [(t['slot'], t['node'], t['addresses']['uber-net']) for t in t5[2:]] == [
-        (3, 'node3', '10.0.0.4'), (4, 'node1', '10.0.0.5'), (5, 'node2', '10.0.0.6')]
+        (3, 'node3', '10.0.0.5'), (4, 'node1', '10.0.0.6'), (5, 'node2', '10.0.0.7')]
     p1 = c.plan(nodes, SEED_NET, svc(1))
     assert svc_tasks(p1, 'web') == t2[:1]  # the highest slots go
     assert sorted(t['name'] for t in p1['removed']['tasks']) == sorted(t['name'] for t in t5[1:])
     assert all(r['reason'] == 'scaled down to 1' for r in p1['removed']['tasks'])
-    assert c.state['networks']['uber-net']['subnets'][0]['allocated'] == {'10.0.0.2': t2[0]['id']}
+    vip_owner = c.state['services']['web']['id']       # the VIP stays through every scale
+    assert c.state['networks']['uber-net']['subnets'][0]['allocated'] == {'10.0.0.2': vip_owner, '10.0.0.3': t2[0]['id']}
     assert p1['nodes']['node2']['tasks'] == [] and p1['nodes']['node2']['sandboxes'] == []  # lazy: gone
     p3 = c.plan(nodes, SEED_NET, svc(3))
     t3 = svc_tasks(p3, 'web')
-    # freed addresses come back as late as possible: .7 and .8, not .3 and .4
-    assert [(t['slot'], t['addresses']['uber-net']) for t in t3] == [(1, '10.0.0.2'), (2, '10.0.0.7'), (3, '10.0.0.8')]
+    # freed addresses come back as late as possible: .8 and .9, not .4 and .5
+    assert [(t['slot'], t['addresses']['uber-net']) for t in t3] == [(1, '10.0.0.3'), (2, '10.0.0.8'), (3, '10.0.0.9')]
     assert t3[1]['id'] not in [t['id'] for t in t5]
+    assert p3['services'][0]['vips'] == {'uber-net': '10.0.0.2'}
 
 
 def test_scale_to_zero_keeps_service():
@@ -347,7 +412,7 @@ def test_node_absent_from_input_tasks_replaced_and_no_stale_peer():
     assert after[0] == before[0] and after[2] == before[2]
     moved = after[1]
     assert moved['slot'] == 2 and moved['node'] == 'node1'  # node1 and node3 tie, node order wins
-    assert moved['id'] != before[1]['id'] and moved['addresses']['uber-net'] == '10.0.0.5'  # new address
+    assert moved['id'] != before[1]['id'] and moved['addresses']['uber-net'] == '10.0.0.6'  # new address
     assert plan['removed']['tasks'] == [{'name': before[1]['name'], 'id': before[1]['id'], 'service': 'web',
                                          'node': 'node2', 'reason': 'node node2 left'}]
     assert plan['nodes']['node2']['state'] == 'down' and plan['nodes']['node2']['sandboxes'] == []
@@ -356,7 +421,7 @@ def test_node_absent_from_input_tasks_replaced_and_no_stale_peer():
     assert not any(v['addr'] == '192.168.1.5' for n in plan['nodes'].values() for v in n['remote_vteps'])
     assert any(m['level'] == 'warning' and 'node2' in m['msg'] for m in c.messages)
     # node3 now has peers for both tasks on node1
-    assert [p['ip'] for p in plan['nodes']['node3']['sandboxes'][0]['subnets'][0]['peers']] == ['10.0.0.2', '10.0.0.5']
+    assert [p['ip'] for p in plan['nodes']['node3']['sandboxes'][0]['subnets'][0]['peers']] == ['10.0.0.3', '10.0.0.6']
 
 
 def test_node_state_absent_is_removed():
@@ -589,8 +654,9 @@ def test_explicit_gateway_and_vni():
                   [{'name': 's', 'networks': ['g'], 'replicas': 1}])
     assert plan['networks'][0]['subnets'] == [{'subnet': '10.7.0.0/24', 'gateway': '10.7.0.254', 'vni': 5000},
                                               {'subnet': '10.8.0.0/24', 'gateway': '10.8.0.1', 'vni': 6000}]
+    assert plan['services'][0]['vips'] == {'g': '10.7.0.1'}    # the first free address, the gateway is .254
     iface = plan['nodes']['node1']['tasks'][0]['interfaces'][0]
-    assert iface['ip'] == '10.7.0.1' and iface['routes'] == [{'dst': '10.8.0.0/24', 'via': '10.7.0.254'}]
+    assert iface['ip'] == '10.7.0.2' and iface['routes'] == [{'dst': '10.8.0.0/24', 'via': '10.7.0.254'}]
     # the next automatic VNI is still the first free one from 4096
     plan = c.plan(SEED_NODES, [{'name': 'g', 'subnets': ['10.7.0.0/24', '10.8.0.0/24'],
                                 'gateway': ['10.7.0.254', None], 'vnis': [5000, 6000]}, {'name': 'h'}],
@@ -671,7 +737,8 @@ def test_service_removal_frees_addresses_serially():
                                          {'name': 'other', 'networks': ['uber-net'], 'replicas': 2}])
     assert plan['removed']['services'][0]['name'] == 'test'
     assert len(plan['removed']['services'][0]['tasks']) == 2
-    assert [t['addresses']['uber-net'] for t in svc_tasks(plan, 'other')] == ['10.0.0.4', '10.0.0.5']
+    assert [t['addresses']['uber-net'] for t in svc_tasks(plan, 'other')] == ['10.0.0.6', '10.0.0.7']
+    assert plan['services'][-1]['vips'] == {'uber-net': '10.0.0.5'}   # after test's .2 (VIP), .3 and .4
 
 
 def test_multi_network_service_interfaces_in_order():
@@ -681,18 +748,18 @@ def test_multi_network_service_interfaces_in_order():
                    {'name': 'db', 'networks': ['back'], 'replicas': 1}])
     (task,) = plan['nodes']['node1']['tasks']
     assert [(i['ifname'], i['network'], i['ip']) for i in task['interfaces']] == [
-        ('eth0', 'back', '10.0.1.2'), ('eth1', 'front', '10.0.0.2')]
+        ('eth0', 'back', '10.0.1.3'), ('eth1', 'front', '10.0.0.3')]
     assert len(set(i['veth'] for i in task['interfaces'])) == 2
     assert task['hosts_networks'] == ['back', 'front']
     hosts = task_hosts(plan, 'node1')
     assert hosts.index('# linuxnet.overlay network back') < hosts.index('# linuxnet.overlay network front')
     db = svc_tasks(plan, 'db')[0]
-    assert '10.0.1.3\t%s.back %s db tasks.db\n' % (db['name'], db['name']) in hosts
+    assert '10.0.1.5\t%s.back %s tasks.db\n' % (db['name'], db['name']) in hosts
     # db's hosts file knows only the back network
     db_hosts = task_hosts(plan, 'node2')
     assert list(_filters.node_plan(plan, 'node2')['name_tables']) == ['back']
     assert list(plan['name_tables']) == ['front', 'back']       # once in the plan, network order
-    assert '.front' not in db_hosts and 'api tasks.api' in db_hosts
+    assert '.front' not in db_hosts and '10.0.1.2\tapi\n' in db_hosts and ' tasks.api\n' in db_hosts
     # node2 has a sandbox only for back (lazy), node1 for both
     assert [s['network'] for s in plan['nodes']['node1']['sandboxes']] == ['front', 'back']
     assert [s['network'] for s in plan['nodes']['node2']['sandboxes']] == ['back']
@@ -703,7 +770,8 @@ def test_service_network_removed_from_service_frees_address():
     c.plan(SEED_NODES, [{'name': 'a'}, {'name': 'b'}], [{'name': 's', 'networks': ['a', 'b']}])
     plan = c.plan(SEED_NODES, [{'name': 'a'}, {'name': 'b'}], [{'name': 's', 'networks': ['b']}])
     (t,) = svc_tasks(plan, 's')
-    assert t['addresses'] == {'b': '10.0.1.2'}
+    assert t['addresses'] == {'b': '10.0.1.3'}
+    assert plan['services'][0]['vips'] == {'b': '10.0.1.2'}
     assert c.state['networks']['a']['subnets'][0]['allocated'] == {}
 
 
@@ -766,7 +834,7 @@ def test_a_node_receives_each_name_once_not_once_per_task():
         text = json.dumps(node)
         for t in svc_tasks(plan, 'test'):
             assert text.count('%s.uber-net' % t['name']) == 1, (host, t['name'])
-        assert all(task_hosts(plan, host, i).count('\n') == 2 + 1 + 40 for i in range(20))
+        assert all(task_hosts(plan, host, i).count('\n') == 2 + 1 + 1 + 40 for i in range(20))
 
 
 def test_mtu_from_smallest_underlay_and_encryption():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import ipaddress
 
+from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import addresses as _addresses
 from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import ids as _ids
 from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import ipam as _ipam
 from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import names as _names
@@ -20,16 +21,7 @@ from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import va
 ROUTE_HINT = '; the node would lose its way to that network: choose another subnet'
 
 
-def _set_or_drop(entry, key, value, default):
-    """``entry[key] = value``, or no such key when ``value`` is the default: a state key added by a
-    later version is written only when used, so the states made before stay as they were."""
-    if value == default:
-        entry.pop(key, None)
-    else:
-        entry[key] = value
-
-
-class Allocation:
+class Allocation(_addresses.Addresses):
     """One run's allocations: ``run()`` returns the new state or raises PlanError; ``messages``,
     ``removed`` and ``ready`` (the present nodes) are what the node plan needs besides."""
 
@@ -213,7 +205,7 @@ class Allocation:
                           'underlay_mtu': node['underlay_mtu']})
             if entry.get('availability', 'active') != node['availability']:
                 self.info('node %s: availability changes to %s' % (host, node['availability']))
-            _set_or_drop(entry, 'availability', node['availability'], 'active')
+            _state.set_or_drop(entry, 'availability', node['availability'], 'active')
             self.ready.append(dict(node, id=entry['id']))
         for host, entry in nodes.items():
             if host not in listed and entry.get('state') != 'down':
@@ -296,7 +288,7 @@ class Allocation:
             avoid.append(subnets[0])
         gateways = net['gateways'] or [str(_ipam.first_host(s)) for s in subnets]
         entry = {'id': self.new_id(), 'encrypted': net['encrypted'], 'mtu': net['mtu'], 'subnets': []}
-        _set_or_drop(entry, 'multicast', net['multicast'], False)
+        _state.set_or_drop(entry, 'multicast', net['multicast'], False)
         for i, subnet in enumerate(subnets):
             if net['vnis'] is not None and i < len(net['vnis']):
                 vni = net['vnis'][i]
@@ -327,21 +319,13 @@ class Allocation:
                 entry['mtu'] = net['mtu']
             if entry.get('multicast', False) != net['multicast']:
                 self.info('network %s: multicast changes to %s' % (net['name'], net['multicast']))
-                _set_or_drop(entry, 'multicast', net['multicast'], False)
+                _state.set_or_drop(entry, 'multicast', net['multicast'], False)
 
     def _drop_task(self, svc_name, svc, task, reason):
         for net_name, ip in task.get('addresses', {}).items():
             self._release(net_name, ip, task['id'])
         self.removed['tasks'].append({'name': _names.task_name(svc_name, task), 'id': task['id'], 'service': svc_name,
                                       'node': task['node'], 'reason': reason})
-
-    def _release(self, net_name, ip, owner):
-        net = self.new['networks'].get(net_name)
-        if net is None:
-            return
-        idx = _ipam.subnet_of(net['subnets'], ip)
-        if idx is not None and net['subnets'][idx]['allocated'].get(ip) == owner:
-            _ipam.release_address(net['subnets'][idx], ip)
 
     def _remove_service(self, name, reason):
         svc = self.new['services'].pop(name)
@@ -378,7 +362,10 @@ class Allocation:
                           % (svc['name'], entry['mode'], svc['mode']))
             entry.update({'mode': svc['mode'], 'replicas': svc['replicas'], 'networks': svc['networks'],
                           'constraints': [c.text for c in svc['constraints']], 'command': svc['command']})
-            _set_or_drop(entry, 'max_replicas_per_node', svc['max_per_node'], None)
+            _state.set_or_drop(entry, 'max_replicas_per_node', svc['max_per_node'], None)
+            if entry.get('endpoint_mode', 'vip') != svc['endpoint_mode']:
+                self.info('service %s: endpoint mode changes to %s' % (svc['name'], svc['endpoint_mode']))
+            _state.set_or_drop(entry, 'endpoint_mode', svc['endpoint_mode'], 'vip')
             self.constraints[svc['name']] = svc['constraints']
 
     def placement(self):
@@ -493,65 +480,3 @@ class Allocation:
     def _new_task(self, slot, host):
         return {'id': self.new_id(), 'slot': slot, 'node': host, 'node_id': self.ready_by_host[host]['id'],
                 'addresses': {}}
-
-    def addresses(self):
-        nets, svcs = self.new['networks'], self.new['services']
-        # 1. release: addresses of networks a task left, of stale pins, and of owners that are gone
-        live = set()
-        for name, svc in svcs.items():
-            pins = dict((a['name'], a['subnet']) for a in svc['networks'])
-            for task in svc['tasks']:
-                for net_name, ip in list(task['addresses'].items()):
-                    net = nets.get(net_name)
-                    idx = _ipam.subnet_of(net['subnets'], ip) if net is not None else None
-                    ok = (net_name in pins and idx is not None
-                          and net['subnets'][idx]['allocated'].get(ip) == task['id']
-                          and pins[net_name] in (None, net['subnets'][idx]['subnet']))
-                    if ok:
-                        live.add((net_name, ip))
-                    else:
-                        self._release(net_name, ip, task['id'])
-                        del task['addresses'][net_name]
-        for net_name, net in nets.items():
-            for entry in net['subnets']:
-                for ip in [ip for ip in entry['allocated'] if (net_name, ip) not in live]:
-                    _ipam.release_address(entry, ip)
-        # 2. allocate, in service order, task order, network order
-        for name, svc in svcs.items():
-            for task in svc['tasks']:
-                addresses = {}
-                for attach in svc['networks']:
-                    net_name = attach['name']
-                    if net_name in task['addresses']:
-                        addresses[net_name] = task['addresses'][net_name]
-                        continue
-                    net = nets[net_name]
-                    ip = self._allocate(name, task, net_name, net, attach['subnet'])
-                    if ip is not None:
-                        addresses[net_name] = ip
-                task['addresses'] = addresses
-
-    def _allocate(self, svc_name, task, net_name, net, pin):
-        entries = net['subnets']
-        if pin is not None:
-            entries = [e for e in entries if e['subnet'] == pin]
-            if not entries:
-                self.errors.append('service %s: network %s has no subnet %s (it has %s)' % (
-                    svc_name, net_name, pin, ', '.join(e['subnet'] for e in net['subnets'])))
-                return None
-        for entry in entries:
-            if len(entry['allocated']) < _ipam.subnet_capacity(ipaddress.IPv4Network(entry['subnet'])):
-                return _ipam.allocate_address(entry, task['id'], net_name)
-        # one error per service and network, not one per task
-        key = (net_name, svc_name, tuple(e['subnet'] for e in entries))
-        if key not in self.exhausted:
-            self.exhausted[key] = {'count': 0, 'index': len(self.errors), 'first': _names.task_name(svc_name, task)}
-            self.errors.append(None)
-        info = self.exhausted[key]
-        info['count'] += 1
-        capacity = sum(_ipam.subnet_capacity(ipaddress.IPv4Network(sub)) for sub in key[2])
-        self.errors[info['index']] = (
-            'network %s: no free address left in subnet %s (%d task addresses) for %d task(s) of service %s, '
-            'first %s; add a subnet or use fewer tasks'
-            % (net_name, ', '.join(key[2]), capacity, info['count'], svc_name, info['first']))
-        return None

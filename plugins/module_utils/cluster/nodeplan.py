@@ -31,25 +31,51 @@ def network_mtu(entry, ready):
     return computed, entry['mtu'] if entry['mtu'] is not None else computed
 
 
-def name_table(net_name, members):
-    """The name table of network ``net_name``: a comment line, then one line per task interface on
-    the network, in service and slot order: ``<ip>\\t<task>.<network> <task> <service> tasks.<service>``.
-    A task's ``/etc/netns/<task>/hosts`` is the localhost lines and then the tables of its networks
-    in interface order; the node composes it (``node/task.py``), so the plan carries each table once
-    (``name_tables`` at its top level) and the node_plan filter hands a node the tables of its
-    tasks' networks: neither the plan's names nor what a node receives grow with the square of the
-    tasks (the peer entries are per VTEP: O(remote task interfaces in the subnet)).
+def name_table(net_name, members, vips=None):
+    """The name table of network ``net_name``: a comment line, one line per virtual IP on the
+    network (``vips``: service name to VIP, in service order) ``<vip>\t<service>``, then one line per
+    task interface on the network, in service and slot order:
+    ``<ip>\t<task>.<network> <task> tasks.<service>``, with ``<service>`` too for a service without a
+    VIP (``endpoint_mode: dnsrr``). A task's ``/etc/netns/<task>/hosts`` is the localhost lines and then
+    the tables of its networks in interface order; the node composes it (``node/task.py``), so the
+    plan carries each table once (``name_tables`` at its top level) and the node_plan filter hands a
+    node the tables of its tasks' networks: neither the plan's names nor what a node receives grow
+    with the square of the tasks (the peer entries are per VTEP: O(remote task interfaces in the
+    subnet)).
 
-    The first name is the canonical one a reverse lookup returns, so ``traceroute`` shows
-    ``test.2.<id>.uber-net`` as the seed does. There is no virtual IP: ``<service>`` and
-    ``tasks.<service>`` resolve to the tasks' own addresses in file order, like Docker's
-    ``--endpoint-mode dnsrr``: with ``multi on`` in ``/etc/host.conf`` (Debian's default) a lookup
-    returns all of them and a client that takes one takes the first; without it, only the first."""
+    As in Swarm, ``<service>`` is the VIP in vip mode and every task in dnsrr mode, and
+    ``tasks.<service>`` is every task in both: with ``multi on`` in ``/etc/host.conf`` (Debian's
+    default) a lookup returns all of them, and a client that takes one takes the first. The first
+    name of a task's line is the canonical one a reverse lookup returns, so ``traceroute`` shows
+    ``test.2.<id>.uber-net`` as the seed does."""
+    vips = vips or {}
     lines = ['# linuxnet.overlay network %s\n' % net_name]
+    lines.extend('%s\t%s\n' % (ip, svc) for svc, ip in vips.items())
     for m in members[net_name]:
-        lines.append('%s\t%s.%s %s %s tasks.%s\n' % (m['ip'], m['task'], net_name, m['task'], m['service'],
-                                                     m['service']))
+        service = '' if m['service'] in vips else ' ' + m['service']
+        lines.append('%s\t%s.%s %s%s tasks.%s\n' % (m['ip'], m['task'], net_name, m['task'], service,
+                                                    m['service']))
     return ''.join(lines)
+
+
+def endpoints(net_name, members, vips):
+    """The virtual IPs of network ``net_name`` and where they lead, in service order:
+    ``[{service, vip, backends: [task addresses in slot order]}]``. Each task on the network DNATs
+    connections to a VIP to one of the backends in its own namespace (``node/vip.py``)."""
+    backends = {}
+    for m in members[net_name]:
+        backends.setdefault(m['service'], []).append(m['ip'])
+    return [{'service': svc, 'vip': ip, 'backends': backends.get(svc, [])} for svc, ip in vips.items()]
+
+
+def _vips_by_network(nets, svcs):
+    """Per network, service name to its VIP there (vip-mode services, in service order)."""
+    out = dict((name, {}) for name in nets)
+    for svc_name, svc in svcs.items():
+        for net_name, ip in (svc.get('vips') or {}).items():
+            if net_name in out:
+                out[net_name][svc_name] = ip
+    return out
 
 
 def build(st, inp_nodes, removed, ready, warn):
@@ -66,6 +92,7 @@ def build(st, inp_nodes, removed, ready, warn):
                  'large packets will be dropped' % (name, mtu, computed, how))
         mtus[name] = mtu
     members, task_list = _members(nets, svcs)
+    vips = _vips_by_network(nets, svcs)
     plan_nodes = _plan_nodes(st, inp_nodes, removed, members, mtus, task_list)
     on_nodes = {n for node in plan_nodes.values() for t in node['tasks'] for n in t['hosts_networks']}
     return {
@@ -74,7 +101,8 @@ def build(st, inp_nodes, removed, ready, warn):
                     'mask_length': st['cluster']['mask_length'], 'version': st['version']},
         'nodes': plan_nodes,
         # one per network with a task on a ready node, in network order
-        'name_tables': {name: name_table(name, members) for name in nets if name in on_nodes},
+        'name_tables': {name: name_table(name, members, vips[name]) for name in nets if name in on_nodes},
+        'endpoints': {name: endpoints(name, members, vips[name]) for name in nets if name in on_nodes},
         'networks': [{'name': name, 'id': e['id'], 'scope': 'swarm', 'driver': 'overlay',
                       'encrypted': e['encrypted'], 'multicast': bool(e.get('multicast')), 'mtu': mtus[name],
                       'netns': _names.sandbox_name(e['id']),
@@ -82,6 +110,7 @@ def build(st, inp_nodes, removed, ready, warn):
                                   for s in e['subnets']],
                       'state': 'present'} for name, e in nets.items()],
         'services': [{'name': name, 'id': s['id'], 'mode': s['mode'],
+                      'endpoint_mode': s.get('endpoint_mode', 'vip'), 'vips': dict(s.get('vips') or {}),
                       'replicas': s['replicas'] if s['mode'] == 'replicated' else len(s['tasks']),
                       'networks': [a['name'] for a in s['networks']], 'constraints': list(s['constraints']),
                       'command': s['command'],
@@ -146,7 +175,8 @@ def _node_plan(nodes, host, entry, nets, members, mtus, task_list):
         interfaces = _interfaces(svc, task, nets, veths, mtus)
         tasks.append({'name': tname, 'service': svc_name, 'slot': task['slot'], 'id': task['id'],
                       'node_id': task['node_id'], 'netns': tname, 'command': svc['command'],
-                      'interfaces': interfaces, 'hosts_networks': [i['network'] for i in interfaces]})
+                      'interfaces': interfaces, 'hosts_networks': [i['network'] for i in interfaces],
+                      'endpoint_networks': [i['network'] for i in interfaces]})
     return {'id': entry['id'], 'role': entry['role'], 'addr': entry['addr'], 'labels': dict(entry['labels']),
             'availability': entry.get('availability') or 'active', 'state': entry['state'],
             'sandboxes': sandboxes, 'tasks': tasks, 'gc_thresh': gc_thresh(peer_count),

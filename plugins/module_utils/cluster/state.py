@@ -14,8 +14,14 @@ Shape (JSON, ``format`` 1)::
      networks: {<name>: {id, encrypted, mtu (explicit or null), multicast (only when true),
                          subnets: [{subnet, gateway, vni, last, allocated: {<ip>: <task id>}}]}},
      services: {<name>: {id, mode, replicas, max_replicas_per_node (only when set),
+                         endpoint_mode (only when dnsrr), vips: {<network>: <ip>} (vip mode),
                          networks: [{name, subnet}], constraints, command,
                          tasks: [{id, slot, node, node_id, addresses: {<network>: <ip>}}]}}}
+
+A virtual IP is allocated from its network's subnet like a task address, owned by the service's
+id (``allocated``). The keys added after format 1 was fixed (``endpoint_mode``, ``vips``) are
+optional: a state written before them reads as vip mode without VIPs, and the next plan gives
+its services VIPs from the free addresses, keeping every task address.
 
 ``version`` goes up by one each time the content changes; replication between managers keeps
 the copy with the highest version. Objects keep their insertion (creation) order, which is the
@@ -90,6 +96,15 @@ def bump(old, new):
         return False
     new['version'] = (old['version'] if old is not None else 0) + 1
     return True
+
+
+def set_or_drop(entry, key, value, default):
+    """``entry[key] = value``, or no such key when ``value`` is the default: a state key added by a
+    later version is written only when used, so the states made before stay as they were."""
+    if value == default:
+        entry.pop(key, None)
+    else:
+        entry[key] = value
 
 
 def tokens(state):

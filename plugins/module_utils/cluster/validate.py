@@ -29,7 +29,9 @@ NODE_KEYS = ('hostname', 'role', 'addr', 'labels', 'state', 'underlay_mtu', 'und
              'availability')
 AVAILABILITY = ('active', 'pause', 'drain')      # docker node update --availability
 NETWORK_KEYS = ('name', 'subnets', 'gateway', 'encrypted', 'mtu', 'state', 'vnis', 'multicast')
-SERVICE_KEYS = ('name', 'networks', 'replicas', 'mode', 'constraints', 'command', 'state', 'max_replicas_per_node')
+SERVICE_KEYS = ('name', 'networks', 'replicas', 'mode', 'constraints', 'command', 'state', 'max_replicas_per_node',
+                'endpoint_mode')
+ENDPOINT_MODES = ('vip', 'dnsrr')
 ATTACH_KEYS = ('name', 'subnet')
 FAMILIES = {'ipv4': 4, 'ipv6': 6, 4: 4, 6: 6, 'inet': 4, 'inet6': 6}
 # the cluster-wide options as messages name them: the module option and the inventory variable
@@ -383,6 +385,10 @@ def _check_services(raw, errors):
                 errors.append('%s: %s' % (where, exc))
         svc['constraints'] = constraints
         svc['command'] = _check_command(item.get('command'), where, errors)
+        svc['endpoint_mode'] = item.get('endpoint_mode') or 'vip'
+        if svc['endpoint_mode'] not in ENDPOINT_MODES:
+            errors.append('%s: endpoint_mode %r is not vip (a virtual IP balancing over the tasks, the default) or '
+                          'dnsrr (the service name resolves to every task)' % (where, svc['endpoint_mode']))
     return services
 
 

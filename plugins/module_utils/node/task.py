@@ -26,12 +26,14 @@ from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import net
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import procs as _procs
 from ansible_collections.linuxnet.overlay.plugins.module_utils.node import peerdb as _peerdb
 from ansible_collections.linuxnet.overlay.plugins.module_utils.node import veth as _veth
+from ansible_collections.linuxnet.overlay.plugins.module_utils.node import vip as _vip
 
 DEFAULTS = {'name': None, 'state': 'present', 'hosts': None, 'command': None, 'interfaces': None,
+            'vip_managed': False, 'vip_table': None,
             'runtime_dir': '/run/linuxnet-overlay/tasks', 'etc_netns_dir': '/etc/netns', 'stop_timeout': 5.0}
-ALL_DEFAULTS = {'tasks': [], 'exclusive': False, 'pattern': None, 'name_tables': None,
+ALL_DEFAULTS = {'tasks': [], 'exclusive': False, 'pattern': None, 'name_tables': None, 'endpoints': None,
                 'runtime_dir': '/run/linuxnet-overlay/tasks', 'etc_netns_dir': '/etc/netns', 'stop_timeout': 5.0}
-TASK_KEYS = ('name', 'hosts', 'hosts_networks', 'command', 'interfaces')
+TASK_KEYS = ('name', 'hosts', 'hosts_networks', 'command', 'interfaces', 'endpoint_networks')
 TASK_INFO_KEYS = ('netns', 'service', 'slot', 'id', 'node_id')        # the cluster plan's, ignored
 INTERFACE_KEYS = ('veth', 'sandbox', 'bridge', 'mtu', 'ifname', 'mac', 'address', 'routes', 'neighbours')
 INTERFACE_INFO_KEYS = ('network', 'ip', 'subnet', 'gateway', 'vni')     # the cluster plan's, ignored
@@ -183,7 +185,7 @@ class Task:
             running = exists and _procs.ns_inode('/proc/%d/ns/net' % pid) == _procs.ns_inode(_netns.netns_path(self.name))
             stale_pid = None if running else pid
         self.stale_pid = stale_pid
-        return {
+        cur = {
             'name': self.name,
             'exists': exists,
             'hosts': _read(os.path.join(self.etc, 'hosts')),
@@ -191,6 +193,9 @@ class Task:
             'pid': pid if running else None,
             'running': running,
         }
+        if self.p['vip_managed'] and self.p['state'] == 'present':
+            cur['vip_table'] = self._vip_call(_vip.current, self.name) if exists else None
+        return cur
 
     def present(self, cur):
         p = self.p
@@ -202,6 +207,7 @@ class Task:
             if not cur['running']:
                 self._namespace_and_hosts(cur, after)
                 self._interfaces(cur)
+                self._vips(cur, after)
                 return after
         if self.stale_pid:
             self.actions.append('stop stale command (pid %d, in a namespace that no longer has this name)' % self.stale_pid)
@@ -209,6 +215,7 @@ class Task:
                 _procs.stop([self.stale_pid], p['stop_timeout'])
         self._namespace_and_hosts(cur, after)
         self._interfaces(cur)
+        self._vips(cur, after)
         if not check:
             os.makedirs(self.rt, mode=0o700, exist_ok=True)
         restart = cur['running'] and cur['command'] != command
@@ -267,6 +274,21 @@ class Task:
                 self.links.append(res['veth'])
                 self.links_before.append(before)
                 self.links_after.append(after)
+
+    def _vip_call(self, fn, *args):
+        try:
+            return fn(*args)
+        except _vip.VipError as exc:
+            raise TaskError('task %s: %s' % (self.name, exc), self.actions) from None
+
+    def _vips(self, cur, after):
+        """The task's virtual IP table (``node/vip.py``), after its interfaces and before its command
+        starts, so that the command's first connection to a VIP is balanced."""
+        if not self.p['vip_managed']:
+            return
+        want = self.p['vip_table']
+        self.actions.extend(self._vip_call(_vip.converge, self.name, want, cur['vip_table'], self.check))
+        after['vip_table'] = want
 
     def _veth(self, params, cur):
         vparams = {k: v for k, v in params.items() if k != 'neighbours'}
@@ -369,7 +391,7 @@ def converge(params, check_mode=False, diff=False, pending=None):
     if task.interfaces is not None:
         result['interfaces'] = task.links
     if diff:
-        keys = ('exists', 'hosts', 'command', 'running')
+        keys = ('exists', 'hosts', 'command', 'running') + (('vip_table',) if 'vip_table' in cur else ())
         before, after_view = {k: cur[k] for k in keys}, {k: after[k] for k in keys}
         if task.interfaces is not None:
             before['interfaces'], after_view['interfaces'] = task.links_before, task.links_after
@@ -410,13 +432,37 @@ def _task_hosts(what, name, raw, tables):
     return compose_hosts(nets, tables)
 
 
-def validate_tasks(tasks, name_tables=None):
+def _task_vips(what, name, raw, endpoints, rendered):
+    """``(managed, table text or None)`` of one ``tasks`` entry: its ``endpoint_networks``' VIPs."""
+    nets = raw.get('endpoint_networks')
+    if nets is None:
+        return False, None
+    if nets and endpoints is None:
+        raise TaskError('%s (%s): endpoint_networks needs the endpoints option (the virtual IPs per network)'
+                        % (what, name))
+    try:
+        key = tuple(_vip.select(endpoints, nets, '%s (%s)' % (what, name)))
+    except _vip.VipError as exc:
+        raise TaskError(str(exc)) from None
+    nets_key = tuple(nets)
+    if nets_key not in rendered:        # tasks of the same networks share one rendering
+        rendered[nets_key] = _vip.render(list(key))
+    return True, rendered[nets_key]
+
+
+def validate_tasks(tasks, name_tables=None, endpoints=None):
     """The ``tasks`` option as ``converge`` parameters (pure): every input error, naming the bad
     value, before any change. A task without a command runs no process (a running one is stopped).
-    ``name_tables``: what ``hosts_networks`` composes a task's hosts file from."""
+    ``name_tables``: what ``hosts_networks`` composes a task's hosts file from; ``endpoints``: the
+    virtual IPs per network that ``endpoint_networks`` selects the task's DNAT rules from."""
     if not isinstance(tasks, list):
         raise TaskError('tasks must be a list of {name, hosts or hosts_networks, command, interfaces}')
     tables = validate_name_tables(name_tables)
+    try:
+        endpoints = _vip.validate_endpoints(endpoints)
+    except _vip.VipError as exc:
+        raise TaskError(str(exc)) from None
+    rendered = {}
     out, names = [], {}
     for i, raw in enumerate(tasks):
         what = 'tasks[%d]' % i
@@ -440,7 +486,9 @@ def validate_tasks(tasks, name_tables=None):
             validate_interfaces(name, raw.get('interfaces'))
         except TaskError as exc:
             raise TaskError('%s (%s): %s' % (what, name, exc)) from None
-        out.append({'name': name, 'hosts': hosts, 'command': command, 'interfaces': raw.get('interfaces')})
+        managed, table = _task_vips(what, name, raw, endpoints, rendered)
+        out.append({'name': name, 'hosts': hosts, 'command': command, 'interfaces': raw.get('interfaces'),
+                    'vip_managed': managed, 'vip_table': table})
     return out
 
 
@@ -464,7 +512,7 @@ def validate_all(params):
     TaskError naming the bad value. ``converge_all`` runs it first; the sandbox module too, before it
     changes anything."""
     p = dict(ALL_DEFAULTS, **params)
-    tasks = validate_tasks(p['tasks'], p['name_tables'])
+    tasks = validate_tasks(p['tasks'], p['name_tables'], p['endpoints'])
     if p['pattern']:
         try:
             re.compile(p['pattern'])

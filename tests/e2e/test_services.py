@@ -1,0 +1,233 @@
+# -*- coding: utf-8 -*-
+# Copyright: linuxnet.overlay contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Services reached as Swarm users reach them (issue #12, items 1 and 2): ``web`` (3 replicas of a
+small server that answers every TCP connection and UDP datagram on port 80 with the address it
+was reached at) behind its virtual IP, ``dns`` in ``endpoint_mode: dnsrr``, a ``client`` task to
+connect from, and ``far`` on another network. Connections are made from inside the client task,
+as a user's program would make them, by name.
+
+One seed lab for the module (node1 manager, node2 worker); the tests run in file order, the
+scale-down and the teardown last."""
+
+from __future__ import annotations
+
+import collections
+import json
+import shlex
+import time
+
+import pytest
+
+SERVER = r'''
+import socket, threading
+def udp():
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(('0.0.0.0', 80))
+    while True:
+        data, peer = u.recvfrom(64)
+        u.sendto(b'udp\n', peer)
+threading.Thread(target=udp, daemon=True).start()
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', 80)); s.listen(128)
+def serve(c):
+    me = c.getsockname()[0].encode() + b'\n'
+    try:
+        c.sendall(me)
+        while c.recv(64):
+            c.sendall(me)
+    except OSError:
+        pass
+    c.close()
+while True:
+    c, _ = s.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()
+'''
+# N connections to HOST:80 by name, each answered with the address of the task that took it
+CLIENT = r'''
+import collections, json, socket, sys
+host, n = sys.argv[1], int(sys.argv[2])
+out = collections.Counter()
+for i in range(n):
+    try:
+        c = socket.create_connection((host, 80), timeout=2); out[c.makefile().readline().strip()] += 1; c.close()
+    except OSError as exc:
+        out['error: ' + exc.__class__.__name__] += 1
+print(json.dumps(out))
+'''
+# a connection to the VIP held open across a run: answers a line every 0.2 s until /tmp/held.stop
+HELD = r'''
+import json, os, socket, sys, time
+avoid = sys.argv[2]
+while True:
+    c = socket.create_connection((sys.argv[1], 80), timeout=2); f = c.makefile()
+    first = f.readline().strip()
+    if first != avoid:
+        break
+    c.close()
+answers = [first]
+open('/tmp/held.first', 'w').write(first)
+while not os.path.exists('/tmp/held.stop'):
+    try:
+        c.sendall(b'x\n'); answers.append(f.readline().strip() or 'closed')
+    except OSError as exc:
+        answers.append('error: %s' % exc)
+    time.sleep(0.2)
+open('/tmp/held.out', 'w').write(json.dumps(answers))
+'''
+
+
+def services(web_replicas=3, web_state='present'):
+    return [
+        {'name': 'web', 'networks': ['uber-net'], 'replicas': web_replicas, 'state': web_state,
+         'command': ['python3', '-c', SERVER]},
+        {'name': 'dns', 'networks': ['uber-net'], 'replicas': 2, 'endpoint_mode': 'dnsrr',
+         'command': ['sleep', 'infinity']},
+        {'name': 'client', 'networks': ['uber-net'], 'replicas': 1, 'constraints': ['node.hostname==node1'],
+         'command': ['sleep', 'infinity']},
+        {'name': 'far', 'networks': ['far-net'], 'replicas': 1, 'command': ['sleep', 'infinity']},
+    ]
+
+
+def group_vars(**kw):
+    return {'overlay_networks': [{'name': 'uber-net'}, {'name': 'far-net'}], 'overlay_services': services(**kw)}
+
+
+@pytest.fixture(scope='module')
+def lab(make_lab):
+    lab = make_lab('seed', group_vars=group_vars())
+    lab.play().assert_ok()
+    return lab
+
+
+def tasks(lab):
+    """{service.slot: (node, task, address on its first network)}"""
+    out = {}
+    for node, snap in lab.snapshots().items():
+        for t in snap.tasks:
+            out['.'.join(t.split('.')[:2])] = (node, t, snap.addresses(t, 'eth0')[0].split('/')[0])
+    return out
+
+
+def in_task(lab, where, argv):
+    node, task, dummy = where
+    return lab.exec(node, ['ip', 'netns', 'exec', task] + list(argv))
+
+
+def connect(lab, where, host, n):
+    return collections.Counter(json.loads(in_task(lab, where, ['python3', '-c', CLIENT, host, str(n)])))
+
+
+def vip_table(lab, where):
+    node, task, dummy = where
+    return lab.exec(node, ['ip', 'netns', 'exec', task, 'nft', 'list', 'table', 'ip', 'linuxnet_overlay_vip'],
+                    check=False).stdout
+
+
+def wait_serving(lab, where, ips):
+    for dummy in range(50):
+        if all(connect(lab, where, ip, 1).get(ip) for ip in ips):
+            return
+        time.sleep(0.2)
+
+
+def test_names_resolve_as_in_swarm(lab):
+    t = tasks(lab)
+    client = t['client.1']
+    web = sorted(v[2] for k, v in t.items() if k.startswith('web.'))
+    dns = sorted(v[2] for k, v in t.items() if k.startswith('dns.'))
+    assert web == ['10.0.0.3', '10.0.0.4', '10.0.0.5']          # the VIP 10.0.0.2 first, then the tasks
+
+    def lookup(name):
+        return sorted(set(in_task(lab, client, ['getent', 'ahostsv4', name]).split()) & set(
+            '10.0.0.%d' % i for i in range(2, 255)))
+    assert lookup('web') == ['10.0.0.2']                          # vip mode: the VIP only
+    assert lookup('tasks.web') == web
+    assert lookup('dns') == dns and lookup('tasks.dns') == dns   # dnsrr: every task, no VIP
+    # reverse lookup of a task address is still <task>.<network>
+    node, task, ip = t['web.2']
+    assert in_task(lab, client, ['getent', 'hosts', ip]).split()[1] == task + '.uber-net'
+    # a rule per vip-mode service of uber-net (web and client) in each of its tasks, none for dns;
+    # far-net's task has the rule of its own service only
+    table = vip_table(lab, client)
+    assert 'ip daddr 10.0.0.2 dnat to numgen random mod 3 map { 0 : 10.0.0.3, 1 : 10.0.0.4, 2 : 10.0.0.5 }' in table
+    assert table.count(' dnat to ') == 2 and not any(ip + ' ' in table or ip + '}' in table for ip in dns), table
+    assert vip_table(lab, t['far.1']).count(' dnat to ') == 1 and '10.0.0.' not in vip_table(lab, t['far.1'])
+
+
+def test_connections_to_the_vip_reach_every_replica(lab):
+    t = tasks(lab)
+    client = t['client.1']
+    web = [v[2] for k, v in t.items() if k.startswith('web.')]
+    wait_serving(lab, client, web)
+    got = connect(lab, client, 'web', 200)
+    assert sorted(got) == sorted(web), got
+    # random per connection: 200/3 = 67 each; the ratio of most to fewest stays under 2
+    # (a binomial spread of 200 over 3 with max/min >= 2 has a chance below 1e-4)
+    assert max(got.values()) / min(got.values()) < 2, got
+    # from a task of the service itself, its own VIP (hairpin): served, by itself too
+    assert sorted(connect(lab, t['web.1'], 'web', 60)) == sorted(web)
+    # UDP through the VIP too
+    assert in_task(lab, client, ['python3', '-c', (
+        'import socket; u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(2); '
+        'u.sendto(b"x", ("web", 80)); print(u.recvfrom(64)[0].decode().strip())')]).strip() == 'udp'
+
+
+def test_isolation_another_network_has_no_way_to_the_vip(lab):
+    t = tasks(lab)
+    got = connect(lab, t['far.1'], '10.0.0.2', 3)
+    assert sum(got.values()) == 3 and all(k.startswith('error: ') for k in got), got
+
+
+def test_converged_cluster_changes_nothing_and_vip_drift_is_reported_then_repaired(lab):
+    lab.play().assert_unchanged()
+    play = lab.play(check=True, diff=True).assert_unchanged()
+    assert '--- before' not in play.out
+    t = tasks(lab)
+    node, task, dummy = t['web.2']
+    lab.sh(node, 'ip netns exec %s nft flush chain ip linuxnet_overlay_vip nat_output' % task)
+    check = lab.play(check=True, diff=True).assert_ok()
+    changed = [(p, h) for p, h, d in check.changed_results()]
+    assert changed and all(h == node for p, h in changed), changed
+    diffs = '\n'.join(d for p, h, d in check.changed_results())
+    assert '+                        ip daddr 10.0.0.2 dnat to numgen random mod 3' in diffs, diffs
+    assert ' dnat to ' not in vip_table(lab, t['web.2']), 'check mode repaired it'
+    lab.play().assert_ok()
+    assert ' dnat to ' in vip_table(lab, t['web.2'])
+    lab.play().assert_unchanged()
+
+
+def test_scale_down_keeps_an_open_connection_and_sends_nothing_to_the_removed_task(lab):
+    t = tasks(lab)
+    client = t['client.1']
+    gone = t['web.3'][2]
+    node, task, dummy = client
+    lab.sh(node, 'rm -f /tmp/held.*; setsid nohup ip netns exec %s python3 -c %s web %s >/dev/null 2>&1 &'
+           % (task, shlex.quote(HELD), gone))
+    for dummy in range(50):
+        first = lab.sh(node, 'cat /tmp/held.first 2>/dev/null || true').strip()
+        if first:
+            break
+        time.sleep(0.1)
+    assert first and first != gone
+    lab.play(group_vars=group_vars(web_replicas=2)).assert_ok()
+    time.sleep(0.5)
+    lab.sh(node, 'touch /tmp/held.stop')
+    for dummy in range(50):
+        out = lab.sh(node, 'cat /tmp/held.out 2>/dev/null || true').strip()
+        if out:
+            break
+        time.sleep(0.1)
+    answers = json.loads(out)
+    assert len(answers) > 3 and set(answers) == {first}, answers      # one task, no error, throughout
+    after = tasks(lab)
+    assert 'web.3' not in after
+    got = connect(lab, client, 'web', 100)
+    assert sorted(got) == sorted(after[k][2] for k in ('web.1', 'web.2')), got
+    assert 'map { 0 : 10.0.0.3, 1 : 10.0.0.4 }' in vip_table(lab, client)
+
+
+def test_service_absent_takes_its_rules_and_vip_name(lab):
+    lab.play(group_vars=group_vars(web_state='absent')).assert_ok()
+    t = tasks(lab)
+    assert not any(k.startswith('web.') for k in t)
+    for k in ('client.1', 'dns.1', 'dns.2'):
+        assert '10.0.0.2' not in vip_table(lab, t[k]), k      # only client's own VIP is left
+    assert in_task(lab, t['client.1'], ['sh', '-c', 'getent hosts web || echo none']).strip() == 'none'
