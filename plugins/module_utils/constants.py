@@ -39,3 +39,7 @@ NUD_FAILED = 0x20
 NUD_NOARP = 0x40
 NUD_PERMANENT = 0x80
 NUD_VALID_DYNAMIC = NUD_REACHABLE | NUD_STALE | NUD_DELAY | NUD_PROBE
+
+# the node's gateway bridge (Docker's docker_gwbridge) and the prefix of the tasks' veths on it
+GATEWAY_BRIDGE = 'ov-gwbridge'
+GATEWAY_VETH_PREFIX = 'vgw'

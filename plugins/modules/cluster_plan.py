@@ -135,6 +135,14 @@ options:
       - UDP port of the VXLAN data path, 1024-49151. Omitted, the cluster's value is kept (4789).
         A change re-creates every VTEP, and is reported as a warning.
     type: int
+  gwbridge_subnet:
+    description:
+      - Subnet of every node's gateway bridge (C(overlay_gwbridge_subnet)), the way out of the overlay that each task
+        on a network that is not C(internal) gets, as Docker's C(docker_gwbridge). The same subnet on every node;
+        its first address is the bridge's, the others are handed out per node. Omitted, the cluster's value is
+        kept (C(172.18.0.0/16), as Docker's). It must not overlap an overlay subnet or a route of a node with such a
+        task. A change gives every such task a new address on it (reported as a warning).
+    type: str
   commit:
     description:
       - Write the new state. V(false) computes and returns the plan without writing (like check mode).
@@ -328,6 +336,7 @@ ARG_SPEC = dict(
     default_addr_pool=dict(type='list', elements='str'),
     default_addr_pool_mask_length=dict(type='int'),
     data_path_port=dict(type='int'),
+    gwbridge_subnet=dict(type='str'),
     commit=dict(type='bool', default=True),
     validate_only=dict(type='bool', default=False),
     prune=dict(type='bool', default=False),
@@ -344,7 +353,7 @@ def _inventory(p):
         nodes.append(dict((k, v) for k, v in n.items() if v is not None))
     return {'nodes': nodes, 'networks': p['networks'], 'services': p['services'],
             'default_addr_pool': p['default_addr_pool'], 'mask_length': p['default_addr_pool_mask_length'],
-            'data_path_port': p['data_path_port']}
+            'data_path_port': p['data_path_port'], 'gwbridge_subnet': p['gwbridge_subnet']}
 
 
 def main():

@@ -107,7 +107,7 @@ import socket
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils.constants import VXLAN_PORT
+from ansible_collections.linuxnet.overlay.plugins.module_utils.constants import GATEWAY_BRIDGE, VXLAN_PORT
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import icmp as _icmp
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import rtnl as _rtnl
@@ -273,10 +273,13 @@ def _read_underlay(module, addr, port):
     """The node's addresses and routes, the data-path address, its device and MTU, and the VXLAN devices on
     the port, in one rtnetlink socket."""
     with _rtnl.Socket() as sock:
-        addrs = _rtnl.addr_dump(sock)
+        links = _rtnl.link_dump(sock)
+        # the collection's own gateway bridge is no route of the node's: its subnet is ours already
+        ours = {li['ifindex'] for li in links if li.get('name') == GATEWAY_BRIDGE}
+        addrs = [a for a in _rtnl.addr_dump(sock) if a['index'] not in ours]
         main_routes = []
         for fam in (socket.AF_INET, socket.AF_INET6):
-            main_routes += [dict(r, family=fam) for r in _rtnl.route_dump(sock, fam)]
+            main_routes += [dict(r, family=fam) for r in _rtnl.route_dump(sock, fam) if r['oif'] not in ours]
         routes = _routes(main_routes)
         if addr is None:
             addr = _default_source(main_routes, addrs)
@@ -290,7 +293,7 @@ def _read_underlay(module, addr, port):
                              % (addr, socket.gethostname(),
                                 ', '.join('%s/%d' % (a['ip'], a['prefixlen']) for a in _usable(addrs)) or 'none'))
         link = _rtnl.get_link_by_index(sock, mine[0]['index']) or {}
-        foreign = _vxlan_port_users(_rtnl.link_dump(sock), port)
+        foreign = _vxlan_port_users(links, port)
     return addrs, routes, addr, link.get('name'), link.get('mtu'), foreign
 
 

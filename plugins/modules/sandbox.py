@@ -87,6 +87,22 @@ options:
   name_tables:
     description: With O(tasks), as O(linuxnet.overlay.task#module:name_tables) (the C(name_tables) of the node_plan filter's view of the cluster plan).
     type: dict
+  gateway:
+    description:
+      - The node's gateway bridge, a way out of the overlay for its tasks as Docker's C(docker_gwbridge) - the
+        C(gateway) of the node_plan filter's view of the cluster plan, C({bridge, subnet, address, veth_prefix}).
+      - The bridge is made in the node's own namespace with the address (the first of the subnet), forwarding is
+        turned on (C(net.ipv4.ip_forward=1), as Docker does; it is left on when the gateway goes), and two nftables
+        tables of the collection's own, C(ip linuxnet_overlay_gw) (masquerade of the subnet out of the node's other
+        interfaces; nothing from outside reaches the bridge but replies and DNATed connections) and
+        C(bridge linuxnet_overlay_gw) (the tasks' veths, named C(<veth_prefix>...), do not reach each other over
+        the bridge). Each table is compared with what is wanted as C(nft list table) prints it, and replaced in one
+        transaction when it differs. No other table, chain or route of the node is touched.
+      - Omitted or null with O(exclusive=true), the gateway bridge and both tables are removed (the node has no task
+        with a way out); without O(exclusive), null leaves them alone. Tasks reach the bridge through their
+        C(gateway_interface) (M(linuxnet.overlay.task)).
+      - Converged after the sandboxes and before the tasks.
+    type: dict
   endpoints:
     description: With O(tasks), as O(linuxnet.overlay.task#module:endpoints) (the C(endpoints) of the node_plan filter's view of the cluster plan).
     type: dict
@@ -223,9 +239,22 @@ sandboxes:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.linuxnet.overlay.plugins.module_utils.constants import VXLAN_PORT
+from ansible_collections.linuxnet.overlay.plugins.module_utils.node import gateway as _gateway
 from ansible_collections.linuxnet.overlay.plugins.module_utils.node import sandbox as _sandbox
 from ansible_collections.linuxnet.overlay.plugins.module_utils.node import task as _task
 from ansible_collections.linuxnet.overlay.plugins.module_utils.common import require_pyroute2
+
+
+def _converge_gateway(module, gateway, result):
+    """The node's gateway bridge, after the sandboxes and before the tasks (their way out needs it)."""
+    try:
+        gw = _gateway.converge(gateway, module.check_mode, module._diff)
+    except _gateway.GatewayError as exc:
+        actions = result['actions'] + exc.actions
+        module.fail_json(msg=str(exc), actions=actions, changed=bool(actions))
+    result.update(changed=result['changed'] or gw['changed'], actions=result['actions'] + gw['actions'])
+    if module._diff and gw['changed']:
+        result['diff'] = result['diff'] + [gw['diff']]
 
 
 def main():
@@ -239,6 +268,7 @@ def main():
             'tasks': {'type': 'list', 'elements': 'dict'},
             'name_tables': {'type': 'dict'},
             'endpoints': {'type': 'dict'},
+            'gateway': {'type': 'dict'},
             'task_pattern': {'type': 'str'},
             'runtime_dir': {'type': 'path', 'default': '/run/linuxnet-overlay/tasks'},
             'etc_netns_dir': {'type': 'path', 'default': '/etc/netns'},
@@ -258,15 +288,18 @@ def main():
         if tasks is not None:
             _task.validate_all(tasks)          # every input error before any change
         wanted = _sandbox.validate(p)
+        gateway = _gateway.validate(p['gateway'])
         if tasks is not None:
             # each task interface gets the other interfaces of its subnet as permanent neighbours
             tasks['tasks'] = _sandbox.task_neighbours(wanted, tasks['tasks'])
-    except (_task.TaskError, _sandbox.SandboxError) as exc:
+    except (_task.TaskError, _sandbox.SandboxError, _gateway.GatewayError) as exc:
         module.fail_json(msg=str(exc), actions=[], changed=False)
     try:
         result = _sandbox.converge(wanted, module.check_mode, module._diff)
     except _sandbox.SandboxError as exc:
         module.fail_json(msg=str(exc), actions=exc.actions, changed=bool(exc.actions))
+    if gateway is not None or p['exclusive']:
+        _converge_gateway(module, gateway, result)
     if tasks is not None:
         try:
             done = _task.converge_all(tasks, module.check_mode, module._diff)

@@ -44,7 +44,10 @@ options:
       - Keys are C(name) (required), C(hosts), C(hosts_networks) (instead of C(hosts) - a list of network names;
         the hosts file is the localhost lines and then the O(name_tables) entry of each, in order),
         C(endpoint_networks) (a list of network names; the task's virtual IP rules are those of the O(endpoints)
-        entry of each, in order; an empty list means none, and omitted means the rules are not managed), C(command)
+        entry of each, in order; an empty list means none, and omitted means the rules are not managed),
+        C(gateway_interface) (one more interface as in O(interfaces), after them, on the node's gateway bridge with
+        C(sandbox) null - the node's own namespace - and the default route through it, the task's way out; see
+        M(linuxnet.overlay.sandbox) C(gateway)), C(command)
         (argv list; omitted or null means no process, and a running one is stopped, the list being the node's
         complete desired state) and C(interfaces) (as O(interfaces)). The entries of the cluster plan's
         C(nodes[<host>].tasks) can be passed as they are, with O(name_tables) set to the node_plan filter's C(name_tables)
@@ -107,7 +110,7 @@ options:
         task. The entries of the cluster plan's C(nodes[<host>].tasks[].interfaces) can be passed as they are
         (their keys C(network), C(ip), C(subnet), C(gateway) and C(vni) are ignored); any other key is an error.
       - Keys are C(veth) (required, name of the end on the bridge, in the sandbox), C(sandbox) (required, the
-        namespace of the bridge, which must exist), C(bridge) (required, the master of that end), C(ifname)
+        namespace of the bridge, which must exist; null for a bridge in the node's own namespace), C(bridge) (required, the master of that end), C(ifname)
         (the end in the task, default C(eth<index>)), C(mtu) (both ends), C(mac) (of the task's end),
         C(address) (of the task's end, CIDR), C(routes) (of the task's end, a list of C({dst, via})) and
         C(neighbours) (a list of C({ip, mac}), exactly the permanent neighbour entries of the task's end; others

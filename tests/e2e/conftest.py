@@ -266,7 +266,12 @@ class Lab:
     # -- the lab -------------------------------------------------------------------------------
     @property
     def nodes(self):
-        return [n['name'] for n in self.spec['lab_nodes']]
+        """The cluster nodes (the lab's client hosts are not: see ``clients``)."""
+        return [n['name'] for n in self.spec['lab_nodes'] if n.get('role') != 'client']
+
+    @property
+    def clients(self):
+        return [n['name'] for n in self.spec['lab_nodes'] if n.get('role') == 'client']
 
     def node(self, name):
         return next(n for n in self.spec['lab_nodes'] if n['name'] == name)
@@ -608,8 +613,11 @@ def assert_nothing_stray(snaps):
         assert snap.stray_processes() == [], (node, snap.stray_processes())
         task_ifs = sum(len([li for li in snap['ns'][t]['links'] if li['ifname'] != 'lo']) for t in snap.tasks)
         veths = [(ns, li['ifname']) for ns, li in snap.links_of_kind('veth') if ns in snap.sandboxes]
-        assert len(veths) == task_ifs, (node, veths, snap.tasks)
-        assert sorted(li['ifname'] for li in snap['links']) == ['eth0', 'lo'], (node, snap['links'])
+        # a task's way out is a veth on the gateway bridge in the node's namespace
+        way_out = [li['ifname'] for li in snap['links'] if li['ifname'].startswith('vgw')]
+        assert len(veths) + len(way_out) == task_ifs, (node, veths, way_out, snap.tasks)
+        own = sorted(li['ifname'] for li in snap['links'] if not li['ifname'].startswith('vgw'))
+        assert own == (['eth0', 'lo', 'ov-gwbridge'] if way_out else ['eth0', 'lo']), (node, snap['links'])
         assert not [p for p in snap['state_files'] if p.endswith('.tmp')], (node, snap['state_files'])
 
 

@@ -83,11 +83,14 @@ def services(web_replicas=3, web_state='present'):
         {'name': 'client', 'networks': ['uber-net'], 'replicas': 1, 'constraints': ['node.hostname==node1'],
          'command': ['sleep', 'infinity']},
         {'name': 'far', 'networks': ['far-net'], 'replicas': 1, 'command': ['sleep', 'infinity']},
+        {'name': 'vault', 'networks': ['back-net'], 'replicas': 1, 'constraints': ['node.hostname==node2'],
+         'command': ['sleep', 'infinity']},
     ]
 
 
 def group_vars(**kw):
-    return {'overlay_networks': [{'name': 'uber-net'}, {'name': 'far-net'}], 'overlay_services': services(**kw)}
+    return {'overlay_networks': [{'name': 'uber-net'}, {'name': 'far-net'}, {'name': 'back-net', 'internal': True}],
+            'overlay_services': services(**kw)}
 
 
 @pytest.fixture(scope='module')
@@ -176,6 +179,40 @@ def test_isolation_another_network_has_no_way_to_the_vip(lab):
     assert sum(got.values()) == 3 and all(k.startswith('error: ') for k in got), got
 
 
+# the outside (the lab's client host, 203.0.113.5, behind the router): answers with the address it sees
+OUTSIDE = r'''
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', 80)); s.listen(16)
+while True:
+    c, peer = s.accept(); c.sendall(peer[0].encode() + b'\n'); c.close()
+'''
+
+
+def test_a_way_out_masqueraded_by_the_node_and_none_from_an_internal_network(lab):
+    lab.sh('client', 'setsid nohup python3 -c %s >/dev/null 2>&1 &' % shlex.quote(OUTSIDE))
+    t = tasks(lab)
+    seen = {}
+    for key in ('client.1', 'web.1', 'web.2', 'web.3'):
+        for dummy in range(30):
+            got = connect(lab, t[key], '203.0.113.5', 1)
+            if not any(k.startswith('error') for k in got):
+                break
+            time.sleep(0.2)
+        (seen[key],) = got
+    # the client host sees the node's own address: the node masquerades its tasks' way out
+    assert {seen[k] for k in seen} <= {'172.31.1.5', '192.168.1.5'}, seen
+    for key, addr in seen.items():
+        assert addr == lab.node(t[key][0])['address'], (key, addr)
+    node, task, dummy = t['client.1']
+    assert lab.exec(node, ['ip', 'netns', 'exec', task, 'ip', 'route', 'show', 'default']).split()[:3] == [
+        'default', 'via', '172.18.0.1']
+    # a task of an internal network only has no way out: no second interface, no default route
+    vault = t['vault.1']
+    assert connect(lab, vault, '203.0.113.5', 1) == {'error: OSError': 1}
+    links = [line.split()[0].split('@')[0] for line in in_task(lab, vault, ['ip', '-br', 'link']).splitlines()]
+    assert links == ['lo', 'eth0'], links
+
+
 def test_converged_cluster_changes_nothing_and_vip_drift_is_reported_then_repaired(lab):
     lab.play().assert_unchanged()
     play = lab.play(check=True, diff=True).assert_unchanged()
@@ -231,3 +268,13 @@ def test_service_absent_takes_its_rules_and_vip_name(lab):
     for k in ('client.1', 'dns.1', 'dns.2'):
         assert '10.0.0.2' not in vip_table(lab, t[k]), k      # only client's own VIP is left
     assert in_task(lab, t['client.1'], ['sh', '-c', 'getent hosts web || echo none']).strip() == 'none'
+
+
+def test_no_task_left_takes_the_gateway_bridge_and_its_tables(lab):
+    absent = group_vars()
+    absent['overlay_services'] = [dict(svc, state='absent') for svc in absent['overlay_services']]
+    lab.play(group_vars=absent).assert_ok()
+    for node, snap in lab.snapshots().items():
+        assert snap.tasks == [] and snap.sandboxes == [], node
+        assert sorted(li['ifname'] for li in snap['links']) == ['eth0', 'lo'], (node, snap['links'])
+        assert snap['nft_tables'] == [], (node, snap['nft_tables'])

@@ -38,6 +38,19 @@ def test_facts_of_the_node(run_module, underlay):
     assert not res['changed']
 
 
+def test_the_collections_gateway_bridge_is_no_route_of_the_node(run_module, underlay):
+    # the planner checks the gateway subnet against the node's routes: its own bridge must not count
+    sh('ip link add ov-gwbridge type bridge && ip addr add 172.18.0.1/16 dev ov-gwbridge && '
+       'ip link set ov-gwbridge up && ip link add other-br type bridge && ip addr add 172.19.0.1/16 dev other-br && '
+       'ip link set other-br up')
+    try:
+        node = run_module('node_facts', {'data_path_port': 4789})['node']
+        assert '172.18.0.0/16' not in node['routes'] and '172.18.0.1/16' not in node['addresses']
+        assert '172.19.0.0/16' in node['routes'] and '172.19.0.1/16' in node['addresses']
+    finally:
+        sh('ip link del ov-gwbridge; ip link del other-br', check=False)
+
+
 def test_missing_data_path_address(run_module, underlay):
     res = run_module('node_facts', {'data_path_addr': '192.0.2.77'}, expect_failure=True)
     assert 'data-path address 192.0.2.77 is not configured' in res['msg'] and '172.31.1.5/24' in res['msg']

@@ -205,7 +205,7 @@ def test_default_routes_and_router(seed):
     assert nx(seed['dir'], 'router', 'cat /proc/sys/net/ipv4/ip_forward').stdout.strip() == '1'
     bridges = json.loads(nx(seed['dir'], 'router', 'ip -j addr show type bridge').stdout)
     assert sorted((b['ifname'], b['addr_info'][0]['local']) for b in bridges) == [
-        ('seg1', '172.31.1.1'), ('seg2', '192.168.1.1')]
+        ('outside', '203.0.113.1'), ('seg1', '172.31.1.1'), ('seg2', '192.168.1.1')]
 
 
 def test_named_netns_is_private_to_the_node(seed):
@@ -234,7 +234,7 @@ def test_no_route_out_of_the_lab(seed):
     assert out.returncode != 0
     assert 'Unreachable' in out.stdout
     routes = json.loads(nx(seed['dir'], 'router', 'ip -j route show').stdout)
-    assert sorted(r['dst'] for r in routes) == ['172.31.1.0/24', '192.168.1.0/24']
+    assert sorted(r['dst'] for r in routes) == ['172.31.1.0/24', '192.168.1.0/24', '203.0.113.0/24']
 
 
 def test_facts_through_the_connection(seed):
@@ -245,8 +245,9 @@ def test_facts_through_the_connection(seed):
         host, _sep, rest = line.partition(' | SUCCESS => ')
         if rest:
             facts[host.strip()] = json.loads(rest)['ansible_facts']
-    assert sorted(facts) == ['node1', 'node2']
-    for name, addr, gw in (('node1', '172.31.1.5', '172.31.1.1'), ('node2', '192.168.1.5', '192.168.1.1')):
+    assert sorted(facts) == ['client', 'node1', 'node2']
+    for name, addr, gw in (('node1', '172.31.1.5', '172.31.1.1'), ('node2', '192.168.1.5', '192.168.1.1'),
+                           ('client', '203.0.113.5', '203.0.113.1')):
         f = facts[name]
         assert f['ansible_hostname'] == name
         assert sorted(f['ansible_interfaces']) == ['eth0', 'lo']
@@ -259,7 +260,10 @@ def test_inventory_groups_and_vars(seed):
                           '--list']).stdout)
     assert inv['swarm_managers']['hosts'] == ['node1']
     assert inv['swarm_workers']['hosts'] == ['node2']
+    # the client host is in the lab, not in the cluster: site.yml (swarm_managers:swarm_workers) skips it
+    assert inv['lab_clients']['hosts'] == ['client']
     hv = inv['_meta']['hostvars']
+    assert 'overlay_advertise_addr' not in hv['client'] and hv['client']['linuxnet_lab_address'] == '203.0.113.5'
     assert hv['node1']['overlay_advertise_addr'] == '172.31.1.5'
     assert hv['node2']['overlay_advertise_addr'] == '192.168.1.5'
     assert hv['node1']['ansible_connection'] == 'linuxnet.overlay.nsenter'

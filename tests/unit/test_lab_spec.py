@@ -105,7 +105,7 @@ def test_repository_descriptions_are_valid():
     ({'lab_segments': [{'name': 'seg1', 'gateway': 'fd00:1::1/64'}], 'lab_nodes': [node(address='fd00:1::')]},
      'node node1: address fd00:1:: is not a host address of segment seg1'),
     ({'lab_nodes': [node(), node(name='node2')]}, 'node node2: address 172.31.1.5 is already used by node node1'),
-    ({'lab_nodes': [node(role='leader')]}, "role 'leader' must be manager or worker"),
+    ({'lab_nodes': [node(role='leader')]}, "role 'leader' must be manager, worker or client"),
     ({'lab_nodes': [node(labels=['zone'])]}, 'labels must be a mapping'),
     ({'lab_nodes': [node(labels={'zone': {'x': 1}})]}, "label 'zone' must be a string or a number"),
     ({'lab_nodes': [node(labels={'bad key': 'a'})]}, "label name 'bad key'"),

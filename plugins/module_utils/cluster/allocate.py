@@ -11,6 +11,7 @@ import copy
 import ipaddress
 
 from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import addresses as _addresses
+from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import gateway as _gateway
 from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import ids as _ids
 from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import ipam as _ipam
 from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import names as _names
@@ -21,7 +22,7 @@ from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import va
 ROUTE_HINT = '; the node would lose its way to that network: choose another subnet'
 
 
-class Allocation(_addresses.Addresses):
+class Allocation(_addresses.Addresses, _gateway.Gateways):
     """One run's allocations: ``run()`` returns the new state or raises PlanError; ``messages``,
     ``removed`` and ``ready`` (the present nodes) are what the node plan needs besides."""
 
@@ -63,6 +64,7 @@ class Allocation(_addresses.Addresses):
         self.services()
         self.placement()
         self.addresses()
+        self.gateways()
         self.raise_errors()
         _state.bump(self.old, self.new)
         return self.new
@@ -127,6 +129,10 @@ class Allocation(_addresses.Addresses):
             elif net['gateways'] is not None and net['gateways'] != [s['gateway'] for s in have['subnets']]:
                 self.errors.append('network %s exists with gateway(s) %s; gateways cannot change in place'
                                    % (net['name'], ', '.join(s['gateway'] for s in have['subnets'])))
+            if net['internal'] != have.get('internal', False):
+                self.errors.append('network %s exists with internal: %s; internal cannot change in place (as in '
+                                   'Docker): remove the network (state: absent) and create it again'
+                                   % (net['name'], str(have.get('internal', False)).lower()))
             if net['vnis'] is not None and net['vnis'] != [s['vni'] for s in have['subnets']]:
                 self.errors.append('network %s exists with VNI(s) %s; VNIs cannot change in place'
                                    % (net['name'], ', '.join(str(s['vni']) for s in have['subnets'])))
@@ -175,6 +181,15 @@ class Allocation(_addresses.Addresses):
         if pool is not None and pool != cluster['default_addr_pool']:
             self.info('default address pool is now %s (existing networks keep their subnets)' % ', '.join(pool))
             cluster['default_addr_pool'] = pool
+        gw = self.inp['gwbridge_subnet']
+        if gw is not None and gw != cluster.get('gwbridge_subnet', _state.GWBRIDGE_SUBNET):
+            self.warn('gateway bridge subnet changes to %s: every task with a way out gets a new address on it' % gw)
+            for node in self.new['nodes'].values():
+                node.pop('gateway', None)
+            for svc in self.new['services'].values():
+                for task in svc['tasks']:
+                    task.pop('gateway', None)
+            _state.set_or_drop(cluster, 'gwbridge_subnet', gw, _state.GWBRIDGE_SUBNET)
         mask = self.inp['mask_length']
         if mask is not None and mask != cluster['mask_length']:
             self.info('default subnet size is now /%d (existing networks keep their subnets)' % mask)
@@ -289,6 +304,7 @@ class Allocation(_addresses.Addresses):
         gateways = net['gateways'] or [str(_ipam.first_host(s)) for s in subnets]
         entry = {'id': self.new_id(), 'encrypted': net['encrypted'], 'mtu': net['mtu'], 'subnets': []}
         _state.set_or_drop(entry, 'multicast', net['multicast'], False)
+        _state.set_or_drop(entry, 'internal', net['internal'], False)
         for i, subnet in enumerate(subnets):
             if net['vnis'] is not None and i < len(net['vnis']):
                 vni = net['vnis'][i]

@@ -12,13 +12,14 @@ from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import na
 def _net_line(name, e):
     return 'network %s id=%s encrypted=%s mtu=%s%s subnets=%s' % (
         name, e['id'], str(e['encrypted']).lower(), e['mtu'] if e['mtu'] is not None else 'auto',
-        ' multicast=true' if e.get('multicast') else '',
+        (' multicast=true' if e.get('multicast') else '') + (' internal=true' if e.get('internal') else ''),
         ','.join('%s(gw %s, vni %d)' % (s['subnet'], s['gateway'], s['vni']) for s in e['subnets']))
 
 
 def _task_line(svc_name, t):
     addrs = ' '.join('%s=%s' % kv for kv in sorted(t['addresses'].items()))
-    return 'task %s node=%s %s' % (_names.task_name(svc_name, t), t['node'], addrs)
+    gateway = ' gateway=%s' % t['gateway'] if t.get('gateway') else ''
+    return 'task %s node=%s %s%s' % (_names.task_name(svc_name, t), t['node'], addrs, gateway)
 
 
 def state_lines(state):
@@ -36,9 +37,10 @@ def state_lines(state):
     for name, e in state['networks'].items():
         lines.append(_net_line(name, e))
     for name, s in state['services'].items():
-        lines.append('service %s id=%s mode=%s replicas=%s networks=%s constraints=%s%s' % (
+        lines.append('service %s id=%s mode=%s replicas=%s networks=%s constraints=%s endpoint_mode=%s%s%s' % (
             name, s['id'], s['mode'], s['replicas'], ','.join(a['name'] for a in s['networks']) or '-',
-            ','.join(s['constraints']) or '-',
+            ','.join(s['constraints']) or '-', s.get('endpoint_mode', 'vip'),
+            ''.join(' vip=%s=%s' % kv for kv in (s.get('vips') or {}).items()),
             ' max_replicas_per_node=%d' % s['max_replicas_per_node'] if s.get('max_replicas_per_node') else ''))
         for t in s['tasks']:
             lines.append(_task_line(name, t))
@@ -54,8 +56,8 @@ def changes(old, new):
         if kind == 'networks':
             return dict(entry, subnets=[(s['subnet'], s['gateway'], s['vni']) for s in entry['subnets']])
         if kind == 'services':
-            return dict((k, v) for k, v in entry.items() if k != 'tasks')
-        return entry
+            return dict((k, v) for k, v in entry.items() if k not in ('tasks', 'vips'))
+        return dict((k, v) for k, v in entry.items() if k != 'gateway')
     for kind in ('nodes', 'networks', 'services'):
         before, after = set(old[kind]), set(new[kind])
         result[kind] = {'added': sorted(after - before), 'removed': sorted(before - after),

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import hashlib
 
+from ansible_collections.linuxnet.overlay.plugins.module_utils.constants import GATEWAY_BRIDGE, GATEWAY_VETH_PREFIX
+
 SANDBOX_PREFIX = 'ov-'
+__all__ = ['GATEWAY_BRIDGE', 'GATEWAY_VETH_PREFIX', 'SANDBOX_PREFIX', 'gateway_veth_name', 'sandbox_name',
+           'task_name', 'veth_name']
 
 
 def sandbox_name(network_id):
@@ -24,6 +28,14 @@ def veth_name(task_id, network_id, attempt=0):
     sha256(task id, network id) -- 11 characters, deterministic (Docker's are random)."""
     seed = '%s:%s' % (task_id, network_id) + (':%d' % attempt if attempt else '')
     return 'veth' + hashlib.sha256(seed.encode('ascii')).hexdigest()[:7]
+
+
+def gateway_veth_name(task_id, attempt=0):
+    """Node-side veth of a task on the gateway bridge: ``vgw`` + 7 hex characters of sha256(task
+    id) -- 10 characters, in the node's namespace, so the prefix keeps them apart from the node's
+    own interfaces (and lets the bridge's isolation rule name them all)."""
+    seed = task_id + (':%d' % attempt if attempt else '')
+    return GATEWAY_VETH_PREFIX + hashlib.sha256(seed.encode('ascii')).hexdigest()[:7]
 
 
 def task_name(service, task):

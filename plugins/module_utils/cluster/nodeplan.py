@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 
+from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import gateway as _gateway
 from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import ipam as _ipam
 from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import names as _names
 
@@ -152,13 +153,15 @@ def _plan_nodes(st, inp_nodes, removed, members, mtus, task_list):
             inp = [n for n in inp_nodes if n['hostname'] == host][0]
             plan_nodes[host] = {'id': removed_ids.get(host), 'role': inp['role'], 'addr': None,
                                 'labels': inp['labels'], 'state': 'absent', 'sandboxes': [], 'tasks': [],
+                                'gateway': None,
                                 'gc_thresh': gc_thresh(0), 'remote_vteps': []}
             continue
-        plan_nodes[host] = _node_plan(st['nodes'], host, entry, st['networks'], members, mtus, task_list)
+        plan_nodes[host] = _node_plan(st['cluster'], st['nodes'], host, entry, st['networks'], members, mtus,
+                                      task_list)
     return plan_nodes
 
 
-def _node_plan(nodes, host, entry, nets, members, mtus, task_list):
+def _node_plan(cluster, nodes, host, entry, nets, members, mtus, task_list):
     local_tasks = [t for t in task_list if t[2]['node'] == host]
     on_node = set()
     for svc_name, svc, task, tname in local_tasks:
@@ -170,16 +173,23 @@ def _node_plan(nodes, host, entry, nets, members, mtus, task_list):
             sandboxes.append(sandbox)
             peer_count += count
     veths = _veth_names(local_tasks, nets)
+    gw_subnet = ipaddress.IPv4Network(_gateway.subnet_of(cluster))
     tasks = []
     for svc_name, svc, task, tname in local_tasks:
         interfaces = _interfaces(svc, task, nets, veths, mtus)
+        gw = _gateway_interface(task, len(interfaces), veths, gw_subnet, entry)
         tasks.append({'name': tname, 'service': svc_name, 'slot': task['slot'], 'id': task['id'],
                       'node_id': task['node_id'], 'netns': tname, 'command': svc['command'],
                       'interfaces': interfaces, 'hosts_networks': [i['network'] for i in interfaces],
-                      'endpoint_networks': [i['network'] for i in interfaces]})
+                      'endpoint_networks': [i['network'] for i in interfaces], 'gateway_interface': gw})
+    gateway = None
+    if any(t['gateway_interface'] for t in tasks):
+        gateway = {'bridge': _names.GATEWAY_BRIDGE, 'subnet': str(gw_subnet),
+                   'address': '%s/%d' % (_ipam.first_host(gw_subnet), gw_subnet.prefixlen),
+                   'veth_prefix': _names.GATEWAY_VETH_PREFIX}
     return {'id': entry['id'], 'role': entry['role'], 'addr': entry['addr'], 'labels': dict(entry['labels']),
             'availability': entry.get('availability') or 'active', 'state': entry['state'],
-            'sandboxes': sandboxes, 'tasks': tasks, 'gc_thresh': gc_thresh(peer_count),
+            'sandboxes': sandboxes, 'tasks': tasks, 'gateway': gateway, 'gc_thresh': gc_thresh(peer_count),
             'remote_vteps': [{'hostname': h, 'addr': nodes[h]['addr'], 'encrypted': enc}
                              for h, enc in sorted(vteps.items(), key=lambda kv: _ipam.ip_sort_key(
                                  nodes[kv[0]]['addr']))]}
@@ -212,10 +222,30 @@ def _sandbox(nodes, host, name, net, members, mtus, vteps):
              'subnets': subnets}, peer_count)
 
 
+def _gateway_interface(task, index, veths, subnet, node):
+    """A task's interface on its node's gateway bridge (None without a way out): ``eth<N>`` after its
+    overlay interfaces, its default route through the bridge, the node's underlay MTU."""
+    ip = task.get('gateway')
+    if ip is None:
+        return None
+    gw = str(_ipam.first_host(subnet))
+    return {'veth': veths[(task['id'], None)], 'sandbox': None, 'bridge': _names.GATEWAY_BRIDGE,
+            'ifname': 'eth%d' % index, 'address': '%s/%d' % (ip, subnet.prefixlen), 'ip': ip,
+            'mac': _ipam.mac_for_ip(ip), 'mtu': node.get('underlay_mtu') or 1500, 'gateway': gw,
+            'routes': [{'dst': 'default', 'via': gw}]}
+
+
 def _veth_names(local_tasks, nets):
     """Per ``(task id, network)``, the veth name: deterministic, unique on the node (a hash
-    collision takes the next attempt)."""
+    collision takes the next attempt); ``(task id, None)`` is a task's veth on the gateway bridge."""
     used, veths = set(), {}
+    for dummy, svc, task, dummy2 in sorted(local_tasks, key=lambda t: t[2]['id']):
+        if task.get('gateway'):
+            attempt = 0
+            while _names.gateway_veth_name(task['id'], attempt) in used:
+                attempt += 1
+            used.add(_names.gateway_veth_name(task['id'], attempt))
+            veths[(task['id'], None)] = _names.gateway_veth_name(task['id'], attempt)
     pairs = sorted((task['id'], nets[a['name']]['id'], a['name']) for dummy, svc, task, dummy2 in local_tasks
                    for a in svc['networks'] if a['name'] in task['addresses'])
     for task_id, net_id, net_name in pairs:

@@ -6,20 +6,23 @@
 Shape (JSON, ``format`` 1)::
 
     {format: 1, version: N,
-     cluster: {id, data_path_port, default_addr_pool, mask_length},
+     cluster: {id, data_path_port, default_addr_pool, mask_length, gwbridge_subnet (only when not 172.18.0.0/16)},
      secrets: {cluster_key, manager, worker},           # secret: join tokens derive from it
      keyring: null,                                     # opaque, reserved for the encryption work
      nodes: {<hostname>: {id, role, addr, labels, state: ready|down, underlay_mtu,
-                          availability (pause|drain; only when not active)}},
+                          availability (pause|drain; only when not active),
+                          gateway: {last, allocated: {<ip>: <task id>}} (only with a task with a way out)}},
      networks: {<name>: {id, encrypted, mtu (explicit or null), multicast (only when true),
+                         internal (only when true),
                          subnets: [{subnet, gateway, vni, last, allocated: {<ip>: <task id>}}]}},
      services: {<name>: {id, mode, replicas, max_replicas_per_node (only when set),
                          endpoint_mode (only when dnsrr), vips: {<network>: <ip>} (vip mode),
                          networks: [{name, subnet}], constraints, command,
-                         tasks: [{id, slot, node, node_id, addresses: {<network>: <ip>}}]}}}
+                         tasks: [{id, slot, node, node_id, addresses: {<network>: <ip>},
+                                  gateway: <ip on the node's gateway bridge> (with a way out)}]}}}
 
 A virtual IP is allocated from its network's subnet like a task address, owned by the service's
-id (``allocated``). The keys added after format 1 was fixed (``endpoint_mode``, ``vips``) are
+id (``allocated``). The keys added after format 1 was fixed (``endpoint_mode``, ``vips``, ``internal``, the gateway keys) are
 optional: a state written before them reads as vip mode without VIPs, and the next plan gives
 its services VIPs from the free addresses, keeping every task address.
 
@@ -38,6 +41,7 @@ from ansible_collections.linuxnet.overlay.plugins.module_utils.constants import 
 from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import ipam as _ipam
 
 STATE_FORMAT = 1
+GWBRIDGE_SUBNET = '172.18.0.0/16'     # Docker's docker_gwbridge
 NODE_ROLES = ('manager', 'worker')
 
 

@@ -24,11 +24,11 @@ NAME_MAX = 63
 PORT_MIN, PORT_MAX = 1024, 49151
 UNDERLAY_MTU_MIN, UNDERLAY_MTU_MAX = 1280, 65535
 
-TOP_KEYS = ('nodes', 'networks', 'services', 'default_addr_pool', 'mask_length', 'data_path_port')
+TOP_KEYS = ('nodes', 'networks', 'services', 'default_addr_pool', 'mask_length', 'data_path_port', 'gwbridge_subnet')
 NODE_KEYS = ('hostname', 'role', 'addr', 'labels', 'state', 'underlay_mtu', 'underlay_family', 'routes',
              'availability')
 AVAILABILITY = ('active', 'pause', 'drain')      # docker node update --availability
-NETWORK_KEYS = ('name', 'subnets', 'gateway', 'encrypted', 'mtu', 'state', 'vnis', 'multicast')
+NETWORK_KEYS = ('name', 'subnets', 'gateway', 'encrypted', 'mtu', 'state', 'vnis', 'multicast', 'internal')
 SERVICE_KEYS = ('name', 'networks', 'replicas', 'mode', 'constraints', 'command', 'state', 'max_replicas_per_node',
                 'endpoint_mode')
 ENDPOINT_MODES = ('vip', 'dnsrr')
@@ -38,6 +38,7 @@ FAMILIES = {'ipv4': 4, 'ipv6': 6, 4: 4, 6: 6, 'inet': 4, 'inet6': 6}
 POOL = 'default_addr_pool (overlay_default_addr_pool)'
 MASK = 'default_addr_pool_mask_length (overlay_default_addr_pool_mask_length)'
 PORT = 'data_path_port'
+GWBRIDGE = 'gwbridge_subnet (overlay_gwbridge_subnet)'
 OVERLAP_HINT = '; overlay subnets must not overlap: choose another subnet, or leave subnets out to get a free one of the pool'
 VNI_HINT = '; choose another VNI, or leave vnis out to get a free one'
 NETWORK_NAME_RULE = 'letters, digits, "_", "." and "-", starting with a letter or digit'
@@ -247,7 +248,7 @@ def _check_networks(raw, errors):
             raw, 'network', NETWORK_KEYS, errors, lambda i, w: _name(i, w, NETWORK_NAME_RE, NETWORK_NAME_RULE, errors),
             'name'):
         net = {'name': name, 'state': _state_opt(item, where, errors), 'subnets': None, 'gateways': None,
-               'vnis': None, 'encrypted': False, 'mtu': None, 'multicast': False}
+               'vnis': None, 'encrypted': False, 'mtu': None, 'multicast': False, 'internal': False}
         networks.append(net)
         _network_options(net, item, where, errors)
         subnets = _network_subnets(net, item, where, explicit_subnets, errors)
@@ -261,6 +262,8 @@ def _network_options(net, item, where, errors):
         net['encrypted'] = bool(_bool(item['encrypted'], where, 'encrypted', errors))
     if item.get('multicast') is not None:
         net['multicast'] = bool(_bool(item['multicast'], where, 'multicast', errors))
+    if item.get('internal') is not None:
+        net['internal'] = bool(_bool(item['internal'], where, 'internal', errors))
     if item.get('mtu') is not None:
         net['mtu'] = _int(item['mtu'], where, 'mtu', errors, _ipam.MTU_MIN, _ipam.MTU_MAX)
         if net['mtu'] is None:
@@ -475,11 +478,16 @@ def validate_input(inventory):
     result = {'nodes': _check_nodes(inventory.get('nodes'), errors),
               'networks': _check_networks(inventory.get('networks'), errors),
               'services': _check_services(inventory.get('services'), errors),
-              'default_addr_pool': None, 'mask_length': None, 'data_path_port': None}
+              'default_addr_pool': None, 'mask_length': None, 'data_path_port': None, 'gwbridge_subnet': None}
     if inventory.get('default_addr_pool') is not None:
         result['default_addr_pool'] = _check_pool(inventory['default_addr_pool'], errors)
     if inventory.get('mask_length') is not None:
         result['mask_length'] = _check_mask(inventory['mask_length'], result['default_addr_pool'], errors)
+    if inventory.get('gwbridge_subnet') is not None:
+        try:
+            result['gwbridge_subnet'] = str(_ipam.parse_subnet(inventory['gwbridge_subnet'], GWBRIDGE))
+        except ValueError as exc:
+            errors.append(str(exc))
     port = inventory.get('data_path_port')
     if port is not None:
         result['data_path_port'] = _int(port, PORT, 'data-path port', errors, PORT_MIN, PORT_MAX)

@@ -33,7 +33,7 @@ DEFAULTS = {'name': None, 'state': 'present', 'hosts': None, 'command': None, 'i
             'runtime_dir': '/run/linuxnet-overlay/tasks', 'etc_netns_dir': '/etc/netns', 'stop_timeout': 5.0}
 ALL_DEFAULTS = {'tasks': [], 'exclusive': False, 'pattern': None, 'name_tables': None, 'endpoints': None,
                 'runtime_dir': '/run/linuxnet-overlay/tasks', 'etc_netns_dir': '/etc/netns', 'stop_timeout': 5.0}
-TASK_KEYS = ('name', 'hosts', 'hosts_networks', 'command', 'interfaces', 'endpoint_networks')
+TASK_KEYS = ('name', 'hosts', 'hosts_networks', 'command', 'interfaces', 'endpoint_networks', 'gateway_interface')
 TASK_INFO_KEYS = ('netns', 'service', 'slot', 'id', 'node_id')        # the cluster plan's, ignored
 INTERFACE_KEYS = ('veth', 'sandbox', 'bridge', 'mtu', 'ifname', 'mac', 'address', 'routes', 'neighbours')
 INTERFACE_INFO_KEYS = ('network', 'ip', 'subnet', 'gateway', 'vni')     # the cluster plan's, ignored
@@ -112,9 +112,11 @@ def validate_interfaces(task, interfaces):
     for i, raw in enumerate(interfaces):
         what = 'interfaces[%d]' % i
         _check_entry(raw, what, INTERFACE_KEYS, INTERFACE_INFO_KEYS)
-        for key in ('veth', 'sandbox', 'bridge'):
+        for key in ('veth', 'bridge'):
             if not raw.get(key):
                 raise TaskError('%s needs %s' % (what, key))
+        if 'sandbox' not in raw or raw['sandbox'] == '':
+            raise TaskError('%s needs sandbox (the namespace of the bridge; null: the node\'s own)' % what)
         ifname = raw.get('ifname') or 'eth%d' % i
         mtu = raw.get('mtu')
         if mtu is not None:
@@ -129,7 +131,8 @@ def validate_interfaces(task, interfaces):
                   'peer_addresses': [raw['address']] if raw.get('address') else None,
                   'peer_routes': routes}
         try:
-            _netns.validate_name(raw['sandbox'])
+            if raw['sandbox'] is not None:
+                _netns.validate_name(raw['sandbox'])
             _linkplan.validate_ifname(raw['veth'], 'veth')
             _linkplan.validate_ifname(ifname, 'ifname')
             want = _veth.desired(dict(_veth.DEFAULTS, **params))
@@ -292,7 +295,7 @@ class Task:
 
     def _veth(self, params, cur):
         vparams = {k: v for k, v in params.items() if k != 'neighbours'}
-        new = self.check and (not cur['exists'] or not _netns.exists(params['netns']))
+        new = self.check and (not cur['exists'] or (params['netns'] is not None and not _netns.exists(params['netns'])))
         try:
             res = _veth.predict_new(vparams) if new else _veth.converge(vparams, self.check, True)
         except (ValueError, _linkplan.LinkError, _netns.NetnsError) as exc:
@@ -482,12 +485,16 @@ def validate_tasks(tasks, name_tables=None, endpoints=None):
         if not isinstance(command, list) or not all(isinstance(a, str) for a in command):
             raise TaskError('%s (%s): command must be a list of strings (argv), got %r' % (what, name, command))
         hosts = _task_hosts(what, name, raw, tables)
+        interfaces = raw.get('interfaces')
+        if raw.get('gateway_interface') is not None:
+            # the way out (the node's gateway bridge) is one more veth, after the overlay ones
+            interfaces = list(interfaces or []) + [raw['gateway_interface']]
         try:
-            validate_interfaces(name, raw.get('interfaces'))
+            validate_interfaces(name, interfaces)
         except TaskError as exc:
             raise TaskError('%s (%s): %s' % (what, name, exc)) from None
         managed, table = _task_vips(what, name, raw, endpoints, rendered)
-        out.append({'name': name, 'hosts': hosts, 'command': command, 'interfaces': raw.get('interfaces'),
+        out.append({'name': name, 'hosts': hosts, 'command': command, 'interfaces': interfaces,
                     'vip_managed': managed, 'vip_table': table})
     return out
 
