@@ -29,7 +29,7 @@ def udp():
 threading.Thread(target=udp, daemon=True).start()
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', 80)); s.listen(128)
 def serve(c):
-    me = c.getsockname()[0].encode() + b'\n'
+    me = ('%s %s\n' % (c.getsockname()[0], c.getpeername()[0])).encode()   # reached at, from
     try:
         c.sendall(me)
         while c.recv(64):
@@ -43,11 +43,12 @@ while True:
 # N connections to HOST:80 by name, each answered with the address of the task that took it
 CLIENT = r'''
 import collections, json, socket, sys
-host, n = sys.argv[1], int(sys.argv[2])
+host, n, port = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else 80
 out = collections.Counter()
 for i in range(n):
     try:
-        c = socket.create_connection((host, 80), timeout=2); out[c.makefile().readline().strip()] += 1; c.close()
+        c = socket.create_connection((host, port), timeout=2); out[c.makefile().readline().split(' ')[0].strip()] += 1
+        c.close()
     except OSError as exc:
         out['error: ' + exc.__class__.__name__] += 1
 print(json.dumps(out))
@@ -58,7 +59,7 @@ import json, os, socket, sys, time
 avoid = sys.argv[2]
 while True:
     c = socket.create_connection((sys.argv[1], 80), timeout=2); f = c.makefile()
-    first = f.readline().strip()
+    first = f.readline().split(' ')[0].strip()
     if first != avoid:
         break
     c.close()
@@ -66,7 +67,7 @@ answers = [first]
 open('/tmp/held.first', 'w').write(first)
 while not os.path.exists('/tmp/held.stop'):
     try:
-        c.sendall(b'x\n'); answers.append(f.readline().strip() or 'closed')
+        c.sendall(b'x\n'); answers.append(f.readline().split(' ')[0].strip() or 'closed')
     except OSError as exc:
         answers.append('error: %s' % exc)
     time.sleep(0.2)
@@ -77,7 +78,12 @@ open('/tmp/held.out', 'w').write(json.dumps(answers))
 def services(web_replicas=3, web_state='present'):
     return [
         {'name': 'web', 'networks': ['uber-net'], 'replicas': web_replicas, 'state': web_state,
-         'command': ['python3', '-c', SERVER]},
+         'command': ['python3', '-c', SERVER], 'publish': [{'published': 8080, 'target': 80}]},
+        # one task, on node2 only: node1 has none, and answers 8081 all the same (the routing mesh)
+        {'name': 'mesh', 'networks': ['uber-net'], 'replicas': 1, 'constraints': ['node.hostname==node2'],
+         'command': ['python3', '-c', SERVER], 'publish': [{'published': 8081, 'target': 80, 'protocol': 'tcp'}]},
+        {'name': 'edge', 'networks': ['far-net'], 'replicas': 1, 'constraints': ['node.hostname==node2'],
+         'command': ['python3', '-c', SERVER], 'publish': [{'published': 9090, 'target': 80, 'mode': 'host'}]},
         {'name': 'dns', 'networks': ['uber-net'], 'replicas': 2, 'endpoint_mode': 'dnsrr',
          'command': ['sleep', 'infinity']},
         {'name': 'client', 'networks': ['uber-net'], 'replicas': 1, 'constraints': ['node.hostname==node1'],
@@ -114,8 +120,20 @@ def in_task(lab, where, argv):
     return lab.exec(node, ['ip', 'netns', 'exec', task] + list(argv))
 
 
-def connect(lab, where, host, n):
-    return collections.Counter(json.loads(in_task(lab, where, ['python3', '-c', CLIENT, host, str(n)])))
+def connect(lab, where, host, n, port=80):
+    return collections.Counter(json.loads(in_task(lab, where, ['python3', '-c', CLIENT, host, str(n), str(port)])))
+
+
+def from_client(lab, host, n, port):
+    """N connections from the lab's client host (outside the cluster) to HOST:PORT."""
+    return collections.Counter(json.loads(lab.exec('client', ['python3', '-c', CLIENT, host, str(n), str(port)])))
+
+
+def answer_from_client(lab, host, port):
+    out = lab.exec('client', ['python3', '-c', 'import socket, sys; c = socket.create_connection((sys.argv[1], '
+                              'int(sys.argv[2])), timeout=2); print(c.makefile().readline().strip())', host, str(port)],
+                   check=False)
+    return out.stdout.strip() if out.returncode == 0 else 'error'
 
 
 def vip_table(lab, where):
@@ -147,12 +165,12 @@ def test_names_resolve_as_in_swarm(lab):
     # reverse lookup of a task address is still <task>.<network>
     node, task, ip = t['web.2']
     assert in_task(lab, client, ['getent', 'hosts', ip]).split()[1] == task + '.uber-net'
-    # a rule per vip-mode service of uber-net (web and client) in each of its tasks, none for dns;
-    # far-net's task has the rule of its own service only
+    # a rule per vip-mode service of uber-net (web, mesh and client) in each of its tasks, none for dns;
+    # far-net's task has the rules of far-net's services (far, edge) only
     table = vip_table(lab, client)
     assert 'ip daddr 10.0.0.2 dnat to numgen random mod 3 map { 0 : 10.0.0.3, 1 : 10.0.0.4, 2 : 10.0.0.5 }' in table
-    assert table.count(' dnat to ') == 2 and not any(ip + ' ' in table or ip + '}' in table for ip in dns), table
-    assert vip_table(lab, t['far.1']).count(' dnat to ') == 1 and '10.0.0.' not in vip_table(lab, t['far.1'])
+    assert table.count(' dnat to ') == 3 and not any(ip + ' ' in table or ip + '}' in table for ip in dns), table
+    assert vip_table(lab, t['far.1']).count(' dnat to ') == 2 and '10.0.0.' not in vip_table(lab, t['far.1'])
 
 
 def test_connections_to_the_vip_reach_every_replica(lab):
@@ -211,6 +229,34 @@ def test_a_way_out_masqueraded_by_the_node_and_none_from_an_internal_network(lab
     assert connect(lab, vault, '203.0.113.5', 1) == {'error: OSError': 1}
     links = [line.split()[0].split('@')[0] for line in in_task(lab, vault, ['ip', '-br', 'link']).splitlines()]
     assert links == ['lo', 'eth0'], links
+
+
+def test_published_ports_through_the_routing_mesh_and_in_host_mode(lab):
+    t = tasks(lab)
+    web = sorted(v[2] for k, v in t.items() if k.startswith('web.'))
+    node1, node2 = lab.node('node1')['address'], lab.node('node2')['address']
+    for dummy in range(50):
+        if answer_from_client(lab, node1, 8080) != 'error' and answer_from_client(lab, node1, 8081) != 'error':
+            break
+        time.sleep(0.2)
+    # every node accepts 8080 and spreads it over every task of web, on both nodes
+    for addr in (node1, node2):
+        got = from_client(lab, addr, 200, 8080)
+        assert len(got) == 3 and not any(k.startswith('error') for k in got), (addr, got)
+        assert max(got.values()) / min(got.values()) < 2, (addr, got)
+    # node1 runs no task of mesh and answers its port all the same
+    assert t['mesh.1'][0] == 'node2'
+    got = from_client(lab, node1, 20, 8081)
+    assert list(got) != [] and not any(k.startswith('error') for k in got), got
+    # the task sees its node's ingress endpoint as the source, not the client (as in Docker's ingress)
+    reached, source = answer_from_client(lab, node1, 8081).split()
+    assert source != '203.0.113.5' and reached not in web
+    # host mode: only node2 (edge's node) accepts 9090, and edge sees the client's own address
+    reached, source = answer_from_client(lab, node2, 9090).split()
+    assert reached.startswith('172.18.') and source == '203.0.113.5', (reached, source)   # via its way out
+    assert answer_from_client(lab, node1, 9090) == 'error'
+    # the routing mesh forwards the published ports only
+    assert answer_from_client(lab, node1, 80) == 'error' and answer_from_client(lab, node1, 8082) == 'error'
 
 
 def test_converged_cluster_changes_nothing_and_vip_drift_is_reported_then_repaired(lab):

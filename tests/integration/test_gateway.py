@@ -123,7 +123,7 @@ def test_gateway_drift_is_repaired_and_it_goes_with_the_last_task(run_module, na
 @pytest.mark.parametrize('gateway, words', [
     (dict(GATEWAY, address='172.19.0.1/16'), 'address 172.19.0.1/16 is not in subnet 172.18.0.0/16'),
     (dict(GATEWAY, subnet='172.18.0.0/33'), 'gateway: '),
-    ({'bridge': 'ov-gwbridge'}, 'gateway must be a dict of exactly bridge, subnet, address, veth_prefix'),
+    ({'bridge': 'ov-gwbridge'}, 'gateway must be a dict of bridge, subnet, address, veth_prefix, published'),
 ])
 def test_bad_gateway_changes_nothing(run_module, names, dirs, outside, gateway, words):  # noqa: F811
     res = run_module('sandbox', args(names, dirs, gateway), expect_failure=True)

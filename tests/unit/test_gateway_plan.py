@@ -37,7 +37,7 @@ def test_tasks_with_a_network_that_is_not_internal_get_a_way_out():
     for host, n in plan['nodes'].items():
         per_node[host] = sorted(t['gateway_interface']['ip'] for t in n['tasks'] if t['gateway_interface'])
         assert n['gateway'] == {'bridge': 'ov-gwbridge', 'subnet': '172.18.0.0/16', 'address': '172.18.0.1/16',
-                                'veth_prefix': 'vgw'}
+                                'veth_prefix': 'vgw', 'published': []}
     assert per_node == {'node1': ['172.18.0.2', '172.18.0.3'], 'node2': ['172.18.0.2']}
     assert 'gateway=172.18.0.2' in _plan.state_lines(c.state)
     # stable: the same plan again, and the addresses are kept in the state per node

@@ -14,6 +14,7 @@ import ipaddress
 
 from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import ipam as _ipam
 from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import names as _names
+from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import publish as _publish
 from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import state as _state
 
 
@@ -32,6 +33,7 @@ class Addresses:
         nets, svcs = self.new['networks'], self.new['services']
         # 1. release: addresses of networks a task left, of stale pins, and of owners that are gone
         live = set()
+        self.keep_endpoints(live)
         for name, svc in svcs.items():
             pins = dict((a['name'], a['subnet']) for a in svc['networks'])
             self._keep_vips(svc, pins, live)
@@ -53,12 +55,15 @@ class Addresses:
                     _ipam.release_address(entry, ip)
         # 2. allocate, in service order: its virtual IPs first (network order), so that a new
         # service's VIP comes before its tasks' addresses as in Docker (10.0.0.2, then .3 and .4),
-        # then task order, network order
+        # then task order, network order; each node's ingress endpoint before any of them
+        self.allocate_endpoints()
         for name, svc in svcs.items():
             if svc.get('endpoint_mode', 'vip') == 'vip':
                 vips = {}
                 for attach in svc['networks']:
                     net_name = attach['name']
+                    if net_name == _publish.INGRESS:     # the endpoints balance there, not a VIP
+                        continue
                     ip = svc.get('vips', {}).get(net_name)
                     if ip is None:
                         ip = self._allocate_vip(name, svc, net_name, nets[net_name], attach['subnet'])

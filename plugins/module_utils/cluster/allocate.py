@@ -16,13 +16,14 @@ from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import id
 from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import ipam as _ipam
 from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import names as _names
 from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import placement as _placement
+from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import publish as _publish
 from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import state as _state
 from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import validate as _validate
 
 ROUTE_HINT = '; the node would lose its way to that network: choose another subnet'
 
 
-class Allocation(_addresses.Addresses, _gateway.Gateways):
+class Allocation(_addresses.Addresses, _gateway.Gateways, _publish.Ingress):
     """One run's allocations: ``run()`` returns the new state or raises PlanError; ``messages``,
     ``removed`` and ``ready`` (the present nodes) are what the node plan needs besides."""
 
@@ -65,6 +66,7 @@ class Allocation(_addresses.Addresses, _gateway.Gateways):
         self.placement()
         self.addresses()
         self.gateways()
+        self.check_host_publish()
         self.raise_errors()
         _state.bump(self.old, self.new)
         return self.new
@@ -260,6 +262,7 @@ class Allocation(_addresses.Addresses, _gateway.Gateways):
         avoid = [t[1] for t in taken] + [r[2] for r in routes]
         for net in new_nets:
             self._create_network(net, avoid, vnis)
+        self.ingress_network(avoid, vnis)
         self._update_networks()
 
     def _warn_route_overlaps(self, routes):
@@ -376,12 +379,16 @@ class Allocation(_addresses.Addresses, _gateway.Gateways):
                 entry['tasks'] = []
                 self.info('service %s: mode changes from %s to %s, every task is replaced'
                           % (svc['name'], entry['mode'], svc['mode']))
-            entry.update({'mode': svc['mode'], 'replicas': svc['replicas'], 'networks': svc['networks'],
+            # a service publishing in mode ingress is on the ingress network too, as in Docker (last)
+            networks = svc['networks'] + ([{'name': _publish.INGRESS, 'subnet': None}]
+                                          if _publish.uses_ingress(svc) else [])
+            entry.update({'mode': svc['mode'], 'replicas': svc['replicas'], 'networks': networks,
                           'constraints': [c.text for c in svc['constraints']], 'command': svc['command']})
             _state.set_or_drop(entry, 'max_replicas_per_node', svc['max_per_node'], None)
             if entry.get('endpoint_mode', 'vip') != svc['endpoint_mode']:
                 self.info('service %s: endpoint mode changes to %s' % (svc['name'], svc['endpoint_mode']))
             _state.set_or_drop(entry, 'endpoint_mode', svc['endpoint_mode'], 'vip')
+            _state.set_or_drop(entry, 'publish', svc['publish'], [])
             self.constraints[svc['name']] = svc['constraints']
 
     def placement(self):

@@ -33,7 +33,9 @@ class Gateways:
     def gateways(self):
         nets, nodes = self.new['networks'], self.new['nodes']
         subnet = ipaddress.IPv4Network(subnet_of(self.new['cluster']))
-        wanted = {}                          # host -> [task], in service and task order
+        # host -> [task], the node's ingress endpoint first (the routing mesh reaches it through the
+        # bridge), then in service and task order
+        wanted = dict((h, [n['ingress']]) for h, n in nodes.items() if n.get('ingress'))
         for svc in self.new['services'].values():
             for task in svc['tasks']:
                 if task['node'] in nodes and wants_way_out(svc, task, nets):

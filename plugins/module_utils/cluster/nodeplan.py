@@ -13,6 +13,7 @@ import ipaddress
 from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import gateway as _gateway
 from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import ipam as _ipam
 from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import names as _names
+from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import publish as _publish
 
 GC_THRESH_MIN = (8192, 49152, 65536)
 
@@ -92,7 +93,7 @@ def build(st, inp_nodes, removed, ready, warn):
             warn('network %s: explicit MTU %d is larger than %d, what the smallest underlay allows%s; '
                  'large packets will be dropped' % (name, mtu, computed, how))
         mtus[name] = mtu
-    members, task_list = _members(nets, svcs)
+    members, task_list = _members(nets, svcs, st['nodes'])
     vips = _vips_by_network(nets, svcs)
     plan_nodes = _plan_nodes(st, inp_nodes, removed, members, mtus, task_list)
     on_nodes = {n for node in plan_nodes.values() for t in node['tasks'] for n in t['hosts_networks']}
@@ -112,6 +113,7 @@ def build(st, inp_nodes, removed, ready, warn):
                       'state': 'present'} for name, e in nets.items()],
         'services': [{'name': name, 'id': s['id'], 'mode': s['mode'],
                       'endpoint_mode': s.get('endpoint_mode', 'vip'), 'vips': dict(s.get('vips') or {}),
+                      'publish': [dict(p) for p in s.get('publish') or ()],
                       'replicas': s['replicas'] if s['mode'] == 'replicated' else len(s['tasks']),
                       'networks': [a['name'] for a in s['networks']], 'constraints': list(s['constraints']),
                       'command': s['command'],
@@ -123,10 +125,12 @@ def build(st, inp_nodes, removed, ready, warn):
     }
 
 
-def _members(nets, svcs):
-    """Every task interface, per network, in service and task order; and every task as
-    ``(service name, service, task, task name)``."""
+def _members(nets, svcs, nodes=None):
+    """Every task interface, per network, in service and task order (the nodes' ingress endpoints
+    first on the ingress network); and every task as ``(service name, service, task, task name)``."""
     members = dict((name, []) for name in nets)
+    if _publish.INGRESS in members:
+        members[_publish.INGRESS].extend(_publish.endpoint_members(nodes or {}))
     task_list = []
     for svc_name, svc in svcs.items():
         for task in svc['tasks']:
@@ -153,18 +157,19 @@ def _plan_nodes(st, inp_nodes, removed, members, mtus, task_list):
             inp = [n for n in inp_nodes if n['hostname'] == host][0]
             plan_nodes[host] = {'id': removed_ids.get(host), 'role': inp['role'], 'addr': None,
                                 'labels': inp['labels'], 'state': 'absent', 'sandboxes': [], 'tasks': [],
-                                'gateway': None,
+                                'gateway': None, 'ingress_endpoint': None,
                                 'gc_thresh': gc_thresh(0), 'remote_vteps': []}
             continue
-        plan_nodes[host] = _node_plan(st['cluster'], st['nodes'], host, entry, st['networks'], members, mtus,
-                                      task_list)
+        plan_nodes[host] = _node_plan(st, host, entry, members, mtus, task_list)
     return plan_nodes
 
 
-def _node_plan(cluster, nodes, host, entry, nets, members, mtus, task_list):
+def _node_plan(st, host, entry, members, mtus, task_list):
+    cluster, nodes, nets = st['cluster'], st['nodes'], st['networks']
     local_tasks = [t for t in task_list if t[2]['node'] == host]
+    endpoint = _publish.endpoint_task(host, entry)
     on_node = set()
-    for svc_name, svc, task, tname in local_tasks:
+    for svc_name, svc, task, tname in local_tasks + ([endpoint] if endpoint else []):
         on_node.update(a['name'] for a in svc['networks'] if a['name'] in task['addresses'])
     sandboxes, peer_count, vteps = [], 0, {}
     for name, net in nets.items():
@@ -172,7 +177,7 @@ def _node_plan(cluster, nodes, host, entry, nets, members, mtus, task_list):
             sandbox, count = _sandbox(nodes, host, name, net, members, mtus, vteps)
             sandboxes.append(sandbox)
             peer_count += count
-    veths = _veth_names(local_tasks, nets)
+    veths = _veth_names(local_tasks + ([endpoint] if endpoint else []), nets)
     gw_subnet = ipaddress.IPv4Network(_gateway.subnet_of(cluster))
     tasks = []
     for svc_name, svc, task, tname in local_tasks:
@@ -180,16 +185,31 @@ def _node_plan(cluster, nodes, host, entry, nets, members, mtus, task_list):
         gw = _gateway_interface(task, len(interfaces), veths, gw_subnet, entry)
         tasks.append({'name': tname, 'service': svc_name, 'slot': task['slot'], 'id': task['id'],
                       'node_id': task['node_id'], 'netns': tname, 'command': svc['command'],
-                      'interfaces': interfaces, 'hosts_networks': [i['network'] for i in interfaces],
-                      'endpoint_networks': [i['network'] for i in interfaces], 'gateway_interface': gw})
+                      'interfaces': interfaces, 'gateway_interface': gw,
+                      # the ingress network has no names and no VIPs (the endpoints balance there)
+                      'hosts_networks': [i['network'] for i in interfaces if i['network'] != _publish.INGRESS],
+                      'endpoint_networks': [i['network'] for i in interfaces if i['network'] != _publish.INGRESS]})
+    ingress = None
+    if endpoint:
+        ep_itfs = _interfaces(endpoint[1], endpoint[2], nets, veths, mtus)
+        ingress = {'name': _publish.ENDPOINT, 'netns': _publish.ENDPOINT, 'command': None, 'interfaces': ep_itfs,
+                   'gateway_interface': _gateway_interface(endpoint[2], len(ep_itfs), veths, gw_subnet, entry),
+                   'ingress': _publish.endpoint_rules(st['services'], members)}
+    local_gw = {}
+    for t in tasks:
+        if t['gateway_interface']:
+            local_gw.setdefault(t['service'], []).append(t['gateway_interface']['ip'])
+    published = _publish.node_published(st['services'], host, (entry.get('ingress') or {}).get('gateway'),
+                                        local_gw)
     gateway = None
-    if any(t['gateway_interface'] for t in tasks):
+    if any(t['gateway_interface'] for t in tasks) or ingress:
         gateway = {'bridge': _names.GATEWAY_BRIDGE, 'subnet': str(gw_subnet),
                    'address': '%s/%d' % (_ipam.first_host(gw_subnet), gw_subnet.prefixlen),
-                   'veth_prefix': _names.GATEWAY_VETH_PREFIX}
+                   'veth_prefix': _names.GATEWAY_VETH_PREFIX, 'published': published}
     return {'id': entry['id'], 'role': entry['role'], 'addr': entry['addr'], 'labels': dict(entry['labels']),
             'availability': entry.get('availability') or 'active', 'state': entry['state'],
-            'sandboxes': sandboxes, 'tasks': tasks, 'gateway': gateway, 'gc_thresh': gc_thresh(peer_count),
+            'sandboxes': sandboxes, 'tasks': tasks, 'ingress_endpoint': ingress, 'gateway': gateway,
+            'gc_thresh': gc_thresh(peer_count),
             'remote_vteps': [{'hostname': h, 'addr': nodes[h]['addr'], 'encrypted': enc}
                              for h, enc in sorted(vteps.items(), key=lambda kv: _ipam.ip_sort_key(
                                  nodes[kv[0]]['addr']))]}

@@ -16,6 +16,7 @@ from ansible.module_utils.parsing.convert_bool import BOOLEANS, boolean
 
 from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import ipam as _ipam
 from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import placement as _placement
+from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import publish as _publish
 from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import state as _state
 
 NETWORK_NAME_RE = re.compile(r'^[a-zA-Z0-9][a-zA-Z0-9_.-]*$')
@@ -30,7 +31,7 @@ NODE_KEYS = ('hostname', 'role', 'addr', 'labels', 'state', 'underlay_mtu', 'und
 AVAILABILITY = ('active', 'pause', 'drain')      # docker node update --availability
 NETWORK_KEYS = ('name', 'subnets', 'gateway', 'encrypted', 'mtu', 'state', 'vnis', 'multicast', 'internal')
 SERVICE_KEYS = ('name', 'networks', 'replicas', 'mode', 'constraints', 'command', 'state', 'max_replicas_per_node',
-                'endpoint_mode')
+                'endpoint_mode', 'publish')
 ENDPOINT_MODES = ('vip', 'dnsrr')
 ATTACH_KEYS = ('name', 'subnet')
 FAMILIES = {'ipv4': 4, 'ipv6': 6, 4: 4, 6: 6, 'inet': 4, 'inet6': 6}
@@ -247,6 +248,9 @@ def _check_networks(raw, errors):
     for where, name, item in _named_items(
             raw, 'network', NETWORK_KEYS, errors, lambda i, w: _name(i, w, NETWORK_NAME_RE, NETWORK_NAME_RULE, errors),
             'name'):
+        if name == _publish.INGRESS:
+            errors.append('%s: the name ingress is the routing mesh\'s network, which the collection makes when a '
+                          'service publishes a port in mode ingress; choose another name' % where)
         net = {'name': name, 'state': _state_opt(item, where, errors), 'subnets': None, 'gateways': None,
                'vnis': None, 'encrypted': False, 'mtu': None, 'multicast': False, 'internal': False}
         networks.append(net)
@@ -392,6 +396,8 @@ def _check_services(raw, errors):
         if svc['endpoint_mode'] not in ENDPOINT_MODES:
             errors.append('%s: endpoint_mode %r is not vip (a virtual IP balancing over the tasks, the default) or '
                           'dnsrr (the service name resolves to every task)' % (where, svc['endpoint_mode']))
+        svc['publish'] = _publish.check_publish(item, where, errors)
+    _publish.check_unique(services, errors)
     return services
 
 

@@ -33,7 +33,8 @@ from ansible_collections.linuxnet.overlay.plugins.module_utils.node import bridg
 
 TABLE = 'linuxnet_overlay_gw'
 FORWARDING = '/proc/sys/net/ipv4/ip_forward'
-KEYS = ('bridge', 'subnet', 'address', 'veth_prefix')
+KEYS = ('bridge', 'subnet', 'address', 'veth_prefix', 'published')
+PUBLISHED_KEYS = ('protocol', 'port', 'target', 'backends')
 
 
 class GatewayError(Exception):
@@ -48,8 +49,8 @@ def validate(raw):
     """The ``gateway`` option (pure): None, or ``{bridge, subnet, address, veth_prefix}`` normalised."""
     if raw is None:
         return None
-    if not isinstance(raw, dict) or sorted(raw) != sorted(KEYS):
-        raise GatewayError('gateway must be a dict of exactly %s, got %r' % (', '.join(KEYS), raw))
+    if not isinstance(raw, dict) or not set(KEYS) - {'published'} <= set(raw) <= set(KEYS):
+        raise GatewayError('gateway must be a dict of %s, got %r' % (', '.join(KEYS), raw))
     try:
         subnet = ipaddress.IPv4Network(raw['subnet'])
         address = ipaddress.IPv4Interface(raw['address'])
@@ -60,13 +61,47 @@ def validate(raw):
     for key in ('bridge', 'veth_prefix'):
         if not isinstance(raw[key], str) or not raw[key].replace('-', '').replace('_', '').isalnum():
             raise GatewayError('gateway: %s %r is not an interface name' % (key, raw[key]))
-    return {'bridge': raw['bridge'], 'subnet': str(subnet), 'address': str(address), 'veth_prefix': raw['veth_prefix']}
+    return {'bridge': raw['bridge'], 'subnet': str(subnet), 'address': str(address), 'veth_prefix': raw['veth_prefix'],
+            'published': validate_published(raw.get('published') or [], 'gateway: published')}
 
 
-def render(want, dnat=()):
-    """``(ip table, bridge table)`` as ``nft list table`` prints them (pure); ``dnat`` are the
-    node's published-port rules of the nat ``prerouting`` chain (text lines)."""
+def validate_published(raw, what):
+    """Published ports to DNAT (pure): ``[{protocol, port, target, backends}]`` normalised."""
+    if not isinstance(raw, list):
+        raise GatewayError('%s must be a list of {%s}, got %r' % (what, ', '.join(PUBLISHED_KEYS), raw))
+    out = []
+    for i, p in enumerate(raw):
+        where = '%s[%d]' % (what, i)
+        if not isinstance(p, dict) or sorted(p) != sorted(PUBLISHED_KEYS):
+            raise GatewayError('%s must be a dict of exactly %s, got %r' % (where, ', '.join(PUBLISHED_KEYS), p))
+        if p['protocol'] not in ('tcp', 'udp'):
+            raise GatewayError('%s: protocol %r is not tcp or udp' % (where, p['protocol']))
+        for key in ('port', 'target'):
+            if isinstance(p[key], bool) or not isinstance(p[key], int) or not 1 <= p[key] <= 65535:
+                raise GatewayError('%s: %s %r is not a port (1-65535)' % (where, key, p[key]))
+        try:
+            backends = [str(ipaddress.IPv4Address(b)) for b in p['backends']]
+        except (ValueError, TypeError):
+            raise GatewayError('%s: backends %r must be IPv4 addresses' % (where, p['backends'])) from None
+        out.append({'protocol': p['protocol'], 'port': p['port'], 'target': p['target'], 'backends': backends})
+    return out
+
+
+def dnat_rule(p, match=''):
+    """One published port as the nat rule ``nft list table`` prints (pure): to one of its backends at
+    random per connection, the port translated to the target; no backend: no rule."""
+    if not p['backends']:
+        return None
+    return '%s%s dport %d dnat ip to numgen random mod %d map { %s }' % (
+        match, p['protocol'], p['port'], len(p['backends']),
+        ', '.join('%d : %s . %d' % (i, b, p['target']) for i, b in enumerate(p['backends'])))
+
+
+def render(want):
+    """``(ip table, bridge table)`` as ``nft list table`` prints them (pure). The nat ``prerouting``
+    chain DNATs the published ports that reach one of the node's own addresses."""
     br, subnet, prefix = want['bridge'], want['subnet'], want['veth_prefix']
+    dnat = [r for r in (dnat_rule(p, 'fib daddr type local ') for p in want['published']) if r]
     ip = ('table ip %s {\n' % TABLE
           + '\tchain postrouting {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n'
           + '\t\tip saddr %s oifname != "%s" masquerade\n\t}\n\n' % (subnet, br)
@@ -100,7 +135,7 @@ def current():
     return {'ip': _nft.list_table(None, 'ip', TABLE), 'bridge': _nft.list_table(None, 'bridge', TABLE)}
 
 
-def converge(want, check_mode=False, diff=False, dnat=()):
+def converge(want, check_mode=False, diff=False):
     """Make the node's gateway ``want`` (the ``validate`` model), or remove it when ``want`` is
     None and the caller owns the node's complete state. Returns ``{changed, actions, diff}``."""
     actions = []
@@ -112,7 +147,7 @@ def converge(want, check_mode=False, diff=False, dnat=()):
         else:
             bridge_res = _bridge.converge({'name': want['bridge'], 'addresses': [want['address']], 'up': True},
                                           check_mode, diff)
-            tables = dict(zip(('ip', 'bridge'), render(want, dnat)))
+            tables = dict(zip(('ip', 'bridge'), render(want)))
         actions.extend(bridge_res['actions'])
         before = {'forwarding': None, 'ip_table': have['ip'], 'bridge_table': have['bridge']}
         if want is not None:

@@ -25,15 +25,19 @@ from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import lin
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import procs as _procs
 from ansible_collections.linuxnet.overlay.plugins.module_utils.node import peerdb as _peerdb
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import nft as _nft
+from ansible_collections.linuxnet.overlay.plugins.module_utils.node import gateway as _gateway
+from ansible_collections.linuxnet.overlay.plugins.module_utils.node import ingress as _ingress
 from ansible_collections.linuxnet.overlay.plugins.module_utils.node import veth as _veth
 from ansible_collections.linuxnet.overlay.plugins.module_utils.node import vip as _vip
 
 DEFAULTS = {'name': None, 'state': 'present', 'hosts': None, 'command': None, 'interfaces': None,
-            'vip_managed': False, 'vip_table': None,
+            'vip_managed': False, 'vip_table': None, 'ingress': None,
             'runtime_dir': '/run/linuxnet-overlay/tasks', 'etc_netns_dir': '/etc/netns', 'stop_timeout': 5.0}
 ALL_DEFAULTS = {'tasks': [], 'exclusive': False, 'pattern': None, 'name_tables': None, 'endpoints': None,
                 'runtime_dir': '/run/linuxnet-overlay/tasks', 'etc_netns_dir': '/etc/netns', 'stop_timeout': 5.0}
-TASK_KEYS = ('name', 'hosts', 'hosts_networks', 'command', 'interfaces', 'endpoint_networks', 'gateway_interface')
+TASK_KEYS = ('name', 'hosts', 'hosts_networks', 'command', 'interfaces', 'endpoint_networks', 'gateway_interface',
+             'ingress')
 TASK_INFO_KEYS = ('netns', 'service', 'slot', 'id', 'node_id')        # the cluster plan's, ignored
 INTERFACE_KEYS = ('veth', 'sandbox', 'bridge', 'mtu', 'ifname', 'mac', 'address', 'routes', 'neighbours')
 INTERFACE_INFO_KEYS = ('network', 'ip', 'subnet', 'gateway', 'vni')     # the cluster plan's, ignored
@@ -198,6 +202,8 @@ class Task:
         }
         if self.p['vip_managed'] and self.p['state'] == 'present':
             cur['vip_table'] = self._vip_call(_vip.current, self.name) if exists else None
+        if self.p['ingress'] is not None and self.p['state'] == 'present':
+            cur['ingress_table'], self.forwarding = _ingress.current(self.name) if exists else (None, '0')
         return cur
 
     def present(self, cur):
@@ -287,6 +293,14 @@ class Task:
     def _vips(self, cur, after):
         """The task's virtual IP table (``node/vip.py``), after its interfaces and before its command
         starts, so that the command's first connection to a VIP is balanced."""
+        if self.p['ingress'] is not None:
+            want = _ingress.render(self.p['ingress'])
+            try:
+                self.actions.extend(_ingress.converge(self.name, want, (cur['ingress_table'], self.forwarding),
+                                                      self.check))
+            except _nft.NftError as exc:
+                raise TaskError('task %s: %s' % (self.name, exc), self.actions) from None
+            after['ingress_table'] = want
         if not self.p['vip_managed']:
             return
         want = self.p['vip_table']
@@ -394,7 +408,7 @@ def converge(params, check_mode=False, diff=False, pending=None):
     if task.interfaces is not None:
         result['interfaces'] = task.links
     if diff:
-        keys = ('exists', 'hosts', 'command', 'running') + (('vip_table',) if 'vip_table' in cur else ())
+        keys = ('exists', 'hosts', 'command', 'running') + tuple(k for k in ('vip_table', 'ingress_table') if k in cur)
         before, after_view = {k: cur[k] for k in keys}, {k: after[k] for k in keys}
         if task.interfaces is not None:
             before['interfaces'], after_view['interfaces'] = task.links_before, task.links_after
@@ -494,8 +508,14 @@ def validate_tasks(tasks, name_tables=None, endpoints=None):
         except TaskError as exc:
             raise TaskError('%s (%s): %s' % (what, name, exc)) from None
         managed, table = _task_vips(what, name, raw, endpoints, rendered)
+        ingress = raw.get('ingress')
+        if ingress is not None:
+            try:
+                ingress = _gateway.validate_published(ingress, '%s (%s): ingress' % (what, name))
+            except _gateway.GatewayError as exc:
+                raise TaskError(str(exc)) from None
         out.append({'name': name, 'hosts': hosts, 'command': command, 'interfaces': interfaces,
-                    'vip_managed': managed, 'vip_table': table})
+                    'vip_managed': managed, 'vip_table': table, 'ingress': ingress})
     return out
 
 
