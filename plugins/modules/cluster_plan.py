@@ -89,6 +89,12 @@ options:
             an explicit subnet that does is refused, naming the node and the route. Default routes are ignored.
         type: list
         elements: str
+      listening:
+        description:
+          - The ports something already uses on the node, C({tcp, udp}) lists (M(linuxnet.overlay.node_facts)'s
+            C(listening)). A port published in mode ingress must be free on every node, in mode host on the nodes
+            with a task of the service; one that is not is refused, naming the node.
+        type: dict
   networks:
     description:
       - Overlay networks, C(overlay_networks) of the inventory, each a dict with C(name), C(subnets)
@@ -330,6 +336,7 @@ ARG_SPEC = dict(
         underlay_mtu=dict(type='int'),
         underlay_family=dict(type='str'),
         routes=dict(type='list', elements='str'),
+        listening=dict(type='dict'),
     )),
     networks=dict(type='list', elements='dict', default=[]),
     services=dict(type='list', elements='dict', default=[]),

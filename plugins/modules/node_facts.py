@@ -93,6 +93,7 @@ node:
     underlay_mtu: 1500
     addresses: [172.31.1.5/24]
     routes: [172.31.1.0/24]
+    listening: {tcp: [22], udp: [4789]}
     port: {number: 4789, own_vteps: 1, foreign: []}
     gc_thresh: {available: true, before: [128, 512, 1024], after: [8192, 49152, 65536]}
     cluster: {id: 1ex3x5spdkbh0u4rs9kzmo3px, version: 4, nodes: [node1, node2], path: /var/lib/linuxnet-overlay/cluster.json}
@@ -131,6 +132,26 @@ def _routes(routes):
             continue
         out.add(str(net))
     return sorted(out, key=lambda n: (ipaddress.ip_network(n).version, ipaddress.ip_network(n)))
+
+
+def listening_ports(proc_net='/proc/net'):
+    """The TCP ports something listens on and the UDP ports something is bound to, in this
+    network namespace (``/proc/net`` is the reader's): ``{tcp: [ports], udp: [ports]}``. The planner
+    refuses to publish one of them (the process would never see its traffic again)."""
+    out = {'tcp': set(), 'udp': set()}
+    for proto in ('tcp', 'udp'):
+        for name in (proto, proto + '6'):
+            try:
+                with open('%s/%s' % (proc_net, name), encoding='ascii') as f:
+                    lines = f.read().splitlines()[1:]
+            except OSError:
+                continue
+            for line in lines:
+                fields = line.split()
+                # local address ip:port in hex; TCP state 0A is LISTEN, UDP 07 is a bound socket
+                if len(fields) > 3 and fields[3] == ('0A' if proto == 'tcp' else '07'):
+                    out[proto].add(int(fields[1].rsplit(':', 1)[1], 16))
+    return {k: sorted(v) for k, v in out.items()}
 
 
 def _default_source(routes, addrs):
@@ -351,6 +372,7 @@ def main():
         'underlay_mtu': mtu,
         'addresses': ['%s/%d' % (a['ip'], a['prefixlen']) for a in _usable(addrs)],
         'routes': routes,
+        'listening': listening_ports(),
         'port': {'number': port, 'own_vteps': own, 'foreign': foreign},
         'gc_thresh': gc,
     }

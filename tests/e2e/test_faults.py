@@ -32,12 +32,14 @@ NODES = ['node1', 'node2', 'node4']            # managers node1 (first), node2; 
 REUSE_NET = {'name': 'reuse-net', 'subnets': ['10.9.9.0/29']}   # 5 task addresses: .2 to .6
 NETWORKS = [{'name': 'uber-net'}, REUSE_NET]
 TEST = {'name': 'test', 'networks': ['uber-net'], 'mode': 'global', 'command': ['sleep', 'infinity']}
-KEEP = {'name': 'keep', 'networks': ['reuse-net'], 'mode': 'global', 'command': ['sleep', 'infinity']}
+# dnsrr: no VIP takes an address of the tiny subnet, which the tasks fill exactly
+KEEP = {'name': 'keep', 'networks': ['reuse-net'], 'mode': 'global', 'command': ['sleep', 'infinity'],
+        'endpoint_mode': 'dnsrr'}
 # fills reuse-net: keep takes .2 .3 .4, mover .5 .6 (the last handed out)
 MOVER = {'name': 'mover', 'networks': ['reuse-net'], 'replicas': 2, 'constraints': ['node.hostname==node1'],
-         'command': ['sleep', 'infinity']}
+         'command': ['sleep', 'infinity'], 'endpoint_mode': 'dnsrr'}
 MOVED = {'name': 'moved', 'networks': ['reuse-net'], 'replicas': 1, 'constraints': ['node.hostname==node4'],
-         'command': ['sleep', 'infinity']}
+         'command': ['sleep', 'infinity'], 'endpoint_mode': 'dnsrr'}
 STATE = '/var/lib/linuxnet-overlay/cluster.json'
 
 

@@ -8,7 +8,8 @@ file system).
 
 One lab for the module: three nodes of the large lab (managers node1 and node2, worker node4),
 with a clear network and an encrypted one (whose only task is on node1: no peer, so no SA is
-needed on this ESP-less kernel, but the guard table and the keyring exist). In order:
+needed on this ESP-less kernel, but the guard table and the keyring exist), and ``web`` publishing a
+port through the routing mesh (the ingress network and every node's ingress-sbox). In order:
 
 1. service ``web`` absent (its network stays) and network ``secret-net`` absent (with its service);
 2. the manager node2 set to leave (overlay_node_state=absent);
@@ -31,7 +32,9 @@ NETWORKS = [{'name': 'uber-net'}, {'name': 'prod-net', 'subnets': ['10.1.1.0/24'
             {'name': 'secret-net', 'encrypted': True}]
 SERVICES = [
     {'name': 'test', 'networks': ['uber-net'], 'mode': 'global', 'command': SLEEP},
-    {'name': 'web', 'networks': ['prod-net'], 'mode': 'global', 'command': SLEEP},
+    # publishes through the routing mesh: the ingress network, every node's ingress-sbox, the gateway bridges
+    {'name': 'web', 'networks': ['prod-net'], 'mode': 'global', 'command': SLEEP,
+     'publish': [{'published': 8080, 'target': 80}]},
     {'name': 'vault', 'networks': ['secret-net'], 'replicas': 1, 'constraints': ['node.hostname==node1'],
      'command': SLEEP},
 ]
@@ -59,6 +62,7 @@ def converged(lab):
     assert nets['secret-net']['sandbox'] in snaps['node1'].sandboxes
     for node in NODES:
         assert nets['prod-net']['sandbox'] in snaps[node].sandboxes
+        assert nets['ingress']['sandbox'] in snaps[node].sandboxes and 'ingress-sbox' in snaps[node]['netns']
         assert nets['uber-net']['sandbox'] in snaps[node].sandboxes
     return {'snap': snaps, 'nets': nets, 'tasks': tasks_by_service(snaps), 'addrs': task_addresses(snaps)}
 
@@ -106,7 +110,7 @@ def test_service_absent_and_network_absent(lab, converged):
     play = lab.play(group_vars={'overlay_networks': absent(NETWORKS, 'secret-net'),
                                 'overlay_services': absent(SERVICES, 'web', 'vault')}).assert_ok()
     snaps = lab.snapshots()
-    web_ips = [ip for ip, v in addrs.items() if v[2] in tasks['web']]
+    web_ips = [ip for ip, v in addrs.items() if v[2] in tasks['web'] and _in(ip, nets['prod-net']['subnets'])]
     vault_ips = [ip for ip, v in addrs.items() if v[2] in tasks['vault']]
     assert len(web_ips) == 3 and len(vault_ips) == 1
     for node, snap in snaps.items():
@@ -114,7 +118,10 @@ def test_service_absent_and_network_absent(lab, converged):
         _nothing_of(snap, node, nets['prod-net'], list(tasks['web']), web_ips)
         # the encrypted network went: sandbox, task, guard table, policies and states
         _nothing_of(snap, node, nets['secret-net'], list(tasks['vault']), vault_ips)
-        assert snap['nft_tables'] == [], (node, snap['nft_tables'])
+        # the routing mesh went with web (the ingress network, the node's ingress-sbox); the test
+        # service's tasks keep their way out, the gateway bridge's tables
+        assert snap['nft_tables'] == [['bridge', 'linuxnet_overlay_gw'], ['ip', 'linuxnet_overlay_gw']], node
+        assert 'ingress-sbox' not in snap['netns'] and 'ingress' not in lab.cluster_state('node1')['networks']
         assert (snap['xfrm_state'], snap['xfrm_policy']) == ('', ''), node
         # what stays is whole
         assert snap.sandboxes == [nets['uber-net']['sandbox']], (node, snap.sandboxes)

@@ -284,7 +284,7 @@ def test_plan_refuses_bad_input_and_writes_nothing(run_module, state_dir):
         data_path_port=80), expect_failure=True)
     assert res['errors'] == [
         "network uber-net: unknown key 'encrpyted' (did you mean 'encrypted'?); known keys: name, subnets, gateway, "
-        "encrypted, mtu, state, vnis, multicast",
+        "encrypted, mtu, state, vnis, multicast, internal",
         "network uber-net: subnet '10.0.0.1/24' has host bits set: did you mean 10.0.0.0/24?",
         'service test: replicas 2 and mode: global exclude each other',
         'data_path_port: data-path port 80 is out of range 1024..49151',

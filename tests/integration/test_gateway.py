@@ -19,14 +19,16 @@ OUTSIDE = '198.51.100.1'
 
 @pytest.fixture
 def outside(scratch_netns):
+    # the gateway turns forwarding on in the node (here: the test's own namespace); put it back after
+    forwarding = sh('sysctl -n net.ipv4.ip_forward').strip()
     ns = scratch_netns('out')
     sh('ip link add gwtest-up type veth peer name eth0 netns {0} && ip addr add 198.51.100.2/24 dev gwtest-up && '
        'ip link set gwtest-up up && ip -n {0} addr add 198.51.100.1/24 dev eth0 && ip -n {0} link set eth0 up && '
        'ip -n {0} link set lo up'.format(ns))
     yield ns
     sh('ip link del gwtest-up 2>/dev/null; ip link del ov-gwbridge 2>/dev/null; '
-       'nft delete table ip linuxnet_overlay_gw 2>/dev/null; nft delete table bridge linuxnet_overlay_gw 2>/dev/null',
-       check=False)
+       'nft delete table ip linuxnet_overlay_gw 2>/dev/null; nft delete table bridge linuxnet_overlay_gw 2>/dev/null; '
+       'sysctl -qw net.ipv4.ip_forward=%s' % forwarding, check=False)
 
 
 @pytest.fixture

@@ -51,6 +51,22 @@ def test_the_collections_gateway_bridge_is_no_route_of_the_node(run_module, unde
         sh('ip link del ov-gwbridge; ip link del other-br', check=False)
 
 
+def test_listening_ports_are_reported(run_module, underlay):
+    # what the planner refuses to publish: a TCP listener and a bound UDP socket of the node
+    import socket
+    tcp, udp = socket.socket(), socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    tcp.bind(('0.0.0.0', 12345))
+    tcp.listen(1)
+    udp.bind(('::', 12346))
+    try:
+        node = run_module('node_facts', {'data_path_port': 4789})['node']
+        assert 12345 in node['listening']['tcp'] and 12346 in node['listening']['udp']
+        assert 12346 not in node['listening']['tcp'] and 12345 not in node['listening']['udp']
+    finally:
+        tcp.close()
+        udp.close()
+
+
 def test_missing_data_path_address(run_module, underlay):
     res = run_module('node_facts', {'data_path_addr': '192.0.2.77'}, expect_failure=True)
     assert 'data-path address 192.0.2.77 is not configured' in res['msg'] and '172.31.1.5/24' in res['msg']

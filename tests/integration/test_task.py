@@ -434,3 +434,18 @@ def test_all_tasks_hosts_files_from_the_name_tables(run_module, names, dirs, san
     assert "tasks[2] (%s): hosts_networks names clear-net, which name_tables does not have (it has: uber-net)" % t3 \
         in res['msg'] and not res['changed']
     assert t3 not in sh('ip netns list') and hosts(t1).endswith(grown)
+
+
+def test_an_interface_the_plan_no_longer_lists_goes(run_module, task_name, dirs, sandbox_ns):
+    # a service left a network (or a task lost its way out): the task's listed interfaces are all it keeps
+    two = [interface(sandbox_ns), interface(sandbox_ns, veth='vethT1', bridge='br1', ifname='eth1',
+                                            mac='02:42:0a:00:01:02', address='10.0.1.2/24', routes=[])]
+    args = dict(name=task_name, command=['sleep', 'infinity'], interfaces=two, **dirs)
+    run_module('task', args)
+    one = dict(args, interfaces=two[:1])
+    pred = run_module('task', one, check=True)
+    assert pred['actions'] == ['remove interface eth1 (not in the plan)'] and 'eth1' in sh('ip -n %s -br link' % task_name)
+    res = run_module('task', one)
+    assert res['actions'] == pred['actions']
+    assert 'eth1' not in sh('ip -n %s -br link' % task_name) and 'vethT1' not in sh('ip -n %s -br link' % sandbox_ns)
+    assert not run_module('task', one)['changed']

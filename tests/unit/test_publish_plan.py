@@ -97,3 +97,14 @@ def test_ingress_is_a_reserved_network_name():
     with pytest.raises(_plan.PlanError) as err:
         Cluster(SEED_NODES).plan(SEED_NODES, [{'name': 'ingress'}], [])
     assert "the name ingress is the routing mesh's network" in str(err.value)
+
+
+def test_a_port_a_process_of_a_node_listens_on_is_refused_naming_the_node():
+    busy = [dict(SEED_NODES[0], listening={'tcp': [22, 8080], 'udp': [4789]}), SEED_NODES[1]]
+    with pytest.raises(_plan.PlanError) as err:
+        Cluster(SEED_NODES).plan(busy, NETS, [web()])
+    assert ('service web: published port 8080/tcp is in use on node node1 (a process there listens on it); '
+            'choose another port or stop that process') in str(err.value)
+    # in mode host only the nodes with a task of the service count; udp is another port
+    Cluster(SEED_NODES).plan(busy, NETS, [web(replicas=1, constraints=['node.hostname==node2'], publish=[
+        {'published': 8080, 'mode': 'host'}, {'published': 8080, 'protocol': 'udp'}])])

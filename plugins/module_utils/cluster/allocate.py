@@ -67,6 +67,7 @@ class Allocation(_addresses.Addresses, _gateway.Gateways, _publish.Ingress):
         self.addresses()
         self.gateways()
         self.check_host_publish()
+        self.check_ports_free()
         self.raise_errors()
         _state.bump(self.old, self.new)
         return self.new

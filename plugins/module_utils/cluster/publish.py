@@ -88,6 +88,23 @@ def check_unique(services, errors):
             seen[key] = svc['name']
 
 
+def check_listening(raw, where, errors):
+    """A node's ``listening`` ports, ``{tcp: [ports], udp: [ports]}``, as a set of (protocol, port)."""
+    if raw is None:
+        return set()
+    if not isinstance(raw, dict) or not set(raw) <= set(PROTOCOLS):
+        errors.append('%s: listening must be a dict of tcp and udp port lists, got %r' % (where, raw))
+        return set()
+    out = set()
+    for proto, ports in raw.items():
+        for port in ports if isinstance(ports, list) else [ports]:
+            if isinstance(port, int) and not isinstance(port, bool):
+                out.add((proto, port))
+            else:
+                errors.append('%s: listening %s port %r is not an integer' % (where, proto, port))
+    return out
+
+
 def uses_ingress(svc):
     return any(p['mode'] == 'ingress' for p in svc.get('publish') or ())
 
@@ -149,6 +166,20 @@ class Ingress:
                     self.errors.append('node %s: no ingress endpoint address: %s' % (n['hostname'], exc))
                     continue
                 node['ingress'] = {'id': node['id'], 'address': ip}
+
+    def check_ports_free(self):
+        """A published port must not be one that a process of a node already uses (the node's pre-flight
+        facts): every node for mode ingress, the nodes with a task of the service for mode host."""
+        for name, svc in self.new['services'].items():
+            task_nodes = set(t['node'] for t in svc['tasks'])
+            for p in svc.get('publish') or ():
+                for node in self.ready:
+                    if p['mode'] == 'host' and node['hostname'] not in task_nodes:
+                        continue
+                    if (p['protocol'], p['published']) in node.get('listening', ()):
+                        self.errors.append('service %s: published port %d/%s is in use on node %s (a process there '
+                                           'listens on it); choose another port or stop that process'
+                                           % (name, p['published'], p['protocol'], node['hostname']))
 
     def check_host_publish(self):
         """A port published in mode host reaches a node's tasks through their way out: a service whose

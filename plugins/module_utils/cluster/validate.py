@@ -27,7 +27,7 @@ UNDERLAY_MTU_MIN, UNDERLAY_MTU_MAX = 1280, 65535
 
 TOP_KEYS = ('nodes', 'networks', 'services', 'default_addr_pool', 'mask_length', 'data_path_port', 'gwbridge_subnet')
 NODE_KEYS = ('hostname', 'role', 'addr', 'labels', 'state', 'underlay_mtu', 'underlay_family', 'routes',
-             'availability')
+             'availability', 'listening')
 AVAILABILITY = ('active', 'pause', 'drain')      # docker node update --availability
 NETWORK_KEYS = ('name', 'subnets', 'gateway', 'encrypted', 'mtu', 'state', 'vnis', 'multicast', 'internal')
 SERVICE_KEYS = ('name', 'networks', 'replicas', 'mode', 'constraints', 'command', 'state', 'max_replicas_per_node',
@@ -237,6 +237,7 @@ def _node_data_path(node, item, where, addrs, errors):
             continue
         if net.version == 4 and net.prefixlen > 0:  # a default route overlaps everything
             node['routes'].append((route, net))
+    node['listening'] = _publish.check_listening(item.get('listening'), where, errors)
 
 
 # ============================================================================================

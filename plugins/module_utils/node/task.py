@@ -283,6 +283,24 @@ class Task:
                 self.links.append(res['veth'])
                 self.links_before.append(before)
                 self.links_after.append(after)
+        self._stale_interfaces(cur)
+
+    def _stale_interfaces(self, cur):
+        """With ``interfaces`` listed, they are the task's complete set: any other veth in the task
+        (a network its service left, a way out it no longer has) goes; deleting the task's end
+        of a veth deletes the pair, so nothing stays on a bridge or holds a freed address."""
+        if self.interfaces is None or not cur['exists'] or not _netns.exists(self.name):
+            return
+        wanted = {p['peer'] for p in self.interfaces} | {'lo'}
+        with _links.opened(self.name) as ipr:
+            for link in _links.read_links(ipr):
+                # veths only: a kernel may give every namespace fallback tunnels (tunl0, sit0)
+                if link['name'] not in wanted and link.get('kind') == 'veth':
+                    self.actions.append('remove interface %s (not in the plan)' % link['name'])
+                    self.links_before.append({'name': link['name'], 'netns': self.name})
+                    self.links_after.append(None)
+                    if not self.check:
+                        _links.delete_link(ipr, link['ifindex'])
 
     def _vip_call(self, fn, *args):
         try:
