@@ -149,6 +149,13 @@ options:
         kept (C(172.18.0.0/16), as Docker's). It must not overlap an overlay subnet or a route of a node with such a
         task. A change gives every such task a new address on it (reported as a warning).
     type: str
+  ingress_encrypted:
+    description:
+      - Whether the routing mesh's C(ingress) network is encrypted (C(overlay_ingress_encrypted)), as
+        C(docker network create --ingress --opt encrypted); published ports in mode ingress then cross between
+        nodes in IPsec ESP like any encrypted network. Omitted, the cluster's value is kept (false). It can change
+        in place.
+    type: bool
   commit:
     description:
       - Write the new state. V(false) computes and returns the plan without writing (like check mode).
@@ -344,6 +351,7 @@ ARG_SPEC = dict(
     default_addr_pool_mask_length=dict(type='int'),
     data_path_port=dict(type='int'),
     gwbridge_subnet=dict(type='str'),
+    ingress_encrypted=dict(type='bool'),
     commit=dict(type='bool', default=True),
     validate_only=dict(type='bool', default=False),
     prune=dict(type='bool', default=False),
@@ -360,7 +368,8 @@ def _inventory(p):
         nodes.append(dict((k, v) for k, v in n.items() if v is not None))
     return {'nodes': nodes, 'networks': p['networks'], 'services': p['services'],
             'default_addr_pool': p['default_addr_pool'], 'mask_length': p['default_addr_pool_mask_length'],
-            'data_path_port': p['data_path_port'], 'gwbridge_subnet': p['gwbridge_subnet']}
+            'data_path_port': p['data_path_port'], 'gwbridge_subnet': p['gwbridge_subnet'],
+            'ingress_encrypted': p['ingress_encrypted']}
 
 
 def main():

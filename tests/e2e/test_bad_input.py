@@ -86,6 +86,16 @@ def setup_udp_socket(lab, ctx):
     return lambda: lab.sh('node2', 'kill %s; sleep 0.2' % pid, check=False)
 
 
+def setup_tcp_listener(lab, ctx):
+    # a process of node2 already listening on 8080, which a service then wants to publish
+    pid = lab.sh('node2', "setsid python3 -c 'import socket, time\n"
+                          "s = socket.socket()\n"
+                          "s.bind((\"0.0.0.0\", 8080)); s.listen(1)\n"
+                          "time.sleep(3600)' </dev/null >/dev/null 2>&1 & echo $!; sleep 0.5").strip()
+    assert ':1F90 ' in lab.sh('node2', 'cat /proc/net/tcp'), 'the TCP listener did not bind 8080'
+    return lambda: lab.sh('node2', 'kill %s; sleep 0.2' % pid, check=False)
+
+
 def setup_vxlan_device(lab, ctx):
     # another VXLAN stack (flannel, a second overlay) with its VTEP on 4789 in node1's namespace
     lab.sh('node1', 'ip link add vx-other type vxlan id 42 dstport 4789 dev eth0 && ip link set vx-other up')
@@ -226,6 +236,20 @@ CONVERGED = [
     case('data-path-address-not-on-node',
          host_vars={'node2': {'overlay_advertise_addr': '192.168.1.99'}},
          values=['192.168.1.99'], says=['is not configured on node node2']),
+    # published ports (issue #12)
+    case('published-port-used-twice',
+         gv(services=[svc(publish=[{'published': 8080, 'target': 80}]),
+                      dict(svc(name='other'), publish=[{'published': 8080}])]),
+         values=['8080/tcp'], says=['service other', 'also published by service test']),
+    case('published-port-out-of-range',
+         gv(services=[svc(publish=[{'published': 70000, 'target': 80}])]),
+         values=['70000'], says=['service test', 'is not a port (1-65535)']),
+    case('dnsrr-in-the-routing-mesh',
+         gv(services=[svc(endpoint_mode='dnsrr', publish=[{'published': 8080}])]),
+         values=['dnsrr'], says=['service test', 'mode ingress needs endpoint_mode vip']),
+    case('published-port-in-use-on-a-node', setup=setup_tcp_listener,
+         group_vars=gv(services=[svc(publish=[{'published': 8080, 'target': 80}])]),
+         values=['8080/tcp'], says=['in use on node node2', 'listens on it']),
 ]
 
 

@@ -108,3 +108,16 @@ def test_a_port_a_process_of_a_node_listens_on_is_refused_naming_the_node():
     # in mode host only the nodes with a task of the service count; udp is another port
     Cluster(SEED_NODES).plan(busy, NETS, [web(replicas=1, constraints=['node.hostname==node2'], publish=[
         {'published': 8080, 'mode': 'host'}, {'published': 8080, 'protocol': 'udp'}])])
+
+
+def test_the_ingress_network_can_be_encrypted_and_changed_in_place():
+    c = Cluster(SEED_NODES)
+    plan = c.plan(SEED_NODES, NETS, [web()], ingress_encrypted=True)
+    ingress = [n for n in plan['networks'] if n['name'] == 'ingress'][0]
+    assert ingress['encrypted'] is True and ingress['mtu'] == 1416           # ESP's overhead, as any network
+    assert all(v['encrypted'] for v in plan['nodes']['node1']['remote_vteps'])
+    plan = c.plan(SEED_NODES, NETS, [web()])                                 # omitted: kept
+    assert [n for n in plan['networks'] if n['name'] == 'ingress'][0]['encrypted'] is True
+    plan = c.plan(SEED_NODES, NETS, [web()], ingress_encrypted=False)
+    assert [n for n in plan['networks'] if n['name'] == 'ingress'][0]['encrypted'] is False
+    assert 'network ingress: encrypted changes to False' in [m['msg'] for m in c.messages]

@@ -66,8 +66,8 @@ def check_publish(item, where, errors):
         if None not in (published, target) and protocol in PROTOCOLS and mode in MODES:
             out.append({'published': published, 'target': target, 'protocol': protocol, 'mode': mode})
     if item.get('endpoint_mode') == 'dnsrr' and any(p['mode'] == 'ingress' for p in out):
-        errors.append('%s: publish in mode ingress needs endpoint_mode vip (Docker refuses it too); publish with '
-                      'mode: host, or use endpoint_mode: vip' % where)
+        errors.append('%s: publish in mode ingress needs endpoint_mode vip (Docker refuses it too), not dnsrr; '
+                      'publish with mode: host, or use endpoint_mode: vip' % where)
     return out
 
 
@@ -109,11 +109,12 @@ def uses_ingress(svc):
     return any(p['mode'] == 'ingress' for p in svc.get('publish') or ())
 
 
-def ingress_network_input():
+def ingress_network_input(encrypted=False):
     """The ``ingress`` network as the checked input would list it: a subnet from the pool, no way
-    out of its own (tasks have theirs through their other networks)."""
+    out of its own (tasks have theirs through their other networks), encrypted when asked
+    (``overlay_ingress_encrypted``, as ``docker network create --ingress --opt encrypted``)."""
     return {'name': INGRESS, 'state': 'present', 'subnets': None, 'gateways': None, 'vnis': None,
-            'encrypted': False, 'mtu': None, 'multicast': False, 'internal': True}
+            'encrypted': bool(encrypted), 'mtu': None, 'multicast': False, 'internal': True}
 
 
 class Ingress:
@@ -132,10 +133,14 @@ class Ingress:
     def ingress_network(self, avoid, vnis):
         """Make or remove the ``ingress`` network (after the user's networks took their subnets)."""
         nets = self.new['networks']
+        encrypted = self.inp.get('ingress_encrypted')
         if self.needs_ingress() and INGRESS not in nets:
-            self._create_network(ingress_network_input(), avoid, vnis)
+            self._create_network(ingress_network_input(encrypted), avoid, vnis)
         elif not self.needs_ingress() and INGRESS in nets:
             self._remove_network(INGRESS, 'no service publishes a port in mode ingress')
+        elif INGRESS in nets and encrypted is not None and nets[INGRESS]['encrypted'] != encrypted:
+            self.info('network ingress: encrypted changes to %s' % encrypted)
+            nets[INGRESS]['encrypted'] = encrypted
 
     def keep_endpoints(self, live):
         """Each ready node's ingress endpoint address that is still valid stays (``live``)."""

@@ -25,7 +25,8 @@ NAME_MAX = 63
 PORT_MIN, PORT_MAX = 1024, 49151
 UNDERLAY_MTU_MIN, UNDERLAY_MTU_MAX = 1280, 65535
 
-TOP_KEYS = ('nodes', 'networks', 'services', 'default_addr_pool', 'mask_length', 'data_path_port', 'gwbridge_subnet')
+TOP_KEYS = ('nodes', 'networks', 'services', 'default_addr_pool', 'mask_length', 'data_path_port', 'gwbridge_subnet',
+            'ingress_encrypted')
 NODE_KEYS = ('hostname', 'role', 'addr', 'labels', 'state', 'underlay_mtu', 'underlay_family', 'routes',
              'availability', 'listening')
 AVAILABILITY = ('active', 'pause', 'drain')      # docker node update --availability
@@ -485,7 +486,11 @@ def validate_input(inventory):
     result = {'nodes': _check_nodes(inventory.get('nodes'), errors),
               'networks': _check_networks(inventory.get('networks'), errors),
               'services': _check_services(inventory.get('services'), errors),
-              'default_addr_pool': None, 'mask_length': None, 'data_path_port': None, 'gwbridge_subnet': None}
+              'default_addr_pool': None, 'mask_length': None, 'data_path_port': None, 'gwbridge_subnet': None,
+              'ingress_encrypted': None}
+    if inventory.get('ingress_encrypted') is not None:
+        result['ingress_encrypted'] = bool(_bool(inventory['ingress_encrypted'], 'input', 'ingress_encrypted',
+                                                 errors))
     if inventory.get('default_addr_pool') is not None:
         result['default_addr_pool'] = _check_pool(inventory['default_addr_pool'], errors)
     if inventory.get('mask_length') is not None:
