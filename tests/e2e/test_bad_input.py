@@ -76,24 +76,28 @@ def other_cluster_state(lab, node, base=None):
     return state['cluster']['id']
 
 
+def _hold_port(lab, proto, port):
+    """A user-space program on node2 holding PORT (a bound UDP socket, or a TCP listener); returns
+    the undo."""
+    sock = 'socket.socket(socket.AF_INET, socket.SOCK_DGRAM)' if proto == 'udp' else 'socket.socket()'
+    listen = '' if proto == 'udp' else '; s.listen(1)'
+    pid = lab.sh('node2', "setsid python3 -c 'import socket, time\n"
+                          "s = %s\n"
+                          "s.bind((\"0.0.0.0\", %d))%s\n"
+                          "time.sleep(3600)' </dev/null >/dev/null 2>&1 & echo $!; sleep 0.5"
+                 % (sock, port, listen)).strip()
+    assert ':%04X ' % port in lab.sh('node2', 'cat /proc/net/%s' % proto), 'nothing holds %s %d' % (proto, port)
+    return lambda: lab.sh('node2', 'kill %s; sleep 0.2' % pid, check=False)
+
+
 def setup_udp_socket(lab, ctx):
     # a user-space program holding UDP 4789 on node2 (the classic clash with another VXLAN stack)
-    pid = lab.sh('node2', "setsid python3 -c 'import socket, time\n"
-                          "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
-                          "s.bind((\"0.0.0.0\", 4789))\n"
-                          "time.sleep(3600)' </dev/null >/dev/null 2>&1 & echo $!; sleep 0.5").strip()
-    assert ':12B5 ' in lab.sh('node2', 'cat /proc/net/udp'), 'the UDP listener did not bind 4789'
-    return lambda: lab.sh('node2', 'kill %s; sleep 0.2' % pid, check=False)
+    return _hold_port(lab, 'udp', 4789)
 
 
 def setup_tcp_listener(lab, ctx):
     # a process of node2 already listening on 8080, which a service then wants to publish
-    pid = lab.sh('node2', "setsid python3 -c 'import socket, time\n"
-                          "s = socket.socket()\n"
-                          "s.bind((\"0.0.0.0\", 8080)); s.listen(1)\n"
-                          "time.sleep(3600)' </dev/null >/dev/null 2>&1 & echo $!; sleep 0.5").strip()
-    assert ':1F90 ' in lab.sh('node2', 'cat /proc/net/tcp'), 'the TCP listener did not bind 8080'
-    return lambda: lab.sh('node2', 'kill %s; sleep 0.2' % pid, check=False)
+    return _hold_port(lab, 'tcp', 8080)
 
 
 def setup_vxlan_device(lab, ctx):

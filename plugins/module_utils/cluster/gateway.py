@@ -51,10 +51,9 @@ class Gateways:
             pool = {'subnet': str(subnet), 'gateway': str(_ipam.first_host(subnet)),
                     'last': (entry.get('gateway') or {}).get('last'), 'allocated': {}}
             held = (entry.get('gateway') or {}).get('allocated') or {}
-            live = set(t['id'] for t in tasks)
             # keep every address whose task still wants one, then hand out the missing ones
-            pool['allocated'] = dict((ip, owner) for ip, owner in held.items() if owner in live
-                                     and any(t.get('gateway') == ip and t['id'] == owner for t in tasks))
+            pool['allocated'] = dict((t['gateway'], t['id']) for t in tasks
+                                     if t.get('gateway') and held.get(t['gateway']) == t['id'])
             for task in tasks:
                 if task.get('gateway') not in pool['allocated']:
                     try:

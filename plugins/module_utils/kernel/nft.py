@@ -26,14 +26,18 @@ class NftError(Exception):
     """``nft`` is missing or refused the input; the message is meant for the user."""
 
 
+def _find():
+    # modules can run with a short PATH, so the system folders are searched too
+    return shutil.which('nft') or shutil.which('nft', path=os.pathsep.join(SEARCH))
+
+
 def available():
-    return bool(shutil.which('nft') or shutil.which('nft', path=os.pathsep.join(SEARCH)))
+    return bool(_find())
 
 
 def binary():
-    """Path of ``nft``, or NftError saying which package gives it. Modules can run with a short PATH,
-    so the system folders are searched too."""
-    found = shutil.which('nft') or shutil.which('nft', path=os.pathsep.join(SEARCH))
+    """Path of ``nft``, or NftError saying which package gives it."""
+    found = _find()
     if not found:
         raise NftError('nft is not installed on this node (Debian package nftables); service virtual IPs need it')
     return found
