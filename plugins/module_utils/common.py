@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import traceback
 
-from ansible.module_utils.basic import missing_required_lib
-
 NETNS_ARG_SPEC = {'netns': {'type': 'str'}}
 
 
@@ -21,6 +19,8 @@ def require_pyroute2(module):
     try:
         import pyroute2  # noqa: F401  pylint: disable=unused-import,import-outside-toplevel
     except ImportError:
+        # here, not at the top: a node's restore (node/restore.py) runs this package without Ansible
+        from ansible.module_utils.basic import missing_required_lib  # pylint: disable=import-outside-toplevel
         module.fail_json(msg=missing_required_lib('pyroute2 (>= 0.9.1)'), exception=traceback.format_exc())
 
 
@@ -29,11 +29,14 @@ def diff_result(before, after):
     return {'before': before, 'after': after}
 
 
-def converge_or_fail(module, converge, error):
+def converge_or_fail(module, converge, error, keep=None):
     """exit_json with ``converge(params, check_mode, diff)``'s result, or fail_json with the message
-    (and the ``extra`` fields) of an ``error`` it raises: a thin module's whole main."""
+    (and the ``extra`` fields) of an ``error`` it raises: a thin module's whole main. ``keep``
+    (node/restore.py's ``keep`` with its part bound) records what a run that worked applied."""
     try:
         result = converge(module.params, module.check_mode, module._diff)
+        if keep is not None:
+            result = keep(module.params, result, module.check_mode, module._diff)
     except error as exc:
         module.fail_json(msg=str(exc), **getattr(exc, 'extra', {}))
     module.exit_json(**result)

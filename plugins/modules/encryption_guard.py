@@ -60,6 +60,15 @@ options:
     type: str
     choices: [ip, ip6]
     default: ip
+  plan_dir:
+    description:
+      - Where the node keeps what this run applied, so that it can be rebuilt after a reboot without the
+        controller (C(restore) in that directory, or the boot unit C(linuxnet-overlay.service) where systemd
+        is PID 1). Only after a run that worked; the directory is root's only (0700, files 0600).
+      - An empty plan (nothing of this module left on the node) removes its file; the last one removes the
+        directory and the boot unit. Not given, nothing is kept.
+    type: path
+    version_added: 0.1.0
   state:
     description: C(absent) deletes the table.
     type: str
@@ -105,6 +114,13 @@ counters:
   returned: always
   type: dict
   sample: {enc_out: {packets: 1200, bytes: 180000}, enc_in: {packets: 0, bytes: 0}, enc_post: {packets: 0, bytes: 0}}
+actions:
+  description: What was done (or would be done in check mode), as C(reason) with the table's name, and the
+    kept plan written or removed with O(plan_dir).
+  returned: always
+  type: list
+  elements: str
+  sample: ["ip linuxnet-overlay: add VNIs 4098"]
 reason:
   description: Why the table changed (or would change); empty when nothing changes.
   returned: always
@@ -112,14 +128,12 @@ reason:
   sample: add VNIs 4098
 """
 
-import json
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.linuxnet.overlay.plugins.module_utils.constants import OVERLAY_MARK, VNI_MAX, VXLAN_PORT
+from ansible_collections.linuxnet.overlay.plugins.module_utils.constants import OVERLAY_MARK, VXLAN_PORT
 from ansible_collections.linuxnet.overlay.plugins.module_utils.node import guard as G
-from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
-from ansible_collections.linuxnet.overlay.plugins.module_utils.common import NETNS_ARG_SPEC, diff_result
+from ansible_collections.linuxnet.overlay.plugins.module_utils.node import restore as _restore
+from ansible_collections.linuxnet.overlay.plugins.module_utils.common import NETNS_ARG_SPEC, converge_or_fail
 
 ARG_SPEC = dict(
     NETNS_ARG_SPEC,
@@ -128,98 +142,14 @@ ARG_SPEC = dict(
     mark={'type': 'raw', 'default': OVERLAY_MARK},
     family={'type': 'str', 'choices': ['ip', 'ip6'], 'default': 'ip'},
     state={'type': 'str', 'choices': ['present', 'absent'], 'default': 'present'},
+    plan_dir={'type': 'path'},
 )
-
-
-def _validate(p):
-    for v in p['vnis']:
-        if not 0 <= v <= VNI_MAX:
-            raise ValueError('vnis: %d is out of range 0..%d' % (v, VNI_MAX))
-    dupes = sorted({v for v in p['vnis'] if p['vnis'].count(v) > 1})
-    if dupes:
-        raise ValueError('vnis: %s listed more than once' % ', '.join(str(v) for v in dupes))
-    if not 1 <= p['port'] <= 65535:
-        raise ValueError('port: %d is out of range 1..65535' % p['port'])
-    mark = p['mark']
-    try:
-        mark = mark if isinstance(mark, int) and not isinstance(mark, bool) else int(str(mark).strip(), 0)
-    except ValueError:
-        raise ValueError('mark: %r is not an integer (decimal or 0x-hex)' % (p['mark'],)) from None
-    if not 1 <= mark <= 0xFFFFFFFF:
-        raise ValueError('mark: %s is out of range 1..0xffffffff (0 would mean "no mark")' % p['mark'])
-    return mark
-
-
-def _nft(module, netns, args, data=None):
-    with _netns.entered(netns):
-        return module.run_command([module.get_bin_path('nft', required=True)] + args, data=data,
-                                  binary_data=True, encoding='utf-8')
-
-
-def _zero():
-    return {'packets': 0, 'bytes': 0}
-
-
-def read(module, netns, family):
-    rc, out, err = _nft(module, netns, ['-j', 'list', 'table', family, G.TABLE])
-    if rc != 0:
-        if 'No such file or directory' in err:
-            return None
-        module.fail_json(msg='cannot read nftables table %s %s: %s' % (family, G.TABLE, err.strip() or out.strip()))
-    try:
-        return G.parse_table(json.loads(out))
-    except (ValueError, G.GuardError) as exc:
-        module.fail_json(msg='cannot parse "nft -j list table %s %s": %s' % (family, G.TABLE, exc))
 
 
 def main():
     module = AnsibleModule(argument_spec=ARG_SPEC, supports_check_mode=True)
-    p = module.params
-    present = p['state'] == 'present'
-    family = p['family']
-    try:
-        _netns.require(p['netns'])
-        mark = _validate(p)
-    except (ValueError, _netns.NetnsError) as exc:
-        module.fail_json(msg=str(exc))
-    if not present and module.get_bin_path('nft') is None:
-        # without nft there can be no table of ours: nothing to remove (hosts that never encrypt need no nftables)
-        module.exit_json(changed=False, table='%s %s' % (family, G.TABLE), vnis=[], reason='',
-                         counters={'enc_out': _zero(), 'enc_in': _zero(), 'enc_post': _zero()})
-
-    cur = read(module, p['netns'], family)
-    script, reason = G.plan(cur, family, p['vnis'], p['port'], mark, present)
-    changed = bool(script)
-
-    if cur is None:
-        before = ''
-    elif G.structure_differences(cur, p['port'], mark):
-        before = ('table %s %s (not as this module makes it: %s)\n  set %s: %s\n'
-                  % (family, G.TABLE, '; '.join(G.structure_differences(cur, p['port'], mark)), G.SET,
-                     ' '.join(str(v) for v in sorted(cur['vnis'])) or '(empty)'))
-    else:
-        before = G.describe(family, cur['vnis'], p['port'], mark)
-    after = G.describe(family, p['vnis'], p['port'], mark) if present else ''
-
-    if changed and not module.check_mode:
-        rc, out, err = _nft(module, p['netns'], ['-f', '-'], data=script)
-        if rc != 0:
-            module.fail_json(msg='nft refused the change (%s); nothing was changed (one atomic transaction): %s'
-                             % (reason, (err or out).strip()), script=script)
-
-    counters = (cur or {}).get('counters', {})
-    result = {
-        'changed': changed,
-        'table': '%s %s' % (family, G.TABLE),
-        'vnis': sorted(p['vnis']) if present else [],
-        'counters': {'enc_out': counters.get(G.CHAIN_OUT, _zero()),
-                     'enc_in': counters.get(G.CHAIN_IN, _zero()),
-                     'enc_post': counters.get(G.CHAIN_POST, _zero())},
-        'reason': reason,
-    }
-    if module._diff:
-        result['diff'] = diff_result(before, after)
-    module.exit_json(**result)
+    converge_or_fail(module, G.converge, (G.GuardError, _restore.RestoreError),
+                     keep=lambda *a: _restore.keep('guard', *a))
 
 
 if __name__ == '__main__':

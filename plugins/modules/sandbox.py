@@ -65,6 +65,15 @@ options:
   local:
     description: Source address of the VTEPs (the node's data-path address). Omitted means not set.
     type: str
+  plan_dir:
+    description:
+      - Where the node keeps what this run applied, so that it can be rebuilt after a reboot without the
+        controller (C(restore) in that directory, or the boot unit C(linuxnet-overlay.service) where systemd
+        is PID 1). Only after a run that worked; the directory is root's only (0700, files 0600).
+      - An empty plan (nothing of this module left on the node) removes its file; the last one removes the
+        directory and the boot unit. Not given, nothing is kept.
+    type: path
+    version_added: 0.1.0
   exclusive:
     description:
       - Remove the sandboxes whose namespace name starts with O(prefix) and that are not listed (their VXLAN
@@ -239,22 +248,9 @@ sandboxes:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.linuxnet.overlay.plugins.module_utils.constants import VXLAN_PORT
-from ansible_collections.linuxnet.overlay.plugins.module_utils.node import gateway as _gateway
-from ansible_collections.linuxnet.overlay.plugins.module_utils.node import sandbox as _sandbox
-from ansible_collections.linuxnet.overlay.plugins.module_utils.node import task as _task
+from ansible_collections.linuxnet.overlay.plugins.module_utils.node import dataplane as _dataplane
+from ansible_collections.linuxnet.overlay.plugins.module_utils.node import restore as _restore
 from ansible_collections.linuxnet.overlay.plugins.module_utils.common import require_pyroute2
-
-
-def _converge_gateway(module, gateway, result):
-    """The node's gateway bridge, after the sandboxes and before the tasks (their way out needs it)."""
-    try:
-        gw = _gateway.converge(gateway, module.check_mode, module._diff)
-    except _gateway.GatewayError as exc:
-        actions = result['actions'] + exc.actions
-        module.fail_json(msg=str(exc), actions=actions, changed=bool(actions))
-    result.update(changed=result['changed'] or gw['changed'], actions=result['actions'] + gw['actions'])
-    if module._diff and gw['changed']:
-        result['diff'] = result['diff'] + [gw['diff']]
 
 
 def main():
@@ -273,43 +269,19 @@ def main():
             'runtime_dir': {'type': 'path', 'default': '/run/linuxnet-overlay/tasks'},
             'etc_netns_dir': {'type': 'path', 'default': '/etc/netns'},
             'stop_timeout': {'type': 'float', 'default': 5.0},
+            'plan_dir': {'type': 'path'},
         },
         supports_check_mode=True,
     )
     require_pyroute2(module)
-    p = module.params
-    tasks = None
-    if p['tasks'] is not None:
-        tasks = {'tasks': p['tasks'], 'name_tables': p['name_tables'], 'endpoints': p['endpoints'],
-                 'exclusive': p['exclusive'],
-                 'pattern': p['task_pattern'],
-                 'runtime_dir': p['runtime_dir'], 'etc_netns_dir': p['etc_netns_dir'], 'stop_timeout': p['stop_timeout']}
     try:
-        if tasks is not None:
-            _task.validate_all(tasks)          # every input error before any change
-        wanted = _sandbox.validate(p)
-        gateway = _gateway.validate(p['gateway'])
-        if tasks is not None:
-            # each task interface gets the other interfaces of its subnet as permanent neighbours
-            tasks['tasks'] = _sandbox.task_neighbours(wanted, tasks['tasks'])
-    except (_task.TaskError, _sandbox.SandboxError, _gateway.GatewayError) as exc:
-        module.fail_json(msg=str(exc), actions=[], changed=False)
-    try:
-        result = _sandbox.converge(wanted, module.check_mode, module._diff)
-    except _sandbox.SandboxError as exc:
+        result = _dataplane.converge(module.params, module.check_mode, module._diff)
+    except _dataplane.DataplaneError as exc:
         module.fail_json(msg=str(exc), actions=exc.actions, changed=bool(exc.actions))
-    if gateway is not None or p['exclusive']:
-        _converge_gateway(module, gateway, result)
-    if tasks is not None:
-        try:
-            done = _task.converge_all(tasks, module.check_mode, module._diff)
-        except _task.TaskError as exc:
-            actions = result['actions'] + exc.actions
-            module.fail_json(msg=str(exc), actions=actions, changed=bool(actions))
-        result.update(changed=result['changed'] or done['changed'], actions=result['actions'] + done['actions'],
-                      tasks=done['tasks'], removed_tasks=done['removed'])
-        if module._diff:
-            result['diff'] = result['diff'] + done['diff']
+    try:
+        result = _restore.keep('sandbox', module.params, result, module.check_mode, module._diff)
+    except _restore.RestoreError as exc:
+        module.fail_json(msg=str(exc), actions=result['actions'], changed=result['changed'])
     module.exit_json(**result)
 
 

@@ -111,7 +111,8 @@ def setup_two_managers(lab, ctx):
     base = lab.cluster_state('node1')
     ctx['values'] = [other_cluster_state(lab, 'node2', base)]
     ctx['inventory'] = groups_inventory(lab, ['node1', 'node2'], [], 'two-managers')
-    return lambda: lab.sh('node2', 'rm -rf %s' % STATE_DIR)
+    # undo: the other cluster's state goes; the node's own kept plan (node/) stays as it was
+    return lambda: lab.sh('node2', 'find %s -mindepth 1 -maxdepth 1 ! -name node -exec rm -rf {} +' % STATE_DIR)
 
 
 def setup_no_manager(lab, ctx):

@@ -12,7 +12,10 @@
 * a worker powered off and brought back empty (its disk erased): site.yml converges, verify
   passes, the other nodes point at it;
 * the FIRST manager powered off and brought back empty: it restores the cluster state from
-  another manager's replica (same cluster id, same tasks), instead of starting a new cluster.
+  another manager's replica (same cluster id, same tasks), instead of starting a new cluster;
+* a worker powered off and brought back with its disk (a reboot): its kept plan's restore command
+  rebuilds it with no site.yml run, its tasks reach the others, a check-mode run (the verify
+  matrix) changes nothing and finds every pair reachable (issue 14, part 2).
 
 One lab for the module: three nodes of the large lab (two managers, one worker, three segments).
 Each test leaves the cluster converged for the next one."""
@@ -41,6 +44,7 @@ MOVER = {'name': 'mover', 'networks': ['reuse-net'], 'replicas': 2, 'constraints
 MOVED = {'name': 'moved', 'networks': ['reuse-net'], 'replicas': 1, 'constraints': ['node.hostname==node4'],
          'command': ['sleep', 'infinity'], 'endpoint_mode': 'dnsrr'}
 STATE = '/var/lib/linuxnet-overlay/cluster.json'
+RESTORE = '/var/lib/linuxnet-overlay/node/restore'
 
 
 @pytest.fixture(scope='module')
@@ -232,3 +236,29 @@ def test_first_manager_killed_and_brought_back_empty(lab, converged):
     assert tasks_by_service(snaps) == before
     assert play.changed['node2'] == 0 and play.changed['node4'] == 0, play.changed
     assert re.search(r'^-?rw-------', lab.sh('node1', 'ls -l %s' % STATE), re.M)
+
+
+def test_worker_rebooted_comes_back_with_its_restore_command(lab, converged):
+    before = lab.snapshots()
+    addrs = task_addresses(before)
+    out = lab.kill('node4')                    # powered off; its disk (/var/lib, /etc/netns) stays
+    assert 'node4: killed' in out['actions'], out
+    lab.up()
+    assert lab.snapshot('node4')['netns'] == []
+    dry = lab.sh('node4', RESTORE + ' --check')
+    assert lab.snapshot('node4')['netns'] == [] and dry.rstrip().splitlines()[-1].startswith('would restore: ')
+    done = lab.sh('node4', RESTORE)
+    assert done.rstrip().splitlines()[-1].startswith('restored: '), done
+    snaps = lab.snapshots()
+    assert_converged(lab, snaps)
+    assert tasks_by_service(snaps) == tasks_by_service(before)
+    # its tasks reach the other nodes' tasks over the overlay, before any Ansible run
+    (mine,) = [task for node, _mac, task in addrs.values() if node == 'node4' and task.startswith('test.')]
+    others = [ip for ip, (node, _mac, task) in addrs.items() if node != 'node4' and task.startswith('test.')]
+    assert len(others) == 2
+    for ip in others:
+        ping(lab, 'node4', mine, ip)
+    # the next run finds nothing to do, and its verify matrix passes
+    check = lab.play(check=True, diff=True).assert_unchanged()
+    matrix_ok(check)
+    assert lab.sh('node4', RESTORE).strip() == 'restored: 0 changes (nothing to do)'

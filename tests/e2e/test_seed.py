@@ -170,6 +170,9 @@ def test_the_service_name_is_its_vip_and_answers(seed):
         'node1', ['ip', 'netns', 'exec', t1, 'nft', 'list', 'table', 'ip', 'linuxnet_overlay_vip'])
 
 
+NODE_PLAN = '/var/lib/linuxnet-overlay/node'
+
+
 def test_cluster_state_on_the_manager_only(seed):
     n1, n2 = seed['snap']['node1'], seed['snap']['node2']
     files = n1['state_files']
@@ -179,9 +182,14 @@ def test_cluster_state_on_the_manager_only(seed):
     state = json.loads(n1['cluster_json'])
     assert sorted(state['nodes']) == ['node1', 'node2']
     assert [s['subnet'] for s in state['networks']['uber-net']['subnets']] == ['10.0.0.0/24']
-    # a worker holds no cluster state
+    # a worker holds no cluster state, only its own applied plan (for a restore), root only
     assert n2['cluster_json'] is None
-    assert not [p for p in n2['state_files'] if p.endswith('.json')], n2['state_files']
+    assert not [p for p in n2['state_files'] if p.endswith('.json') and not p.startswith(NODE_PLAN)], n2['state_files']
+    for snap in (n1, n2):
+        kept = snap['state_files']
+        assert (kept[NODE_PLAN]['mode'], kept[NODE_PLAN + '/sandbox.json']['mode'], kept[NODE_PLAN + '/restore']['mode']) \
+            == ('0700', '0600', '0700')
+        assert all(f['uid'] == 0 for f in kept.values())
 
 
 # --------------------------------------------------------------------------------------------

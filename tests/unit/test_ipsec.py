@@ -20,7 +20,7 @@ if os.path.isdir(_BUILD) and os.path.abspath(_BUILD) not in sys.path:
 from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import ipam as _ipam  # noqa: E402
 from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import ipsec as I  # noqa: E402
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import xfrm as X  # noqa: E402
-from ansible_collections.linuxnet.overlay.plugins.modules import xfrm as M  # noqa: E402
+from ansible_collections.linuxnet.overlay.plugins.module_utils.node import ipsec as M  # noqa: E402
 
 
 def counter_rand():

@@ -21,7 +21,8 @@ if os.path.isdir(_BUILD) and os.path.abspath(_BUILD) not in sys.path:
 
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netlink as NL  # noqa: E402
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import xfrm as X  # noqa: E402
-from ansible_collections.linuxnet.overlay.plugins.modules import xfrm as M  # noqa: E402
+from ansible_collections.linuxnet.overlay.plugins.module_utils.node import ipsec as M  # noqa: E402
+from ansible_collections.linuxnet.overlay.plugins.modules import xfrm as MOD  # noqa: E402
 
 FIXTURES = os.path.join(os.path.dirname(__file__), 'fixtures')
 KEY_HEX = bytes(range(1, 21)).hex()          # the key record_xfrm_dump.py used
@@ -212,7 +213,7 @@ def test_keys_never_in_descriptions_results_or_errors():
         with pytest.raises(ValueError) as err:
             M.normalise_state(state_opt(aead_key=bad), 3, True)
         assert bad not in str(err.value) and 'states[3].aead_key' in str(err.value)
-    assert M.ARG_SPEC['states']['options']['aead_key']['no_log'] is True
+    assert MOD.ARG_SPEC['states']['options']['aead_key']['no_log'] is True
 
 
 def test_fingerprint_changes_with_key_and_spi_and_is_short():

@@ -39,11 +39,12 @@ def binary():
     """Path of ``nft``, or NftError saying which package gives it."""
     found = _find()
     if not found:
-        raise NftError('nft is not installed on this node (Debian package nftables); service virtual IPs need it')
+        raise NftError('nft is not installed on this node (Debian package nftables): the collection\'s tables need it')
     return found
 
 
-def _run(netns, args, text=None):
+def run(netns, args, text=None):
+    """(rc, stdout, stderr stripped) of ``nft args`` in ``netns``; NftError when nft is missing."""
     with _netns.entered(netns):
         proc = subprocess.run([binary()] + args, input=text, capture_output=True, text=True, check=False)
     return proc.returncode, proc.stdout, proc.stderr.strip()
@@ -52,7 +53,7 @@ def _run(netns, args, text=None):
 def list_table(netns, family, name):
     """The table's text as ``nft list table`` prints it (its canonical form), or None when it does
     not exist."""
-    rc, out, err = _run(netns, ['list', 'table', family, name])
+    rc, out, err = run(netns, ['list', 'table', family, name])
     if rc == 0:
         return out
     if 'No such file or directory' in err:
@@ -65,6 +66,6 @@ def replace_table(netns, family, name, text):
     when ``text`` is None, in one transaction."""
     # "table" first makes the delete valid when the table does not exist yet
     script = 'table %s %s\ndelete table %s %s\n' % (family, name, family, name) + (text or '')
-    rc, dummy, err = _run(netns, ['-f', '-'], script)
+    rc, dummy, err = run(netns, ['-f', '-'], script)
     if rc != 0:
         raise NftError('nft could not replace table %s %s in %s: %s' % (family, name, netns, err))

@@ -3,8 +3,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The encryption guard: the nftables table that marks the overlay's encrypted VXLAN traffic for
 IPsec, drops encrypted VNIs that arrive in clear text, and drops encrypted VNIs that would leave in
-clear text. Pure code (private): parse what
-``nft -j list table`` prints, compare it with what we want, and write the ``nft -f`` script.
+clear text. Mostly pure code (private): parse what ``nft -j list table`` prints, compare it with
+what we want, and write the ``nft -f`` script; ``converge`` at the end is the run of the
+``encryption_guard`` module (and of a node's restore), the one part that calls ``nft``.
 
 The table follows Docker's nftables backend (``encryption_nft_linux.go``), with our own names:
 
@@ -37,6 +38,13 @@ ESP, and in the molecule vm scenario with real ESP, where encrypted traffic pass
 
 from __future__ import annotations
 
+import json
+
+from ansible_collections.linuxnet.overlay.plugins.module_utils.constants import VNI_MAX
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
+from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import nft as _nft
+from ansible_collections.linuxnet.overlay.plugins.module_utils.common import diff_result
+
 TABLE = 'linuxnet-overlay'
 SET = 'encrypted-vnis'
 CHAIN_OUT = 'enc-out'
@@ -51,7 +59,12 @@ CHAIN_SPECS = {
 
 
 class GuardError(Exception):
-    """The table cannot be read as nft printed it; the message names why."""
+    """The table cannot be read as nft printed it, or bad input; the message names why. ``extra``:
+    what the module returns with it."""
+
+    def __init__(self, msg, **extra):
+        super().__init__(msg)
+        self.extra = extra
 
 
 def _match_dport(port):
@@ -228,3 +241,89 @@ def plan(cur, family, vnis, port, mark, present=True):
             parts.append('remove VNIs %s' % ' '.join(str(v) for v in sorted(remove)))
         return set_script(family, add, remove), ', '.join(parts)
     return '', ''
+
+
+# ---------------------------------------------------------------------------------------------
+# The run (talks to nft)
+
+def validate(p):
+    """The mark as an int; GuardError naming the bad value."""
+    for v in p['vnis']:
+        if not 0 <= v <= VNI_MAX:
+            raise GuardError('vnis: %d is out of range 0..%d' % (v, VNI_MAX))
+    dupes = sorted({v for v in p['vnis'] if p['vnis'].count(v) > 1})
+    if dupes:
+        raise GuardError('vnis: %s listed more than once' % ', '.join(str(v) for v in dupes))
+    if not 1 <= p['port'] <= 65535:
+        raise GuardError('port: %d is out of range 1..65535' % p['port'])
+    mark = p['mark']
+    try:
+        mark = mark if isinstance(mark, int) and not isinstance(mark, bool) else int(str(mark).strip(), 0)
+    except ValueError:
+        raise GuardError('mark: %r is not an integer (decimal or 0x-hex)' % (p['mark'],)) from None
+    if not 1 <= mark <= 0xFFFFFFFF:
+        raise GuardError('mark: %s is out of range 1..0xffffffff (0 would mean "no mark")' % p['mark'])
+    return mark
+
+
+def _zero():
+    return {'packets': 0, 'bytes': 0}
+
+
+def read(netns, family):
+    """parse_table() of the live table, or None when it does not exist."""
+    rc, out, err = _nft.run(netns, ['-j', 'list', 'table', family, TABLE])
+    if rc != 0:
+        if 'No such file or directory' in err:
+            return None
+        raise GuardError('cannot read nftables table %s %s: %s' % (family, TABLE, err or out.strip()))
+    try:
+        return parse_table(json.loads(out))
+    except ValueError as exc:
+        raise GuardError('cannot parse "nft -j list table %s %s": %s' % (family, TABLE, exc)) from None
+
+
+def _before(cur, family, port, mark):
+    if cur is None:
+        return ''
+    why = structure_differences(cur, port, mark)
+    if why:
+        return ('table %s %s (not as this module makes it: %s)\n  set %s: %s\n'
+                % (family, TABLE, '; '.join(why), SET, ' '.join(str(v) for v in sorted(cur['vnis'])) or '(empty)'))
+    return describe(family, cur['vnis'], port, mark)
+
+
+def _result(changed, family, vnis, counters, reason):
+    return {'changed': changed, 'table': '%s %s' % (family, TABLE), 'vnis': vnis, 'reason': reason,
+            'actions': ['%s %s: %s' % (family, TABLE, reason)] if changed else [],
+            'counters': {'enc_out': counters.get(CHAIN_OUT, _zero()), 'enc_in': counters.get(CHAIN_IN, _zero()),
+                         'enc_post': counters.get(CHAIN_POST, _zero())}}
+
+
+def converge(p, check_mode=False, diff=False):
+    """The encryption_guard module's run: ``p`` its parameters with defaults."""
+    present, family = p['state'] == 'present', p['family']
+    try:
+        _netns.require(p['netns'])
+    except _netns.NetnsError as exc:
+        raise GuardError(str(exc)) from None
+    mark = validate(p)
+    if not present and not _nft.available():
+        # without nft there can be no table of ours: nothing to remove (hosts that never encrypt need no nftables)
+        return _result(False, family, [], {}, '')
+    try:
+        cur = read(p['netns'], family)
+        script, reason = plan(cur, family, p['vnis'], p['port'], mark, present)
+        if script and not check_mode:
+            rc, out, err = _nft.run(p['netns'], ['-f', '-'], script)
+            if rc != 0:
+                raise GuardError('nft refused the change (%s); nothing was changed (one atomic transaction): %s'
+                                 % (reason, (err or out).strip()), script=script)
+    except _nft.NftError as exc:
+        raise GuardError(str(exc)) from None
+    result = _result(bool(script), family, sorted(p['vnis']) if present else [], (cur or {}).get('counters', {}),
+                     reason)
+    if diff:
+        result['diff'] = diff_result(_before(cur, family, p['port'], mark),
+                                     describe(family, p['vnis'], p['port'], mark) if present else '')
+    return result
