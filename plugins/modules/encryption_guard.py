@@ -35,6 +35,7 @@ description:
     C(enc-post)) rebuilds the whole table. Every change is one
     atomic C(nft -f) transaction read from stdin, so there is never a moment without the guard.
 extends_documentation_fragment:
+  - linuxnet.overlay._plan_dir
   - linuxnet.overlay._netns
   - linuxnet.overlay._attributes
 options:
@@ -60,15 +61,6 @@ options:
     type: str
     choices: [ip, ip6]
     default: ip
-  plan_dir:
-    description:
-      - Where the node keeps what this run applied, so that it can be rebuilt after a reboot without the
-        controller (C(restore) in that directory, or the boot unit C(linuxnet-overlay.service) where systemd
-        is PID 1). Only after a run that worked; the directory is root's only (0700, files 0600).
-      - An empty plan (nothing of this module left on the node) removes its file; the last one removes the
-        directory and the boot unit. Not given, nothing is kept.
-    type: path
-    version_added: 0.1.0
   state:
     description: C(absent) deletes the table.
     type: str

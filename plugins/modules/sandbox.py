@@ -36,6 +36,7 @@ description:
   - Every input error is reported, naming the bad value, before anything is changed.
 author: linuxnet.overlay developers (@linuxnet-overlay)
 extends_documentation_fragment:
+  - linuxnet.overlay._plan_dir
   - linuxnet.overlay._attributes
 options:
   sandboxes:
@@ -65,15 +66,6 @@ options:
   local:
     description: Source address of the VTEPs (the node's data-path address). Omitted means not set.
     type: str
-  plan_dir:
-    description:
-      - Where the node keeps what this run applied, so that it can be rebuilt after a reboot without the
-        controller (C(restore) in that directory, or the boot unit C(linuxnet-overlay.service) where systemd
-        is PID 1). Only after a run that worked; the directory is root's only (0700, files 0600).
-      - An empty plan (nothing of this module left on the node) removes its file; the last one removes the
-        directory and the boot unit. Not given, nothing is kept.
-    type: path
-    version_added: 0.1.0
   exclusive:
     description:
       - Remove the sandboxes whose namespace name starts with O(prefix) and that are not listed (their VXLAN

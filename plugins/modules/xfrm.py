@@ -32,6 +32,7 @@ description:
     added again, because the kernel cannot change the key of an existing SA. Rotations use new SPIs instead, so
     this only happens when an SA is edited by hand. A changed policy is replaced atomically.
 extends_documentation_fragment:
+  - linuxnet.overlay._plan_dir
   - linuxnet.overlay._netns
   - linuxnet.overlay._attributes
 options:
@@ -228,15 +229,6 @@ options:
       - With O(state=absent), removes all of the collection's objects.
     type: bool
     default: false
-  plan_dir:
-    description:
-      - Where the node keeps what this run applied, so that it can be rebuilt after a reboot without the
-        controller (C(restore) in that directory, or the boot unit C(linuxnet-overlay.service) where systemd
-        is PID 1). Only after a run that worked; the directory is root's only (0700, files 0600).
-      - An empty plan (nothing of this module left on the node) removes its file; the last one removes the
-        directory and the boot unit. Not given, nothing is kept.
-    type: path
-    version_added: 0.1.0
   state:
     description: Whether the listed objects should exist.
     type: str
