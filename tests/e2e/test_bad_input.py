@@ -109,9 +109,13 @@ def setup_vxlan_device(lab, ctx):
 def setup_two_managers(lab, ctx):
     # node2 becomes a manager (listed after node1) and holds the state of another cluster
     base = lab.cluster_state('node1')
+    existed = lab.sh('node2', 'test -d %s && echo yes || true' % STATE_DIR).strip() == 'yes'
     ctx['values'] = [other_cluster_state(lab, 'node2', base)]
     ctx['inventory'] = groups_inventory(lab, ['node1', 'node2'], [], 'two-managers')
-    # undo: the other cluster's state goes; the node's own kept plan (node/) stays as it was
+    # undo: the other cluster's state goes; the node's own kept plan (node/) stays as it was, and
+    # a directory the set-up made (a fresh worker holds none) goes with it
+    if not existed:
+        return lambda: lab.sh('node2', 'rm -rf %s' % STATE_DIR)
     return lambda: lab.sh('node2', 'find %s -mindepth 1 -maxdepth 1 ! -name node -exec rm -rf {} +' % STATE_DIR)
 
 
