@@ -7,13 +7,25 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 cd "$ROOT"
 
-PKGS=(iproute2 nftables iputils-ping traceroute tcpdump iperf3 ethtool procps util-linux python3-venv git shellcheck)
+# runit: runsv supervises the tasks of a service with a restart_policy (no init needed)
+PKGS=(iproute2 nftables iputils-ping traceroute tcpdump iperf3 ethtool procps util-linux python3-venv git shellcheck
+      runit)
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: installing Debian packages: ${missing[*]}"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # no package's daemon may start in the root namespace of this machine: a policy-rc.d that
+  # refuses every start while apt runs (one that was there already stays as it was)
+  policy=/usr/sbin/policy-rc.d
+  own_policy=
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod 755 "$policy" && own_policy=1
+  fi
+  rc=0
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || rc=$?
+  [ -z "$own_policy" ] || rm -f "$policy"
+  [ "$rc" = 0 ] || exit "$rc"
 fi
 
 # The venv uses Debian's own interpreter: interpreter discovery on this machine finds a pyenv

@@ -35,13 +35,35 @@ def node_plan(plan, hostname, role='this role'):
 
 def task_states(results):
     """{task namespace: running} from the ``task`` module results of the nodes (the service role's
-    registered ``service_result``; undefined or skipped ones are left out), for ``service_ps``."""
+    registered ``service_result``; undefined or skipped ones are left out), for ``service_ps``; a
+    task under a restart policy maps to what its supervisor reports, with ``running``."""
     out = {}
     for res in results or []:
         if isinstance(res, dict):
             for t in res.get('tasks') or []:
-                out[t['name']] = (t.get('task') or {}).get('running')
+                task = t.get('task') or {}
+                sup = task.get('supervision')
+                out[t['name']] = dict(sup, running=task.get('running')) if sup else task.get('running')
     return out
+
+
+def _supervised_state(sup):
+    """CURRENT STATE and ERROR of a supervised task, in Docker's words."""
+    if sup.get('last_signal') is not None:
+        last = 'killed by signal %d' % sup['last_signal']
+    elif sup.get('last_exit'):
+        last = 'non-zero exit (%d)' % sup['last_exit']
+    else:
+        last = ''
+    restarts = sup.get('restarts') or 0
+    error = ', '.join(x for x in (('%d restart%s' % (restarts, '' if restarts == 1 else 's')) if restarts else '',
+                                  ('last: ' + last) if last else '') if x)
+    state = sup.get('state')
+    if state == 'run':
+        return 'Running', error
+    if state in ('finish', 'starting'):
+        return 'Starting', error
+    return ('Complete' if not last else 'Failed'), error
 
 
 def _table(header, rows):
@@ -122,10 +144,18 @@ def service_ps(plan, name, observed=None):
     for t in sorted(svc.get('tasks', []), key=lambda t: (str(t.get('slot')), t['name'])):
         short = '.'.join(t['name'].split('.')[:2])
         state = observed.get(t['name'])
-        current = 'Running' if state is True else ('Unknown' if state is None else 'Failed')
+        error = ''
+        if isinstance(state, dict):
+            current, error = _supervised_state(state)
+        else:
+            current = 'Running' if state is True else ('Unknown' if state is None else 'Failed')
         addrs = ', '.join('%s (%s)' % (ip, net) for net, ip in sorted((t.get('addresses') or {}).items()))
-        rows.append([t['id'][:12], short, t['node'], t.get('desired_state', 'running').capitalize(), current, addrs])
-    table = _table(['ID', 'NAME', 'NODE', 'DESIRED STATE', 'CURRENT STATE', 'ADDRESS'], rows)
+        rows.append([t['id'][:12], short, t['node'], t.get('desired_state', 'running').capitalize(), current, addrs,
+                     error])
+    header = ['ID', 'NAME', 'NODE', 'DESIRED STATE', 'CURRENT STATE', 'ADDRESS', 'ERROR']
+    if not any(r[-1] for r in rows):        # Docker's ERROR column, shown when a task has one
+        header, rows = header[:-1], [r[:-1] for r in rows]
+    table = _table(header, rows)
     # how the service is reached, under the tasks (`docker service inspect`'s Endpoint)
     vips = ', '.join('%s (%s)' % (ip, net) for net, ip in (svc.get('vips') or {}).items())
     mode = svc.get('endpoint_mode', 'vip')

@@ -49,7 +49,8 @@ options:
         C(sandbox) null - the node's own namespace - and the default route through it, the task's way out; see
         M(linuxnet.overlay.sandbox) C(gateway)), C(command)
         (argv list; omitted or null means no process, and a running one is stopped, the list being the node's
-        complete desired state) and C(interfaces) (as O(interfaces)). The entries of the cluster plan's
+        complete desired state), C(restart) (as O(restart); null means not supervised) and C(interfaces) (as
+        O(interfaces)). The entries of the cluster plan's
         C(nodes[<host>].tasks) can be passed as they are, with O(name_tables) set to the node_plan filter's C(name_tables)
         (their keys C(netns), C(service), C(slot), C(id) and C(node_id) are ignored); any other key is an error.
       - Every entry is checked before anything is changed.
@@ -104,6 +105,34 @@ options:
         to make the namespace first and start the command once the task's interfaces exist.
     type: list
     elements: str
+  restart:
+    description:
+      - Supervise the command with runit's C(runsv) (Debian package C(runit); it needs no init, so it
+        works where systemd is not PID 1), with Docker's restart policy. C(runsv) runs in the task's
+        namespace with the folder C(<runtime_dir>/<name>/sv); each exit of the command is kept in
+        C(<runtime_dir>/<name>/exits), and the result's C(task.supervision) reports the restarts and the
+        last exit status. A changed policy restarts the command.
+      - Omit it to start the command without a supervisor (a command that died is started again by the next run).
+      - In O(tasks), each task may have a C(restart) key of the same shape.
+    type: dict
+    suboptions:
+      condition:
+        description: When to restart, as C(docker service create --restart-condition).
+        type: str
+        choices: [any, on-failure, none]
+        default: any
+      delay:
+        description: Seconds to wait before a restart (or a duration such as C(5s), C(1m30s), C(500ms)).
+        type: str
+        default: '5s'
+      max_attempts:
+        description: Restarts before giving up; C(0) is no limit.
+        type: int
+        default: 0
+      window:
+        description: The time the restarts are counted in against O(restart.max_attempts); C(0) is since the start.
+        type: str
+        default: '0s'
   interfaces:
     description:
       - The task's interfaces, each a veth pair from a bridge in a sandbox namespace to an interface in the
@@ -164,6 +193,16 @@ EXAMPLES = r"""
         address: 10.0.0.2/24
     command: [sleep, infinity]
 
+- name: A task whose command runs again 2 s after it fails, at most 3 times a minute
+  linuxnet.overlay.task:
+    name: web.1.q2w3e4r5t6y7u8i9o0p1a2s3d
+    command: [python3, -m, http.server, '8080']
+    restart:
+      condition: on-failure
+      delay: 2s
+      max_attempts: 3
+      window: 1m
+
 - name: Every task of this node from the cluster plan in one run; the ones not listed go
   linuxnet.overlay.task:
     tasks: "{{ swarm_plan.nodes[inventory_hostname].tasks }}"
@@ -203,6 +242,18 @@ task:
       type: list
       elements: str
       sample: [sleep, infinity]
+    restart:
+      description: The restart policy the command runs under (delay and window in seconds), or null (not supervised).
+      type: dict
+      sample: {condition: on-failure, delay: 5.0, max_attempts: 3, window: 0.0}
+    supervision:
+      description:
+        - What C(runsv) reports for a supervised command that this run left running - C(state) (C(run),
+          C(finish) while it waits its delay, C(down) when the policy gave up), C(pid) of the command, C(restarts)
+          and C(last_exit) (or C(last_signal) when a signal ended it). Absent otherwise.
+      type: dict
+      returned: when the command is supervised and was not started by this run
+      sample: {state: run, pid: 4242, restarts: 1, last_exit: null, last_signal: 9}
 tasks:
   description: With O(tasks), each listed task after the run (predicted in check mode).
   returned: when O(tasks) is given
@@ -263,6 +314,11 @@ def main():
             'state': {'type': 'str', 'default': 'present', 'choices': ['present', 'absent']},
             'hosts': {'type': 'str'},
             'command': {'type': 'list', 'elements': 'str'},
+            'restart': {'type': 'dict', 'options': {
+                'condition': {'type': 'str', 'default': 'any', 'choices': ['any', 'on-failure', 'none']},
+                'delay': {'type': 'str', 'default': '5s'},
+                'max_attempts': {'type': 'int', 'default': 0},
+                'window': {'type': 'str', 'default': '0s'}}},
             'interfaces': {'type': 'list', 'elements': 'dict'},
             'runtime_dir': {'type': 'path', 'default': '/run/linuxnet-overlay/tasks'},
             'etc_netns_dir': {'type': 'path', 'default': '/etc/netns'},
@@ -271,6 +327,7 @@ def main():
         supports_check_mode=True,
         required_one_of=[('name', 'tasks')],
         mutually_exclusive=[('name', 'tasks'), ('tasks', 'hosts'), ('tasks', 'command'), ('tasks', 'interfaces'),
+                            ('tasks', 'restart'),
                             ('name', 'name_tables'), ('name', 'endpoints')],
     )
     require_pyroute2(module)

@@ -80,8 +80,10 @@ def services(web_replicas=3, web_state='present'):
         {'name': 'web', 'networks': ['uber-net'], 'replicas': web_replicas, 'state': web_state,
          'command': ['python3', '-c', SERVER], 'publish': [{'published': 8080, 'target': 80}]},
         # one task, on node2 only: node1 has none, and answers 8081 all the same (the routing mesh)
+        # supervised by runsv: a killed server is back by itself 1 s later (issue #14, item 1)
         {'name': 'mesh', 'networks': ['uber-net'], 'replicas': 1, 'constraints': ['node.hostname==node2'],
-         'command': ['python3', '-c', SERVER], 'publish': [{'published': 8081, 'target': 80, 'protocol': 'tcp'}]},
+         'command': ['python3', '-c', SERVER], 'publish': [{'published': 8081, 'target': 80, 'protocol': 'tcp'}],
+         'restart_policy': {'condition': 'any', 'delay': '1s'}},
         {'name': 'edge', 'networks': ['far-net'], 'replicas': 1, 'constraints': ['node.hostname==node2'],
          'command': ['python3', '-c', SERVER], 'publish': [{'published': 9090, 'target': 80, 'mode': 'host'}]},
         {'name': 'dns', 'networks': ['uber-net'], 'replicas': 2, 'endpoint_mode': 'dnsrr',
@@ -257,6 +259,34 @@ def test_published_ports_through_the_routing_mesh_and_in_host_mode(lab):
     assert answer_from_client(lab, node1, 9090) == 'error'
     # the routing mesh forwards the published ports only
     assert answer_from_client(lab, node1, 80) == 'error' and answer_from_client(lab, node1, 8082) == 'error'
+
+
+def server_pids(lab, where):
+    node, task, dummy = where
+    out = lab.sh(node, 'for p in $(ip netns pids %s); do echo "$p $(tr "\\0" " " < /proc/$p/cmdline)"; done' % task)
+    return [int(line.split()[0]) for line in out.splitlines() if line.split()[1:3] == ['python3', '-c']]
+
+
+def test_a_killed_task_process_is_back_by_itself_at_its_address(lab):
+    t = tasks(lab)
+    node1 = lab.node('node1')['address']
+    (old,) = server_pids(lab, t['mesh.1'])
+    lab.sh(t['mesh.1'][0], 'kill -9 %d' % old)
+    killed = time.monotonic()
+    answer = 'error'
+    while time.monotonic() - killed < 10 and answer == 'error':
+        answer = answer_from_client(lab, node1, 8081)        # through the routing mesh, from node1
+        time.sleep(0.1)
+    took = time.monotonic() - killed
+    assert answer != 'error', 'mesh.1 did not come back within 10 s'
+    assert took >= 0.9, 'back after %.2f s, before its 1 s delay' % took
+    (new,) = server_pids(lab, t['mesh.1'])
+    assert new != old and tasks(lab)['mesh.1'] == t['mesh.1'], 'the same task, at the same address'
+    # runsv did it: the next run changes nothing, and service ps shows the restart
+    play = lab.play().assert_unchanged()
+    (ps,) = [m for m in play.debug_msgs('Service ps') if m.startswith('ID') and 'mesh.1' in m]
+    (row,) = [line for line in ps.splitlines() if 'mesh.1' in line]
+    assert 'Running' in row and row.endswith('1 restart, last: killed by signal 9'), ps
 
 
 def test_converged_cluster_changes_nothing_and_vip_drift_is_reported_then_repaired(lab):

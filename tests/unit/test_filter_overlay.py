@@ -359,3 +359,22 @@ def test_task_states_from_the_service_results_of_the_nodes():
     observed = F.task_states([{'tasks': [{'name': 'test.1.77qaaaaaaaaaaaaaaaaaaaaaa', 'task': {'running': False}}]}])
     text = F.service_ps(PLAN, 'test', observed)
     assert text.splitlines()[1].split()[:5] == ['77qaaaaaaaaa', 'test.1', 'node1', 'Running', 'Failed'], text
+
+
+def test_service_ps_shows_the_restarts_of_a_supervised_task():
+    sup = {'state': 'run', 'pid': 42, 'restarts': 2, 'last_exit': None, 'last_signal': 9}
+    observed = F.task_states([{'tasks': [{'name': 'test.1.77qaaaaaaaaaaaaaaaaaaaaaa',
+                                          'task': {'running': True, 'supervision': sup}},
+                                         {'name': 'test.2.97vbbbbbbbbbbbbbbbbbbbbbb',
+                                          'task': {'running': True, 'supervision': dict(
+                                              sup, state='down', restarts=3, last_exit=3, last_signal=None)}}]}])
+    assert observed['test.1.77qaaaaaaaaaaaaaaaaaaaaaa'] == dict(sup, running=True)
+    lines = F.service_ps(PLAN, 'test', observed).splitlines()
+    assert lines[0].split()[-1] == 'ERROR'
+    assert lines[1].split()[3:5] == ['Running', 'Running'] and lines[1].endswith('2 restarts, last: killed by signal 9')
+    assert lines[2].split()[3:5] == ['Running', 'Failed'] and lines[2].endswith('3 restarts, last: non-zero exit (3)')
+    # a job that ended well and was not restarted (on-failure), and one waiting its delay
+    ended = dict(sup, state='down', restarts=0, last_exit=0, last_signal=None)
+    done = F.service_ps(PLAN, 'test', {'test.1.77qaaaaaaaaaaaaaaaaaaaaaa': ended,
+                                       'test.2.97vbbbbbbbbbbbbbbbbbbbbbb': dict(sup, state='finish')})
+    assert done.splitlines()[1].split()[4] == 'Complete' and done.splitlines()[2].split()[4] == 'Starting'

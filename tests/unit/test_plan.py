@@ -24,7 +24,7 @@ from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import na
 from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import nodeplan as _nodeplan  # noqa: E402
 from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import plan as _plan  # noqa: E402
 from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import state as _state  # noqa: E402
-from ansible_collections.linuxnet.overlay.plugins.module_utils.node import task as _task  # noqa: E402
+from ansible_collections.linuxnet.overlay.plugins.module_utils.node import taskspec as _taskspec  # noqa: E402
 
 SEED_NODES = [
     {'hostname': 'node1', 'role': 'manager', 'addr': '172.31.1.5', 'routes': ['172.31.1.0/24', '0.0.0.0/0']},
@@ -158,7 +158,7 @@ def task_hosts(plan, host, i=0):
     """The hosts file the task module writes for the node's i-th task, from what the roles send it
     (the node_plan filter: the node's part of the plan with its networks' name tables)."""
     node = _filters.node_plan(plan, host)
-    return _task.compose_hosts(node['tasks'][i]['hosts_networks'], node['name_tables'])
+    return _taskspec.compose_hosts(node['tasks'][i]['hosts_networks'], node['name_tables'])
 
 
 def test_seed_hosts_file():
@@ -816,7 +816,7 @@ def test_service_without_network():
     plan = c.plan(SEED_NODES, [], [{'name': 'solo', 'command': ['sleep', 60]}])
     (t,) = plan['nodes']['node1']['tasks']
     assert t['interfaces'] == [] and t['command'] == ['sleep', '60']
-    assert t['hosts_networks'] == [] and task_hosts(plan, 'node1') == _task.HOSTS_HEAD
+    assert t['hosts_networks'] == [] and task_hosts(plan, 'node1') == _taskspec.HOSTS_HEAD
     assert _filters.node_plan(plan, 'node1')['name_tables'] == {} and plan['name_tables'] == {}
 
 
@@ -1325,3 +1325,23 @@ def test_availability_and_limit_show_in_the_diff_lines_only_when_set():
     lines = _plan.state_lines(c.state).splitlines()
     assert [ln for ln in lines if ln.startswith('node node1 ')][0].endswith(' availability=pause')
     assert [ln for ln in lines if ln.startswith('service web ')][0].endswith(' max_replicas_per_node=1')
+
+
+def test_restart_policy_goes_to_each_task_and_leaves_old_states_as_they_were():
+    c, plan = seed_plan()
+    assert 'restart_policy' not in c.state['services']['test'], 'a service without one keeps its state key-free'
+    assert all(t['restart'] is None for n in plan['nodes'].values() for t in n['tasks'])
+    svc = dict(SEED_SVC[0], restart_policy={'condition': 'on-failure', 'delay': '2s', 'max_attempts': 3})
+    plan = c.plan(SEED_NODES, SEED_NET, [svc])
+    want = {'condition': 'on-failure', 'delay': 2.0, 'max_attempts': 3, 'window': 0.0}
+    assert c.state['services']['test']['restart_policy'] == want
+    assert [t['restart'] for n in plan['nodes'].values() for t in n['tasks']] == [want, want]
+    assert [s['restart_policy'] for s in plan['services']] == [want]
+    again = c.plan(SEED_NODES, SEED_NET, [svc])
+    assert again == plan, 'the same policy again changes nothing'
+
+
+def test_bad_restart_policy_is_named():
+    with pytest.raises(_plan.PlanError) as err:
+        Cluster(SEED_NODES).plan(SEED_NODES, SEED_NET, [dict(SEED_SVC[0], restart_policy={'condition': 'always'})])
+    assert "service test: restart_policy: condition 'always' is not one of any, on-failure, none" in str(err.value)

@@ -11,6 +11,7 @@ import pytest
 
 from ansible_collections.linuxnet.overlay.plugins.module_utils.node import sandbox as _sandbox
 from ansible_collections.linuxnet.overlay.plugins.module_utils.node import task as _task
+from ansible_collections.linuxnet.overlay.plugins.module_utils.node import taskspec as _taskspec
 
 PLAN_SANDBOX = {   # as the cluster plan writes it (module_utils/cluster/plan.py)
     'network': 'uber-net', 'network_id': 'a' * 25, 'netns': 'ov-aaaaaaaaaa', 'encrypted': False, 'mtu': 1450,
@@ -164,12 +165,12 @@ PLAN_ITF = {'network': 'uber-net', 'sandbox': 'ov-a', 'bridge': 'br0', 'veth': '
 
 
 def test_interfaces_become_veth_parameters():
-    (p,) = _task.validate_interfaces('test.1.x', [PLAN_ITF])
+    (p,) = _taskspec.validate_interfaces('test.1.x', [PLAN_ITF])
     assert p == {'name': 'veth1a2b3c4d', 'netns': 'ov-a', 'master': 'br0', 'mtu': 1450, 'peer': 'eth0',
                  'peer_netns': 'test.1.x', 'peer_mac': '02:42:0a:00:00:02', 'peer_addresses': ['10.0.0.2/24'],
                  'peer_routes': []}
-    assert _task.validate_interfaces('t', None) is None
-    (p,) = _task.validate_interfaces('t', [{'veth': 'v', 'sandbox': 's', 'bridge': 'b'}])
+    assert _taskspec.validate_interfaces('t', None) is None
+    (p,) = _taskspec.validate_interfaces('t', [{'veth': 'v', 'sandbox': 's', 'bridge': 'b'}])
     assert p['peer'] == 'eth0' and p['peer_addresses'] is None
 
 
@@ -184,15 +185,15 @@ def test_interfaces_become_veth_parameters():
 ])
 def test_bad_interfaces(change, words):
     with pytest.raises(_task.TaskError) as err:
-        _task.validate_interfaces('t', [dict(PLAN_ITF, **change)])
+        _taskspec.validate_interfaces('t', [dict(PLAN_ITF, **change)])
     assert words in str(err.value)
 
 
 def test_duplicate_interfaces():
     with pytest.raises(_task.TaskError, match='ifname eth0 is also used by interfaces'):
-        _task.validate_interfaces('t', [PLAN_ITF, dict(PLAN_ITF, veth='other')])
+        _taskspec.validate_interfaces('t', [PLAN_ITF, dict(PLAN_ITF, veth='other')])
     with pytest.raises(_task.TaskError, match='veth veth1a2b3c4d in ov-a is also used'):
-        _task.validate_interfaces('t', [PLAN_ITF, dict(PLAN_ITF, ifname='eth1')])
+        _taskspec.validate_interfaces('t', [PLAN_ITF, dict(PLAN_ITF, ifname='eth1')])
 
 
 # --- every task of a node in one run ------------------------------------------------------------
@@ -203,9 +204,9 @@ PLAN_TASK = {'name': 'test.1.' + 'a' * 25, 'netns': 'test.1.' + 'a' * 25, 'servi
 
 
 def test_plan_tasks_are_taken_as_they_are():
-    (t,) = _task.validate_tasks([PLAN_TASK])
-    assert t == {'name': PLAN_TASK['name'], 'hosts': PLAN_TASK['hosts'], 'command': [], 'interfaces': [PLAN_ITF],
-                 'vip_managed': False, 'vip_table': None, 'ingress': None}     # no endpoint_networks: no VIP rules
+    (t,) = _taskspec.validate_tasks([PLAN_TASK])
+    assert t == {'name': PLAN_TASK['name'], 'hosts': PLAN_TASK['hosts'], 'command': [], 'restart': None,
+                 'interfaces': [PLAN_ITF], 'vip_managed': False, 'vip_table': None, 'ingress': None}     # no endpoint_networks: no VIP rules
 
 
 @pytest.mark.parametrize('change, words', [
@@ -219,10 +220,10 @@ def test_plan_tasks_are_taken_as_they_are():
 ])
 def test_bad_tasks(change, words):
     with pytest.raises(_task.TaskError) as err:
-        _task.validate_tasks([dict(PLAN_TASK, **change)])
+        _taskspec.validate_tasks([dict(PLAN_TASK, **change)])
     assert words in str(err.value)
     with pytest.raises(_task.TaskError, match='listed twice'):
-        _task.validate_tasks([PLAN_TASK, PLAN_TASK])
+        _taskspec.validate_tasks([PLAN_TASK, PLAN_TASK])
 
 
 TABLES = {'uber-net': '# linuxnet.overlay network uber-net\n10.0.0.2\ttest.1.x.uber-net test.1.x test tasks.test\n',
@@ -231,11 +232,11 @@ TABLES = {'uber-net': '# linuxnet.overlay network uber-net\n10.0.0.2\ttest.1.x.u
 
 def test_hosts_composed_from_the_name_tables_in_the_order_given():
     task = {k: v for k, v in PLAN_TASK.items() if k != 'hosts'}
-    (t,) = _task.validate_tasks([dict(task, hosts_networks=['clear-net', 'uber-net'])], TABLES)
-    assert t['hosts'] == _task.HOSTS_HEAD + TABLES['clear-net'] + TABLES['uber-net']
-    (t,) = _task.validate_tasks([dict(task, hosts_networks=[])], TABLES)
-    assert t['hosts'] == _task.HOSTS_HEAD
-    (t,) = _task.validate_tasks([task], TABLES)          # neither: the file is left alone
+    (t,) = _taskspec.validate_tasks([dict(task, hosts_networks=['clear-net', 'uber-net'])], TABLES)
+    assert t['hosts'] == _taskspec.HOSTS_HEAD + TABLES['clear-net'] + TABLES['uber-net']
+    (t,) = _taskspec.validate_tasks([dict(task, hosts_networks=[])], TABLES)
+    assert t['hosts'] == _taskspec.HOSTS_HEAD
+    (t,) = _taskspec.validate_tasks([task], TABLES)          # neither: the file is left alone
     assert t['hosts'] is None
 
 
@@ -250,7 +251,7 @@ def test_hosts_composed_from_the_name_tables_in_the_order_given():
 ])
 def test_bad_hosts_networks(change, tables, words):
     with pytest.raises(_task.TaskError) as err:
-        _task.validate_tasks([dict(PLAN_TASK, **change)], tables)
+        _taskspec.validate_tasks([dict(PLAN_TASK, **change)], tables)
     assert words in str(err.value)
 
 
@@ -284,6 +285,6 @@ def test_task_neighbours_are_the_other_interfaces_of_the_subnet():
     assert 'neighbours' not in third['interfaces'][0]                     # not on these sandboxes: left alone
     assert fourth['interfaces'][0]['neighbours'] == own                   # listed by the caller: kept
     assert 'neighbours' not in PLAN_TASK['interfaces'][0]                 # the input is not changed
-    (t,) = _task.validate_tasks([first])
-    (p,) = _task.validate_interfaces(t['name'], t['interfaces'])
+    (t,) = _taskspec.validate_tasks([first])
+    (p,) = _taskspec.validate_interfaces(t['name'], t['interfaces'])
     assert p['neighbours'] == first['interfaces'][0]['neighbours']

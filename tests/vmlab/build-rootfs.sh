@@ -7,5 +7,5 @@ set -euo pipefail
 R=${1:?rootfs dir}; C=${2:-/var/cache/vmlab/debs}
 mkdir -p "$C"; rm -rf "$R"
 debootstrap --variant=minbase --cache-dir="$C" \
-  --include=systemd-sysv,udev,openssh-server,python3,iproute2,netbase,kmod,iputils-ping,traceroute,tcpdump,nftables,iperf3,ethtool,procps,sudo,linux-image-amd64 \
+  --include=systemd-sysv,udev,openssh-server,python3,iproute2,netbase,kmod,iputils-ping,traceroute,tcpdump,nftables,iperf3,ethtool,procps,sudo,runit,linux-image-amd64 \
   bookworm "$R" http://deb.debian.org/debian

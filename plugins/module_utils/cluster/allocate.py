@@ -390,6 +390,7 @@ class Allocation(_addresses.Addresses, _gateway.Gateways, _publish.Ingress):
                 self.info('service %s: endpoint mode changes to %s' % (svc['name'], svc['endpoint_mode']))
             _state.set_or_drop(entry, 'endpoint_mode', svc['endpoint_mode'], 'vip')
             _state.set_or_drop(entry, 'publish', svc['publish'], [])
+            _state.set_or_drop(entry, 'restart_policy', svc['restart_policy'], None)
             self.constraints[svc['name']] = svc['constraints']
 
     def placement(self):

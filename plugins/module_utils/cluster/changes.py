@@ -41,7 +41,9 @@ def state_lines(state):
             name, s['id'], s['mode'], s['replicas'], ','.join(a['name'] for a in s['networks']) or '-',
             ','.join(s['constraints']) or '-', s.get('endpoint_mode', 'vip'),
             ''.join(' vip=%s=%s' % kv for kv in (s.get('vips') or {}).items()),
-            ' max_replicas_per_node=%d' % s['max_replicas_per_node'] if s.get('max_replicas_per_node') else ''))
+            ' max_replicas_per_node=%d' % s['max_replicas_per_node'] if s.get('max_replicas_per_node') else '')
+            + (' restart_policy=%s' % ','.join('%s=%s' % kv for kv in sorted(s['restart_policy'].items()))
+               if s.get('restart_policy') else ''))
         for t in s['tasks']:
             lines.append(_task_line(name, t))
     return '\n'.join(sorted(lines)) + '\n'

@@ -15,7 +15,7 @@ Shape (JSON, ``format`` 1)::
      networks: {<name>: {id, encrypted, mtu (explicit or null), multicast (only when true),
                          internal (only when true),
                          subnets: [{subnet, gateway, vni, last, allocated: {<ip>: <task id>}}]}},
-     services: {<name>: {id, mode, replicas, max_replicas_per_node (only when set),
+     services: {<name>: {id, mode, replicas, max_replicas_per_node, restart_policy (only when set),
                          endpoint_mode (only when dnsrr), vips: {<network>: <ip>} (vip mode),
                          networks: [{name, subnet}], constraints, command,
                          tasks: [{id, slot, node, node_id, addresses: {<network>: <ip>},

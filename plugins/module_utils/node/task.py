@@ -20,38 +20,27 @@ import re
 import shutil
 
 from ansible_collections.linuxnet.overlay.plugins.module_utils import linkplan as _linkplan
+from ansible_collections.linuxnet.overlay.plugins.module_utils import restart as _restart
 
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import links as _links
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import procs as _procs
 from ansible_collections.linuxnet.overlay.plugins.module_utils.node import peerdb as _peerdb
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import nft as _nft
-from ansible_collections.linuxnet.overlay.plugins.module_utils.node import gateway as _gateway
 from ansible_collections.linuxnet.overlay.plugins.module_utils.node import ingress as _ingress
+from ansible_collections.linuxnet.overlay.plugins.module_utils.node import supervise as _supervise
 from ansible_collections.linuxnet.overlay.plugins.module_utils.node import veth as _veth
 from ansible_collections.linuxnet.overlay.plugins.module_utils.node import vip as _vip
+from ansible_collections.linuxnet.overlay.plugins.module_utils.node.taskspec import TaskError, validate_interfaces, validate_tasks
 
-DEFAULTS = {'name': None, 'state': 'present', 'hosts': None, 'command': None, 'interfaces': None,
+DEFAULTS = {'name': None, 'state': 'present', 'hosts': None, 'command': None, 'interfaces': None, 'restart': None,
             'vip_managed': False, 'vip_table': None, 'ingress': None,
             'runtime_dir': '/run/linuxnet-overlay/tasks', 'etc_netns_dir': '/etc/netns', 'stop_timeout': 5.0}
 ALL_DEFAULTS = {'tasks': [], 'exclusive': False, 'pattern': None, 'name_tables': None, 'endpoints': None,
                 'runtime_dir': '/run/linuxnet-overlay/tasks', 'etc_netns_dir': '/etc/netns', 'stop_timeout': 5.0}
-TASK_KEYS = ('name', 'hosts', 'hosts_networks', 'command', 'interfaces', 'endpoint_networks', 'gateway_interface',
-             'ingress')
-TASK_INFO_KEYS = ('netns', 'service', 'slot', 'id', 'node_id')        # the cluster plan's, ignored
-INTERFACE_KEYS = ('veth', 'sandbox', 'bridge', 'mtu', 'ifname', 'mac', 'address', 'routes', 'neighbours')
-INTERFACE_INFO_KEYS = ('network', 'ip', 'subnet', 'gateway', 'vni')     # the cluster plan's, ignored
 
 
 IPV6_DEFAULT = '/proc/sys/net/ipv6/conf/default/disable_ipv6'
-HOSTS_HEAD = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n'
-
-
-def compose_hosts(networks, tables):
-    """A task's hosts file (pure): the localhost lines, then the name table of each of its
-    ``networks`` in order. The cluster plan sends each table once per node, not once per task
-    (``cluster/nodeplan.name_table``), and the node writes every task's file from them."""
-    return HOSTS_HEAD + ''.join(tables[n] for n in networks)
 
 
 def _no_ipv6_by_default(name):
@@ -66,14 +55,6 @@ def _no_ipv6_by_default(name):
                 f.write('1\n')
         except FileNotFoundError:
             pass
-
-
-class TaskError(Exception):
-    """A user-facing error; ``actions`` are what was already done."""
-
-    def __init__(self, msg, actions=None):
-        super().__init__(msg)
-        self.actions = list(actions or [])
 
 
 def _read(path):
@@ -93,75 +74,6 @@ def _write_atomic(path, content, mode):
     os.replace(tmp, path)
 
 
-def _check_entry(raw, what, keys, info_keys):
-    """An entry of a list option is a dict of known keys (``info_keys``: ignored, from the plan)."""
-    if not isinstance(raw, dict):
-        raise TaskError('%s must be a dict, got %r' % (what, raw))
-    unknown = sorted(set(raw) - set(keys) - set(info_keys))
-    if unknown:
-        raise TaskError('%s: unknown key(s) %s; known: %s' % (what, ', '.join(unknown), ', '.join(keys)))
-
-
-def validate_interfaces(task, interfaces):
-    """The ``interfaces`` option as ``_veth.converge`` parameters (pure); TaskError naming the bad value.
-
-    Each interface: ``veth`` (name of the end on the bridge, in ``sandbox``), ``sandbox``, ``bridge``,
-    ``ifname`` (the end in the task, default ``eth<N>``), ``mtu``, ``mac``, ``address`` (CIDR), ``routes``,
-    ``neighbours`` (``[{ip, mac}]``: exactly the permanent neighbour entries of ``ifname``; kept apart
-    from the veth parameters under the same key, validated).
-    """
-    if interfaces is None:
-        return None
-    out, ifnames, veths = [], {}, {}
-    for i, raw in enumerate(interfaces):
-        what = 'interfaces[%d]' % i
-        _check_entry(raw, what, INTERFACE_KEYS, INTERFACE_INFO_KEYS)
-        for key in ('veth', 'bridge'):
-            if not raw.get(key):
-                raise TaskError('%s needs %s' % (what, key))
-        if 'sandbox' not in raw or raw['sandbox'] == '':
-            raise TaskError('%s needs sandbox (the namespace of the bridge; null: the node\'s own)' % what)
-        ifname = raw.get('ifname') or 'eth%d' % i
-        mtu = raw.get('mtu')
-        if mtu is not None:
-            if isinstance(mtu, bool) or not str(mtu).strip().isdigit():
-                raise TaskError('%s: mtu %r is not an integer' % (what, mtu))
-            mtu = int(mtu)
-        routes = raw.get('routes')
-        if routes is not None and not isinstance(routes, list):
-            raise TaskError('%s: routes must be a list of {dst, via}' % what)
-        params = {'name': raw['veth'], 'netns': raw['sandbox'], 'master': raw['bridge'], 'mtu': mtu,
-                  'peer': ifname, 'peer_netns': task, 'peer_mac': raw.get('mac'),
-                  'peer_addresses': [raw['address']] if raw.get('address') else None,
-                  'peer_routes': routes}
-        try:
-            if raw['sandbox'] is not None:
-                _netns.validate_name(raw['sandbox'])
-            _linkplan.validate_ifname(raw['veth'], 'veth')
-            _linkplan.validate_ifname(ifname, 'ifname')
-            want = _veth.desired(dict(_veth.DEFAULTS, **params))
-            _veth.check_gateways(want['routes'], want['addresses'] or [])
-        except (ValueError, _linkplan.LinkError) as exc:
-            # the veth module's option names, as the keys of an interface
-            text = str(exc).replace('peer_mac', 'mac').replace('peer_addresses', 'address')
-            raise TaskError('%s: %s' % (what, text.replace('peer_routes', 'routes'))) from None
-        if raw.get('neighbours') is not None:
-            if not isinstance(raw['neighbours'], list):
-                raise TaskError('%s: neighbours must be a list of {ip, mac}' % what)
-            neighbours, errors = _peerdb.validate_neigh(raw['neighbours'])
-            if errors:
-                raise TaskError('%s: neighbours: %s' % (what, _peerdb.error_summary(errors)))
-            params['neighbours'] = neighbours
-        if ifname in ifnames:
-            raise TaskError('%s: ifname %s is also used by interfaces[%d]' % (what, ifname, ifnames[ifname]))
-        key = (raw['sandbox'], raw['veth'])
-        if key in veths:
-            raise TaskError('%s: veth %s in %s is also used by interfaces[%d]' % (what, key[1], key[0], veths[key]))
-        ifnames[ifname], veths[key] = i, i
-        out.append(params)
-    return out
-
-
 class Task:
     def __init__(self, params, check_mode, pending=None):
         p = self.p = dict(DEFAULTS, **params)
@@ -173,6 +85,8 @@ class Task:
         self.rt = os.path.join(p['runtime_dir'], self.name)
         self.etc = os.path.join(p['etc_netns_dir'], self.name)
         self.pidfile = os.path.join(self.rt, 'pid')
+        self.svdir = _supervise.svdir_of(self.rt)
+        self.supervision = None
         self.specfile = os.path.join(self.rt, 'task.json')
         self.actions = []
         self.interfaces = validate_interfaces(self.name, p['interfaces']) if p['state'] == 'present' else None
@@ -185,8 +99,10 @@ class Task:
         spec = json.loads(_read(self.specfile) or '{}')
         running = False
         stale_pid = None
-        # a pid from the file counts only while it still runs the command we started (pids get reused)
-        if pid and _procs.alive(pid) and _procs.cmdline(pid) == (spec.get('command') or None):
+        # a pid from the file counts only while it still runs the command we started (pids get reused);
+        # a supervised command's pid is its runsv's
+        started = _supervise.cmdline(self.svdir) if spec.get('restart') else (spec.get('command') or None)
+        if pid and _procs.alive(pid) and _procs.cmdline(pid) == started:
             # the process must live in THIS namespace, not in an older one of the same name
             # (deleted by hand and made again): such a process is ours but stale
             running = exists and _procs.ns_inode('/proc/%d/ns/net' % pid) == _procs.ns_inode(_netns.netns_path(self.name))
@@ -197,9 +113,13 @@ class Task:
             'exists': exists,
             'hosts': _read(os.path.join(self.etc, 'hosts')),
             'command': spec.get('command') or [],
+            'restart': spec.get('restart'),
             'pid': pid if running else None,
             'running': running,
         }
+        if running and spec.get('restart'):
+            # what runsv reports, for `service ps` (not compared: it changes as the command restarts)
+            self.supervision = dict(_supervise.status(self.svdir), **_supervise.history(self.rt))
         if self.p['vip_managed'] and self.p['state'] == 'present':
             cur['vip_table'] = self._vip_call(_vip.current, self.name) if exists else None
         if self.p['ingress'] is not None and self.p['state'] == 'present':
@@ -213,6 +133,7 @@ class Task:
         command = p['command']
         if command is None:  # leave the process alone
             command = cur['command'] if cur['running'] else []
+            p['restart'] = cur['restart'] if cur['running'] else None
             if not cur['running']:
                 self._namespace_and_hosts(cur, after)
                 self._interfaces(cur)
@@ -221,27 +142,30 @@ class Task:
         if self.stale_pid:
             self.actions.append('stop stale command (pid %d, in a namespace that no longer has this name)' % self.stale_pid)
             if not check:
-                _procs.stop([self.stale_pid], p['stop_timeout'])
+                self._stop(self.stale_pid, cur, stale=True)
         self._namespace_and_hosts(cur, after)
         self._interfaces(cur)
         self._vips(cur, after)
         if not check:
             os.makedirs(self.rt, mode=0o700, exist_ok=True)
-        restart = cur['running'] and cur['command'] != command
+        # a changed restart policy restarts the command too (its runsv reads the new ./finish)
+        restart = cur['running'] and (cur['command'] != command or cur['restart'] != p['restart'])
         if cur['running'] and (restart or not command):
             self.actions.append('stop command (pid %d)' % cur['pid'])
             if not check:
-                _procs.stop([cur['pid']], p['stop_timeout'])
+                self._stop(cur['pid'], cur)
             after.update(running=False, pid=None)
         if command and (restart or not cur['running']):
-            self.actions.append('start command')
-            after.update(running=True, command=command)
+            self.actions.append('start command' + (' under runsv (restart %s)' % p['restart']['condition']
+                                                   if p['restart'] else ''))
+            after.update(running=True, command=command, restart=p['restart'])
             if not check:
                 after['pid'] = self._start(command)
         if not command:
-            after['command'] = []
-        if not check and cur['command'] != command:
-            _write_atomic(self.specfile, json.dumps({'name': self.name, 'command': command}), 0o600)
+            after.update(command=[], restart=None)
+        spec = {'command': command, 'restart': p['restart'] if command else None}
+        if not check and (cur['command'], cur['restart']) != (spec['command'], spec['restart']):
+            _write_atomic(self.specfile, json.dumps(dict(spec, name=self.name)), 0o600)
         return after
 
     def _namespace_and_hosts(self, cur, after):
@@ -363,15 +287,28 @@ class Task:
             self.actions.append('%s: neighbour entries: %s' % (ifname, ', '.join('%s %d' % c for c in counts if c[1])))
         return neigh
 
+    def _stop(self, pid, cur, stale=False):
+        if cur['restart']:
+            path = _netns.netns_path(self.name)
+            _supervise.stop(pid, self.rt, lambda: [] if stale else _procs.pids_in_netns(path), _procs.stop,
+                            self.p['stop_timeout'])
+        else:
+            _procs.stop([pid], self.p['stop_timeout'])
+
     def _start(self, command):
         argv = ['ip', 'netns', 'exec', self.name] + list(command)
+        if self.p['restart']:
+            try:
+                argv = _supervise.argv(self.name, _supervise.write(self.rt, self.name, command, self.p['restart']))
+            except _restart.PolicyError as exc:
+                raise TaskError('task %s: %s' % (self.name, exc), self.actions) from None
         if self.pending is not None:
             proc = _procs.spawn_detached(argv, self.log)
             _write_atomic(self.pidfile, '%d\n' % proc.pid, 0o600)
             self.pending.append((self, proc, command))
             return proc.pid
         pid, rc = _procs.start_detached(argv, self.log)
-        self.check_started(command, rc)
+        self.check_started(command, rc, pid)
         _write_atomic(self.pidfile, '%d\n' % pid, 0o600)
         return pid
 
@@ -379,8 +316,13 @@ class Task:
     def log(self):
         return os.path.join(self.rt, 'log')
 
-    def check_started(self, command, rc):
-        """Fail when the command exited at once (not found, bad arguments), with its output."""
+    def check_started(self, command, rc, pid):
+        """Fail when the command exited at once (not found, bad arguments), with its output; a
+        supervised one is stopped then, not restarted over and over."""
+        if rc is None and self.p['restart']:
+            rc = _supervise.settled_exit(self.rt, command, _procs.cmdline)
+            if rc not in (None, 0):
+                self._stop(pid, {'restart': True})
         if rc not in (None, 0):
             tail = (_read(self.log) or '')[-2000:]
             raise TaskError('task %s: command %s exited at once with status %d: %s'
@@ -388,7 +330,8 @@ class Task:
 
     def absent(self, cur):
         check = self.check
-        after = {'name': self.name, 'exists': False, 'hosts': None, 'command': [], 'pid': None, 'running': False}
+        after = {'name': self.name, 'exists': False, 'hosts': None, 'command': [], 'restart': None, 'pid': None,
+                 'running': False}
         if self.stale_pid:
             self.actions.append('stop stale command (pid %d)' % self.stale_pid)
             if not check:
@@ -397,6 +340,8 @@ class Task:
             victims = _procs.pids_in_netns(_netns.netns_path(self.name))
             if victims:
                 self.actions.append('stop %d process(es)' % len(victims))
+                if not check and cur['running'] and cur['restart']:
+                    self._stop(cur['pid'], cur)      # its runsv first: it must not start the command again
                 if not check:
                     _procs.stop(victims, self.p['stop_timeout'])
             self.actions.append('delete namespace')
@@ -414,6 +359,7 @@ def converge(params, check_mode=False, diff=False, pending=None):
     p = dict(DEFAULTS, **params)
     try:
         _netns.validate_name(p['name'])
+        p['restart'] = _restart.validate_policy(p['restart'], 'task %s: restart' % p['name'])
     except ValueError as exc:
         raise TaskError(str(exc)) from None
     task = Task(p, check_mode, pending)
@@ -422,119 +368,18 @@ def converge(params, check_mode=False, diff=False, pending=None):
         after = task.present(cur) if p['state'] == 'present' else task.absent(cur)
     except (OSError, _netns.NetnsError) as exc:
         raise TaskError('task %s: %s' % (p['name'], exc), task.actions) from None
+    if task.supervision and after.get('pid') == cur['pid']:
+        after = dict(after, supervision=task.supervision)
     result = {'changed': bool(task.actions), 'task': after, 'actions': task.actions}
     if task.interfaces is not None:
         result['interfaces'] = task.links
     if diff:
-        keys = ('exists', 'hosts', 'command', 'running') + tuple(k for k in ('vip_table', 'ingress_table') if k in cur)
+        keys = ('exists', 'hosts', 'command', 'restart', 'running') + tuple(k for k in ('vip_table', 'ingress_table') if k in cur)
         before, after_view = {k: cur[k] for k in keys}, {k: after[k] for k in keys}
         if task.interfaces is not None:
             before['interfaces'], after_view['interfaces'] = task.links_before, task.links_after
         result['diff'] = {'before': before, 'after': after_view}
     return result
-
-
-def validate_name_tables(tables):
-    """The ``name_tables`` option (pure): None, or a dict of network name to the text of its table."""
-    if tables is None:
-        return None
-    if not isinstance(tables, dict):
-        raise TaskError('name_tables must be a dict of network name to the text of its name table, got %r'
-                        % (tables,))
-    for net, text in tables.items():
-        if not isinstance(text, str):
-            raise TaskError('name_tables: the table of network %s must be text, got %r' % (net, text))
-    return tables
-
-
-def _task_hosts(what, name, raw, tables):
-    """The hosts file text of one ``tasks`` entry: ``hosts`` as given, or composed from
-    ``hosts_networks`` and the ``name_tables``; None leaves the file alone."""
-    hosts, nets = raw.get('hosts'), raw.get('hosts_networks')
-    if hosts is not None and not isinstance(hosts, str):
-        raise TaskError('%s (%s): hosts must be the text of the hosts file' % (what, name))
-    if nets is None:
-        return hosts
-    if hosts is not None:
-        raise TaskError('%s (%s): give hosts (the text) or hosts_networks (the name tables to compose it '
-                        'from), not both' % (what, name))
-    if not isinstance(nets, list) or not all(isinstance(n, str) for n in nets):
-        raise TaskError('%s (%s): hosts_networks must be a list of network names, got %r' % (what, name, nets))
-    missing = [n for n in nets if n not in (tables or {})]
-    if missing:
-        raise TaskError('%s (%s): hosts_networks names %s, which name_tables does not have (it has: %s)'
-                        % (what, name, ', '.join(missing), ', '.join(sorted(tables or {})) or 'none'))
-    return compose_hosts(nets, tables)
-
-
-def _task_vips(what, name, raw, endpoints, rendered):
-    """``(managed, table text or None)`` of one ``tasks`` entry: its ``endpoint_networks``' VIPs."""
-    nets = raw.get('endpoint_networks')
-    if nets is None:
-        return False, None
-    if nets and endpoints is None:
-        raise TaskError('%s (%s): endpoint_networks needs the endpoints option (the virtual IPs per network)'
-                        % (what, name))
-    try:
-        key = tuple(_vip.select(endpoints, nets, '%s (%s)' % (what, name)))
-    except _vip.VipError as exc:
-        raise TaskError(str(exc)) from None
-    nets_key = tuple(nets)
-    if nets_key not in rendered:        # tasks of the same networks share one rendering
-        rendered[nets_key] = _vip.render(list(key))
-    return True, rendered[nets_key]
-
-
-def validate_tasks(tasks, name_tables=None, endpoints=None):
-    """The ``tasks`` option as ``converge`` parameters (pure): every input error, naming the bad
-    value, before any change. A task without a command runs no process (a running one is stopped).
-    ``name_tables``: what ``hosts_networks`` composes a task's hosts file from; ``endpoints``: the
-    virtual IPs per network that ``endpoint_networks`` selects the task's DNAT rules from."""
-    if not isinstance(tasks, list):
-        raise TaskError('tasks must be a list of {name, hosts or hosts_networks, command, interfaces}')
-    tables = validate_name_tables(name_tables)
-    try:
-        endpoints = _vip.validate_endpoints(endpoints)
-    except _vip.VipError as exc:
-        raise TaskError(str(exc)) from None
-    rendered = {}
-    out, names = [], {}
-    for i, raw in enumerate(tasks):
-        what = 'tasks[%d]' % i
-        _check_entry(raw, what, TASK_KEYS, TASK_INFO_KEYS)
-        name = raw.get('name')
-        try:
-            _netns.validate_name(name)
-        except ValueError as exc:
-            raise TaskError('%s: %s' % (what, exc)) from None
-        if raw.get('netns') not in (None, name):
-            raise TaskError('%s: netns %s differs from name %s; a task is named after its namespace'
-                            % (what, raw['netns'], name))
-        if name in names:
-            raise TaskError('%s: task %s is listed twice (also tasks[%d])' % (what, name, names[name]))
-        names[name] = i
-        command = raw.get('command') or []
-        if not isinstance(command, list) or not all(isinstance(a, str) for a in command):
-            raise TaskError('%s (%s): command must be a list of strings (argv), got %r' % (what, name, command))
-        hosts = _task_hosts(what, name, raw, tables)
-        interfaces = raw.get('interfaces')
-        if raw.get('gateway_interface') is not None:
-            # the way out (the node's gateway bridge) is one more veth, after the overlay ones
-            interfaces = list(interfaces or []) + [raw['gateway_interface']]
-        try:
-            validate_interfaces(name, interfaces)
-        except TaskError as exc:
-            raise TaskError('%s (%s): %s' % (what, name, exc)) from None
-        managed, table = _task_vips(what, name, raw, endpoints, rendered)
-        ingress = raw.get('ingress')
-        if ingress is not None:
-            try:
-                ingress = _gateway.validate_published(ingress, '%s (%s): ingress' % (what, name))
-            except _gateway.GatewayError as exc:
-                raise TaskError(str(exc)) from None
-        out.append({'name': name, 'hosts': hosts, 'command': command, 'interfaces': interfaces,
-                    'vip_managed': managed, 'vip_table': table, 'ingress': ingress})
-    return out
 
 
 def plan_stale(runtime_entries, netns_names, listed, pattern=None):
@@ -594,7 +439,7 @@ def converge_all(params, check_mode=False, diff=False):
     # the commands started above, checked together: one settle wait for the node, not one per task
     for (task, proc, command), rc in zip(pending, _procs.settle([proc for _t, proc, _c in pending])):
         try:
-            task.check_started(command, rc)
+            task.check_started(command, rc, proc.pid)
         except TaskError as exc:
             raise TaskError(str(exc), actions) from None
     result = {'changed': bool(actions), 'actions': actions, 'tasks': results, 'removed': stale}
