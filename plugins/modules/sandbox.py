@@ -45,8 +45,8 @@ options:
         can be passed as they are; their keys C(network_id) and C(encrypted) are ignored, C(network) is
         shown in the diff.
       - Keys of each sandbox are C(netns) (required, the namespace name), C(mtu) (of the bridges and VTEPs;
-        omitted means not managed), C(ip_forward) (set C(net.ipv4.ip_forward=1) in the sandbox; default
-        true when it has several subnets; false means not managed) and C(subnets) (required, non-empty).
+        omitted means not managed), C(ip_forward) (C(net.ipv4.ip_forward) in the sandbox, 1 or 0; default
+        true when it has several subnets; false sets 0, since a new namespace takes IPv4 forwarding from the host's) and C(subnets) (required, non-empty).
       - Keys of each subnet are C(bridge) (name, for example V(br0)), C(address) (the gateway address of
         the bridge in CIDR notation, for example V(10.0.0.1/24)), C(vxlan) (name of the VTEP, for example
         V(vxlan0)), C(vni) and C(peers), a list of C({ip, mac, vtep}), one per remote task in the subnet

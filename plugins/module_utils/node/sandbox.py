@@ -382,7 +382,9 @@ def converge_one(sb, v, check_mode, home=None, scan=None):
     in the module's namespace, ``scan`` a ``_vxlan.VxlanScan`` of the run."""
     netns = sb['netns']
     new = check_mode and not _netns.exists(netns)
-    sysctls = {'net.ipv4.ip_forward': 1} if sb['ip_forward'] else None
+    # off is set too: a new namespace takes IPv4 forwarding from the root one, and a sandbox of one
+    # subnet must not route because its host does
+    sysctls = {'net.ipv4.ip_forward': 1 if sb['ip_forward'] else 0}
     ns = _namespace.converge({'name': netns, 'sysctls': sysctls}, check_mode, True)
     actions = list(ns['actions'])
     before = {'netns': netns, 'network': sb['network'], 'exists': ns['diff']['before']['exists'],
