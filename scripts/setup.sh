@@ -7,9 +7,10 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 cd "$ROOT"
 
-# runit: runsv supervises the tasks of a service with a restart_policy (no init needed)
+# runit: runsv supervises the tasks of a service with a restart_policy (no init needed);
+# podman and busybox-static: a service with an image, and the small image the tests build offline
 PKGS=(iproute2 nftables iputils-ping traceroute tcpdump iperf3 ethtool procps util-linux python3-venv git shellcheck
-      runit)
+      runit podman busybox-static)
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then

@@ -14,6 +14,9 @@ exec unshare --net --mount --uts --pid --fork --kill-child --mount-proc --propag
       if [ -d "$d" ]; then mount -t tmpfs -o mode=0700,size=16m linuxnet-sandbox "$d"; fi
     done
     mount -t sysfs sysfs /sys
+    # the unified cgroup hierarchy, read-only: crun (podman) needs to recognise it (containers
+    # run without cgroups here, tests/integration/containers.conf)
+    mount -t cgroup2 -o ro linuxnet-sandbox-cgroup /sys/fs/cgroup 2>/dev/null || true
     hostname linuxnet-sandbox
     ip link set lo up
     export LINUXNET_SANDBOX=1

@@ -155,6 +155,8 @@ def service_ps(plan, name, observed=None):
     header = ['ID', 'NAME', 'NODE', 'DESIRED STATE', 'CURRENT STATE', 'ADDRESS', 'ERROR']
     if not any(r[-1] for r in rows):        # Docker's ERROR column, shown when a task has one
         header, rows = header[:-1], [r[:-1] for r in rows]
+    if svc.get('image'):                    # Docker's IMAGE column, for a service of containers
+        header, rows = header[:2] + ['IMAGE'] + header[2:], [r[:2] + [svc['image']] + r[2:] for r in rows]
     table = _table(header, rows)
     # how the service is reached, under the tasks (`docker service inspect`'s Endpoint)
     vips = ', '.join('%s (%s)' % (ip, net) for net, ip in (svc.get('vips') or {}).items())

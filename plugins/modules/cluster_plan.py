@@ -118,12 +118,15 @@ options:
         multi-subnet network), C(replicas) (default 1) or C(mode=global), C(max_replicas_per_node) (replicated
         services; 0 or omitted for no limit), C(constraints) (like
         C(node.role==worker), C(node.hostname!=node2), C(node.id==...), C(node.labels.zone==a)),
-        C(endpoint_mode), C(command) (argv list or string), C(restart_policy) and C(state).
+        C(endpoint_mode), C(command) (argv list or string), C(restart_policy), C(image) and C(state).
       - C(restart_policy) is Docker's C(--restart-condition), C(--restart-delay), C(--restart-max-attempts) and
         C(--restart-window) as C({condition (any, on-failure, none), delay, max_attempts, window}), with Docker's
         defaults for what is left out (C(any), C(5s), C(0) - no limit, C(0s) - since the start); the plan gives
         each task of the service its C(restart), which M(linuxnet.overlay.task) carries out with C(runsv).
         Omitted, a task's command is not supervised.
+      - C(image) (an image reference such as C(localhost/web:1)) runs each task as a podman container of it in
+        the task's namespace, with C(command) as the container's command; see the option O(linuxnet.overlay.task#module:image).
+        Images are not pulled, so every node that gets a task needs the image.
       - C(endpoint_mode) is C(vip) (the default, as Docker's) or C(dnsrr). In vip mode the service gets a
         virtual IP on each of its networks, allocated before its tasks' addresses; the service's name resolves
         to it and a connection to it from a task of the network reaches one of the service's tasks. In dnsrr

@@ -49,7 +49,7 @@ options:
         C(sandbox) null - the node's own namespace - and the default route through it, the task's way out; see
         M(linuxnet.overlay.sandbox) C(gateway)), C(command)
         (argv list; omitted or null means no process, and a running one is stopped, the list being the node's
-        complete desired state), C(restart) (as O(restart); null means not supervised) and C(interfaces) (as
+        complete desired state), C(restart) (as O(restart); null means not supervised), C(image) (as O(image)) and C(interfaces) (as
         O(interfaces)). The entries of the cluster plan's
         C(nodes[<host>].tasks) can be passed as they are, with O(name_tables) set to the node_plan filter's C(name_tables)
         (their keys C(netns), C(service), C(slot), C(id) and C(node_id) are ignored); any other key is an error.
@@ -105,6 +105,19 @@ options:
         to make the namespace first and start the command once the task's interfaces exist.
     type: list
     elements: str
+  image:
+    description:
+      - Run the task as a container of this image with podman, in the task's namespace; O(command) is then
+        the container's command (empty - the image's own). The container is named and hostnamed after the
+        task, has the task's hosts file as C(/etc/hosts) and shares the task's namespace (its interfaces,
+        addresses and routes are the task's, as for a host command); it runs in the foreground of its
+        C(podman run --rm --replace --pull=never), which is the task's process (so O(restart) supervises it).
+      - Images are never pulled. An image missing on the node fails the run before it changes anything
+        there, naming the image. A changed image restarts the container; removing the task removes it.
+      - podman reads its own configuration (C(containers.conf), or the file C(CONTAINERS_CONF) names in the
+        module's environment) for the OCI runtime and cgroup manager of the node.
+      - In O(tasks), each task may have an C(image) key.
+    type: str
   restart:
     description:
       - Supervise the command with runit's C(runsv) (Debian package C(runit); it needs no init, so it
@@ -193,6 +206,12 @@ EXAMPLES = r"""
         address: 10.0.0.2/24
     command: [sleep, infinity]
 
+- name: A task that runs a container of a local image in its namespace, answering on its overlay address
+  linuxnet.overlay.task:
+    name: web.1.q2w3e4r5t6y7u8i9o0p1a2s3d
+    image: localhost/linuxnet-busybox:1
+    command: [httpd, -f, -p, '8080', -h, /srv]
+
 - name: A task whose command runs again 2 s after it fails, at most 3 times a minute
   linuxnet.overlay.task:
     name: web.1.q2w3e4r5t6y7u8i9o0p1a2s3d
@@ -242,6 +261,10 @@ task:
       type: list
       elements: str
       sample: [sleep, infinity]
+    image:
+      description: The image the task's container runs, or null (a host command).
+      type: str
+      sample: localhost/linuxnet-busybox:1
     restart:
       description: The restart policy the command runs under (delay and window in seconds), or null (not supervised).
       type: dict
@@ -314,6 +337,7 @@ def main():
             'state': {'type': 'str', 'default': 'present', 'choices': ['present', 'absent']},
             'hosts': {'type': 'str'},
             'command': {'type': 'list', 'elements': 'str'},
+            'image': {'type': 'str'},
             'restart': {'type': 'dict', 'options': {
                 'condition': {'type': 'str', 'default': 'any', 'choices': ['any', 'on-failure', 'none']},
                 'delay': {'type': 'str', 'default': '5s'},
@@ -327,7 +351,7 @@ def main():
         supports_check_mode=True,
         required_one_of=[('name', 'tasks')],
         mutually_exclusive=[('name', 'tasks'), ('tasks', 'hosts'), ('tasks', 'command'), ('tasks', 'interfaces'),
-                            ('tasks', 'restart'),
+                            ('tasks', 'restart'), ('tasks', 'image'),
                             ('name', 'name_tables'), ('name', 'endpoints')],
     )
     require_pyroute2(module)

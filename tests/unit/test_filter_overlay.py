@@ -378,3 +378,12 @@ def test_service_ps_shows_the_restarts_of_a_supervised_task():
     done = F.service_ps(PLAN, 'test', {'test.1.77qaaaaaaaaaaaaaaaaaaaaaa': ended,
                                        'test.2.97vbbbbbbbbbbbbbbbbbbbbbb': dict(sup, state='finish')})
     assert done.splitlines()[1].split()[4] == 'Complete' and done.splitlines()[2].split()[4] == 'Starting'
+
+
+def test_service_ps_shows_the_image_of_a_service_of_containers():
+    plan = json.loads(json.dumps(PLAN))
+    assert 'IMAGE' not in F.service_ps(plan, 'test').splitlines()[0]
+    plan['services'][0]['image'] = 'localhost/linuxnet-busybox:1'
+    out = F.service_ps(plan, 'test', {'test.1.77qaaaaaaaaaaaaaaaaaaaaaa': True}).splitlines()
+    assert out[0].split()[:4] == ['ID', 'NAME', 'IMAGE', 'NODE']
+    assert out[1].split()[:4] == ['77qaaaaaaaaa', 'test.1', 'localhost/linuxnet-busybox:1', 'node1']

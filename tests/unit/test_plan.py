@@ -1345,3 +1345,26 @@ def test_bad_restart_policy_is_named():
     with pytest.raises(_plan.PlanError) as err:
         Cluster(SEED_NODES).plan(SEED_NODES, SEED_NET, [dict(SEED_SVC[0], restart_policy={'condition': 'always'})])
     assert "service test: restart_policy: condition 'always' is not one of any, on-failure, none" in str(err.value)
+
+
+def test_an_image_goes_to_each_task_and_a_changed_one_shows_in_the_state():
+    c, plan = seed_plan()
+    assert 'image' not in c.state['services']['test'] and all(
+        t['image'] is None for n in plan['nodes'].values() for t in n['tasks'])
+    svc = dict(SEED_SVC[0], image='localhost/linuxnet-busybox:1')
+    plan = c.plan(SEED_NODES, SEED_NET, [svc])
+    assert [t['image'] for n in plan['nodes'].values() for t in n['tasks']] == ['localhost/linuxnet-busybox:1'] * 2
+    assert c.state['services']['test']['image'] == 'localhost/linuxnet-busybox:1'
+    assert [ln for ln in _plan.state_lines(c.state).splitlines() if ln.startswith('service test ')][0].endswith(
+        ' image=localhost/linuxnet-busybox:1')
+    ids = sorted(t['id'] for t in plan['services'][0]['tasks'])
+    plan2 = c.plan(SEED_NODES, SEED_NET, [dict(svc, image='localhost/linuxnet-busybox:2')])
+    assert sorted(t['id'] for t in plan2['services'][0]['tasks']) == ids, 'a new image keeps the tasks in place'
+    assert [t['image'] for n in plan2['nodes'].values() for t in n['tasks']] == ['localhost/linuxnet-busybox:2'] * 2
+
+
+@pytest.mark.parametrize('image', ['-v /:/host', 'web latest', '', 42])
+def test_a_bad_image_is_named(image):
+    with pytest.raises(_plan.PlanError) as err:
+        Cluster(SEED_NODES).plan(SEED_NODES, SEED_NET, [dict(SEED_SVC[0], image=image)])
+    assert 'service test: image must be an image reference' in str(err.value) and repr(image) in str(err.value)

@@ -51,7 +51,7 @@ def test_the_scripts_carry_the_policy():
     assert run.endswith("exec sh -c 'echo \"a b\"; exit 1'\n")
     assert 'condition=on-failure delay=1.5 max_attempts=2 window=10' in finish
     assert 'sleep 1.5\n' in finish and '>> /run/x/t/exits\n' in finish
-    assert S.argv('t', '/run/x/t/sv') == ['ip', 'netns', 'exec', 't', 'runsv', '/run/x/t/sv']
+    assert S.argv('/run/x/t/sv') == ['runsv', '/run/x/t/sv']
 
 
 def test_status_reads_runits_status_record(tmp_path):

@@ -205,7 +205,7 @@ PLAN_TASK = {'name': 'test.1.' + 'a' * 25, 'netns': 'test.1.' + 'a' * 25, 'servi
 
 def test_plan_tasks_are_taken_as_they_are():
     (t,) = _taskspec.validate_tasks([PLAN_TASK])
-    assert t == {'name': PLAN_TASK['name'], 'hosts': PLAN_TASK['hosts'], 'command': [], 'restart': None,
+    assert t == {'name': PLAN_TASK['name'], 'hosts': PLAN_TASK['hosts'], 'command': [], 'image': None, 'restart': None,
                  'interfaces': [PLAN_ITF], 'vip_managed': False, 'vip_table': None, 'ingress': None}     # no endpoint_networks: no VIP rules
 
 

@@ -391,6 +391,7 @@ class Allocation(_addresses.Addresses, _gateway.Gateways, _publish.Ingress):
             _state.set_or_drop(entry, 'endpoint_mode', svc['endpoint_mode'], 'vip')
             _state.set_or_drop(entry, 'publish', svc['publish'], [])
             _state.set_or_drop(entry, 'restart_policy', svc['restart_policy'], None)
+            _state.set_or_drop(entry, 'image', svc['image'], None)
             self.constraints[svc['name']] = svc['constraints']
 
     def placement(self):

@@ -43,7 +43,8 @@ def state_lines(state):
             ''.join(' vip=%s=%s' % kv for kv in (s.get('vips') or {}).items()),
             ' max_replicas_per_node=%d' % s['max_replicas_per_node'] if s.get('max_replicas_per_node') else '')
             + (' restart_policy=%s' % ','.join('%s=%s' % kv for kv in sorted(s['restart_policy'].items()))
-               if s.get('restart_policy') else ''))
+               if s.get('restart_policy') else '')
+            + (' image=%s' % s['image'] if s.get('image') else ''))
         for t in s['tasks']:
             lines.append(_task_line(name, t))
     return '\n'.join(sorted(lines)) + '\n'

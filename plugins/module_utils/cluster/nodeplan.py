@@ -116,7 +116,7 @@ def build(st, inp_nodes, removed, ready, warn):
                       'publish': [dict(p) for p in s.get('publish') or ()],
                       'replicas': s['replicas'] if s['mode'] == 'replicated' else len(s['tasks']),
                       'networks': [a['name'] for a in s['networks']], 'constraints': list(s['constraints']),
-                      'command': s['command'], 'restart_policy': s.get('restart_policy'),
+                      'command': s['command'], 'image': s.get('image'), 'restart_policy': s.get('restart_policy'),
                       'tasks': [{'name': _names.task_name(name, t), 'slot': t['slot'], 'id': t['id'],
                                  'node': t['node'], 'node_id': t['node_id'], 'desired_state': 'running',
                                  'addresses': dict(t['addresses'])} for t in s['tasks']]}
@@ -185,7 +185,7 @@ def _node_plan(st, host, entry, members, mtus, task_list):
         gw = _gateway_interface(task, len(interfaces), veths, gw_subnet, entry)
         tasks.append({'name': tname, 'service': svc_name, 'slot': task['slot'], 'id': task['id'],
                       'node_id': task['node_id'], 'netns': tname, 'command': svc['command'],
-                      'restart': svc.get('restart_policy'),
+                      'image': svc.get('image'), 'restart': svc.get('restart_policy'),
                       'interfaces': interfaces, 'gateway_interface': gw,
                       # the ingress network has no names and no VIPs (the endpoints balance there)
                       'hosts_networks': [i['network'] for i in interfaces if i['network'] != _publish.INGRESS],

@@ -18,6 +18,7 @@ from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import ip
 from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import placement as _placement
 from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import publish as _publish
 from ansible_collections.linuxnet.overlay.plugins.module_utils.cluster import state as _state
+from ansible_collections.linuxnet.overlay.plugins.module_utils import imageref as _imageref
 from ansible_collections.linuxnet.overlay.plugins.module_utils import restart as _restart
 
 NETWORK_NAME_RE = re.compile(r'^[a-zA-Z0-9][a-zA-Z0-9_.-]*$')
@@ -33,7 +34,7 @@ NODE_KEYS = ('hostname', 'role', 'addr', 'labels', 'state', 'underlay_mtu', 'und
 AVAILABILITY = ('active', 'pause', 'drain')      # docker node update --availability
 NETWORK_KEYS = ('name', 'subnets', 'gateway', 'encrypted', 'mtu', 'state', 'vnis', 'multicast', 'internal')
 SERVICE_KEYS = ('name', 'networks', 'replicas', 'mode', 'constraints', 'command', 'state', 'max_replicas_per_node',
-                'endpoint_mode', 'publish', 'restart_policy')
+                'endpoint_mode', 'publish', 'restart_policy', 'image')
 ENDPOINT_MODES = ('vip', 'dnsrr')
 ATTACH_KEYS = ('name', 'subnet')
 FAMILIES = {'ipv4': 4, 'ipv6': 6, 4: 4, 6: 6, 'inet': 4, 'inet6': 6}
@@ -395,6 +396,11 @@ def _check_services(raw, errors):
                 errors.append('%s: %s' % (where, exc))
         svc['constraints'] = constraints
         svc['command'] = _check_command(item.get('command'), where, errors)
+        try:
+            svc['image'] = _imageref.validate_image(item.get('image'), where)
+        except _imageref.ImageError as exc:
+            errors.append(str(exc))
+            svc['image'] = None
         try:
             svc['restart_policy'] = _restart.validate_policy(item.get('restart_policy'), '%s: restart_policy' % where)
         except _restart.PolicyError as exc:

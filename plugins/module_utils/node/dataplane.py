@@ -64,6 +64,11 @@ def _merge(result, part, diff_key='diff'):
 def converge(params, check_mode=False, diff=False):
     """The sandboxes, the gateway bridge and the tasks of one node; the ``sandbox`` module's result."""
     wanted, gateway, tasks, exclusive = validate(params)
+    if tasks is not None:
+        try:
+            _task.preflight(_task.validate_all(tasks))      # the images, before the sandboxes change
+        except _task.TaskError as exc:
+            raise DataplaneError(str(exc)) from None
     try:
         result = _sandbox.converge(wanted, check_mode, diff)
     except _sandbox.SandboxError as exc:

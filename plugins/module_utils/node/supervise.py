@@ -78,9 +78,9 @@ def files(svdir, netns, command, policy):
             os.path.join(svdir, 'finish'): render_finish(netns, policy, exits)}
 
 
-def argv(netns, svdir):
-    """runsv in the task's namespace (``ip netns exec`` also binds the task's hosts file)."""
-    return ['ip', 'netns', 'exec', netns, RUNSV, svdir]
+def argv(svdir):
+    """runsv of a service folder, after the launcher that puts it in the task's namespace."""
+    return [RUNSV, svdir]
 
 
 def binary():
@@ -157,14 +157,17 @@ def write(rtdir, netns, command, policy):
     return svdir
 
 
-def stop(runsv_pid, rtdir, netns_pids, stop_fn, timeout):
-    """runsv first (SIGKILL: it must not start the command again), then the command, a finish
-    script in its delay and whatever else runs in the task's namespace (``netns_pids()``)."""
+def stop(runsv_pid, rtdir, netns_pids, stop_fn, timeout, release=None):
+    """runsv first (SIGKILL: it must not start the command again), then ``release()`` (a container
+    stopped by its runtime), then the command, a finish script in its delay and whatever else runs
+    in the task's namespace (``netns_pids()``)."""
     child = status(svdir_of(rtdir))['pid']
     try:
         os.kill(runsv_pid, 9)
     except ProcessLookupError:
         pass
+    if release is not None:
+        release()
     stop_fn([p for p in [child] + list(netns_pids()) if p and p != runsv_pid], timeout)
 
 

@@ -18,8 +18,10 @@ import json
 import os
 import re
 import shutil
+import socket
 
 from ansible_collections.linuxnet.overlay.plugins.module_utils import linkplan as _linkplan
+from ansible_collections.linuxnet.overlay.plugins.module_utils import imageref as _imageref
 from ansible_collections.linuxnet.overlay.plugins.module_utils import restart as _restart
 
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import links as _links
@@ -27,13 +29,14 @@ from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import net
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import procs as _procs
 from ansible_collections.linuxnet.overlay.plugins.module_utils.node import peerdb as _peerdb
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import nft as _nft
+from ansible_collections.linuxnet.overlay.plugins.module_utils.node import container as _container
 from ansible_collections.linuxnet.overlay.plugins.module_utils.node import ingress as _ingress
 from ansible_collections.linuxnet.overlay.plugins.module_utils.node import supervise as _supervise
 from ansible_collections.linuxnet.overlay.plugins.module_utils.node import veth as _veth
 from ansible_collections.linuxnet.overlay.plugins.module_utils.node import vip as _vip
 from ansible_collections.linuxnet.overlay.plugins.module_utils.node.taskspec import TaskError, validate_interfaces, validate_tasks
 
-DEFAULTS = {'name': None, 'state': 'present', 'hosts': None, 'command': None, 'interfaces': None, 'restart': None,
+DEFAULTS = {'name': None, 'state': 'present', 'hosts': None, 'command': None, 'image': None, 'interfaces': None, 'restart': None,
             'vip_managed': False, 'vip_table': None, 'ingress': None,
             'runtime_dir': '/run/linuxnet-overlay/tasks', 'etc_netns_dir': '/etc/netns', 'stop_timeout': 5.0}
 ALL_DEFAULTS = {'tasks': [], 'exclusive': False, 'pattern': None, 'name_tables': None, 'endpoints': None,
@@ -100,8 +103,8 @@ class Task:
         running = False
         stale_pid = None
         # a pid from the file counts only while it still runs the command we started (pids get reused);
-        # a supervised command's pid is its runsv's
-        started = _supervise.cmdline(self.svdir) if spec.get('restart') else (spec.get('command') or None)
+        # a supervised command's pid is its runsv's, a container's the podman client's
+        started = _supervise.cmdline(self.svdir) if spec.get('restart') else (spec.get('argv') or spec.get('command') or None)
         if pid and _procs.alive(pid) and _procs.cmdline(pid) == started:
             # the process must live in THIS namespace, not in an older one of the same name
             # (deleted by hand and made again): such a process is ours but stale
@@ -113,6 +116,7 @@ class Task:
             'exists': exists,
             'hosts': _read(os.path.join(self.etc, 'hosts')),
             'command': spec.get('command') or [],
+            'image': spec.get('image'),
             'restart': spec.get('restart'),
             'pid': pid if running else None,
             'running': running,
@@ -134,6 +138,7 @@ class Task:
         if command is None:  # leave the process alone
             command = cur['command'] if cur['running'] else []
             p['restart'] = cur['restart'] if cur['running'] else None
+            p['image'] = cur['image'] if cur['running'] else None
             if not cur['running']:
                 self._namespace_and_hosts(cur, after)
                 self._interfaces(cur)
@@ -148,24 +153,33 @@ class Task:
         self._vips(cur, after)
         if not check:
             os.makedirs(self.rt, mode=0o700, exist_ok=True)
-        # a changed restart policy restarts the command too (its runsv reads the new ./finish)
-        restart = cur['running'] and (cur['command'] != command or cur['restart'] != p['restart'])
-        if cur['running'] and (restart or not command):
-            self.actions.append('stop command (pid %d)' % cur['pid'])
+        # what runs: the command, or the image's container (with the command as its own); an image
+        # without a command runs the image's default command
+        argv = command
+        if p['image']:
+            hosts = os.path.join(self.etc, 'hosts') if p['hosts'] is not None else None
+            argv = _container.podman_argv(self.name, p['image'], command, hosts)
+        want = (command, p['image'] if argv else None, p['restart'] if argv else None)
+        # a changed image or restart policy restarts the command too (its runsv reads the new ./finish)
+        restart = cur['running'] and (cur['command'], cur['image'], cur['restart']) != want
+        if cur['running'] and (restart or not argv):
+            self.actions.append('stop %s (pid %d)' % ('container' if cur['image'] else 'command', cur['pid']))
             if not check:
                 self._stop(cur['pid'], cur)
             after.update(running=False, pid=None)
-        if command and (restart or not cur['running']):
-            self.actions.append('start command' + (' under runsv (restart %s)' % p['restart']['condition']
-                                                   if p['restart'] else ''))
-            after.update(running=True, command=command, restart=p['restart'])
+        if argv and (restart or not cur['running']):
+            self.actions.append(('start container of %s' % p['image'] if p['image'] else 'start command')
+                                + (' under runsv (restart %s)' % p['restart']['condition'] if p['restart'] else ''))
+            after.update(running=True, command=command, image=p['image'], restart=p['restart'])
             if not check:
-                after['pid'] = self._start(command)
-        if not command:
-            after.update(command=[], restart=None)
-        spec = {'command': command, 'restart': p['restart'] if command else None}
-        if not check and (cur['command'], cur['restart']) != (spec['command'], spec['restart']):
-            _write_atomic(self.specfile, json.dumps(dict(spec, name=self.name)), 0o600)
+                after['pid'] = self._start(argv)
+        if not argv:
+            after.update(command=[], image=None, restart=None)
+        if not check and (cur['command'], cur['image'], cur['restart']) != want:
+            spec = {'name': self.name, 'command': command, 'image': want[1], 'restart': want[2]}
+            if p['image']:
+                spec['argv'] = argv
+            _write_atomic(self.specfile, json.dumps(spec), 0o600)
         return after
 
     def _namespace_and_hosts(self, cur, after):
@@ -288,18 +302,34 @@ class Task:
         return neigh
 
     def _stop(self, pid, cur, stale=False):
+        timeout = self.p['stop_timeout']
         if cur['restart']:
             path = _netns.netns_path(self.name)
-            _supervise.stop(pid, self.rt, lambda: [] if stale else _procs.pids_in_netns(path), _procs.stop,
-                            self.p['stop_timeout'])
-        else:
-            _procs.stop([pid], self.p['stop_timeout'])
+            # a container is stopped and removed by podman before its processes are signalled: a
+            # container whose conmon was killed cannot be removed any more (podman 4.3)
+            release = (lambda: self._remove_container(timeout)) if cur.get('image') else None
+            _supervise.stop(pid, self.rt, lambda: [] if stale else _procs.pids_in_netns(path), _procs.stop, timeout,
+                            release)
+            return
+        if cur.get('image'):
+            self._remove_container(timeout)      # podman stops it as podman stop; its client then exits
+        _procs.stop([pid], timeout)
+
+    def _remove_container(self, timeout):
+        try:
+            _container.remove(self.name, timeout)
+        except _container.ContainerError as exc:
+            raise TaskError('task %s: %s' % (self.name, exc), self.actions) from None
+
+    def _launcher(self):
+        # a container's podman needs the node's mounts (cgroups), which ip netns exec hides
+        return _container.launcher(_netns.netns_path(self.name)) if self.p['image'] else ['ip', 'netns', 'exec', self.name]
 
     def _start(self, command):
-        argv = ['ip', 'netns', 'exec', self.name] + list(command)
+        argv = self._launcher() + list(command)
         if self.p['restart']:
             try:
-                argv = _supervise.argv(self.name, _supervise.write(self.rt, self.name, command, self.p['restart']))
+                argv = self._launcher() + _supervise.argv(_supervise.write(self.rt, self.name, command, self.p['restart']))
             except _restart.PolicyError as exc:
                 raise TaskError('task %s: %s' % (self.name, exc), self.actions) from None
         if self.pending is not None:
@@ -325,13 +355,14 @@ class Task:
                 self._stop(pid, {'restart': True})
         if rc not in (None, 0):
             tail = (_read(self.log) or '')[-2000:]
-            raise TaskError('task %s: command %s exited at once with status %d: %s'
-                            % (self.name, command, rc, tail.strip()), self.actions)
+            what = 'container of image %s' % self.p['image'] if self.p['image'] else 'command'
+            raise TaskError('task %s: %s %s exited at once with status %d: %s'
+                            % (self.name, what, command, rc, tail.strip()), self.actions)
 
     def absent(self, cur):
         check = self.check
-        after = {'name': self.name, 'exists': False, 'hosts': None, 'command': [], 'restart': None, 'pid': None,
-                 'running': False}
+        after = {'name': self.name, 'exists': False, 'hosts': None, 'command': [], 'image': None, 'restart': None,
+                 'pid': None, 'running': False}
         if self.stale_pid:
             self.actions.append('stop stale command (pid %d)' % self.stale_pid)
             if not check:
@@ -342,11 +373,17 @@ class Task:
                 self.actions.append('stop %d process(es)' % len(victims))
                 if not check and cur['running'] and cur['restart']:
                     self._stop(cur['pid'], cur)      # its runsv first: it must not start the command again
+                elif not check and cur['image']:
+                    self._remove_container(self.p['stop_timeout'])   # by podman, before its conmon is signalled
                 if not check:
                     _procs.stop(victims, self.p['stop_timeout'])
             self.actions.append('delete namespace')
             if not check:
                 _netns.remove(self.name)
+        if cur['image']:
+            self.actions.append('remove container')
+            if not check:
+                self._remove_container(0)
         for path, what in ((self.etc, 'remove %s' % self.etc), (self.rt, 'remove runtime folder')):
             if os.path.isdir(path):
                 self.actions.append(what)
@@ -360,8 +397,11 @@ def converge(params, check_mode=False, diff=False, pending=None):
     try:
         _netns.validate_name(p['name'])
         p['restart'] = _restart.validate_policy(p['restart'], 'task %s: restart' % p['name'])
+        p['image'] = _imageref.validate_image(p['image'], 'task %s' % p['name'])
     except ValueError as exc:
         raise TaskError(str(exc)) from None
+    if pending is None:     # one task alone (converge_all checked them all before)
+        preflight([p])
     task = Task(p, check_mode, pending)
     try:
         cur = task.current()
@@ -374,7 +414,7 @@ def converge(params, check_mode=False, diff=False, pending=None):
     if task.interfaces is not None:
         result['interfaces'] = task.links
     if diff:
-        keys = ('exists', 'hosts', 'command', 'restart', 'running') + tuple(k for k in ('vip_table', 'ingress_table') if k in cur)
+        keys = ('exists', 'hosts', 'command', 'image', 'restart', 'running') + tuple(k for k in ('vip_table', 'ingress_table') if k in cur)
         before, after_view = {k: cur[k] for k in keys}, {k: after[k] for k in keys}
         if task.interfaces is not None:
             before['interfaces'], after_view['interfaces'] = task.links_before, task.links_after
@@ -411,10 +451,21 @@ def validate_all(params):
     return tasks
 
 
+def preflight(tasks):
+    """What the node must have before a run changes anything there (reads only): every image
+    its tasks run, else TaskError naming them and the node."""
+    try:
+        _container.check_images([t.get('image') for t in tasks if t.get('state', 'present') == 'present'],
+                                socket.gethostname())
+    except _container.ContainerError as exc:
+        raise TaskError(str(exc)) from None
+
+
 def converge_all(params, check_mode=False, diff=False):
     """Every task of the node in one run; with ``exclusive`` the tasks not listed go first."""
     p = dict(ALL_DEFAULTS, **params)
     tasks = validate_all(p)
+    preflight(tasks)
     base = {k: p[k] for k in ('runtime_dir', 'etc_netns_dir', 'stop_timeout')}
     stale = []
     if p['exclusive']:

@@ -9,6 +9,7 @@ before any change (the ``sandbox`` module checks the tasks with it before its sa
 from __future__ import annotations
 
 from ansible_collections.linuxnet.overlay.plugins.module_utils import linkplan as _linkplan
+from ansible_collections.linuxnet.overlay.plugins.module_utils import imageref as _imageref
 from ansible_collections.linuxnet.overlay.plugins.module_utils import restart as _restart
 from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import netns as _netns
 from ansible_collections.linuxnet.overlay.plugins.module_utils.node import peerdb as _peerdb
@@ -17,7 +18,7 @@ from ansible_collections.linuxnet.overlay.plugins.module_utils.node import vip a
 from ansible_collections.linuxnet.overlay.plugins.module_utils.node import gateway as _gateway
 
 TASK_KEYS = ('name', 'hosts', 'hosts_networks', 'command', 'interfaces', 'endpoint_networks', 'gateway_interface',
-             'ingress', 'restart')
+             'ingress', 'restart', 'image')
 TASK_INFO_KEYS = ('netns', 'service', 'slot', 'id', 'node_id')        # the cluster plan's, ignored
 INTERFACE_KEYS = ('veth', 'sandbox', 'bridge', 'mtu', 'ifname', 'mac', 'address', 'routes', 'neighbours')
 INTERFACE_INFO_KEYS = ('network', 'ip', 'subnet', 'gateway', 'vni')     # the cluster plan's, ignored
@@ -203,6 +204,10 @@ def validate_tasks(tasks, name_tables=None, endpoints=None):
             restart = _restart.validate_policy(raw.get('restart'), '%s (%s): restart' % (what, name))
         except _restart.PolicyError as exc:
             raise TaskError(str(exc)) from None
+        try:
+            image = _imageref.validate_image(raw.get('image'), '%s (%s)' % (what, name))
+        except _imageref.ImageError as exc:
+            raise TaskError(str(exc)) from None
         managed, table = _task_vips(what, name, raw, endpoints, rendered)
         ingress = raw.get('ingress')
         if ingress is not None:
@@ -210,6 +215,7 @@ def validate_tasks(tasks, name_tables=None, endpoints=None):
                 ingress = _gateway.validate_published(ingress, '%s (%s): ingress' % (what, name))
             except _gateway.GatewayError as exc:
                 raise TaskError(str(exc)) from None
-        out.append({'name': name, 'hosts': hosts, 'command': command, 'restart': restart, 'interfaces': interfaces,
+        out.append({'name': name, 'hosts': hosts, 'command': command, 'image': image, 'restart': restart,
+                    'interfaces': interfaces,
                     'vip_managed': managed, 'vip_table': table, 'ingress': ingress})
     return out
