@@ -96,6 +96,7 @@ def test_bad_name_is_refused_and_changes_nothing(run_module):
 def test_sysctls_inside_the_namespace(run_module, scratch_netns):
     name = scratch_netns('sys', create=False)
     args = {'name': name, 'sysctls': {'net.ipv4.ip_forward': 1}}
+    own = sh('sysctl -n net.ipv4.ip_forward').strip()
     pred = run_module('netns', args, check=True)
     assert pred['changed'] and 'set net.ipv4.ip_forward=1' in pred['actions']
     assert name not in sh('ip netns list')
@@ -103,7 +104,7 @@ def test_sysctls_inside_the_namespace(run_module, scratch_netns):
     assert res['changed'] and res['diff']['after']['sysctls'] == {'net.ipv4.ip_forward': '1'}
     assert sh('ip netns exec %s sysctl -n net.ipv4.ip_forward' % name).strip() == '1'
     # the module's own namespace is untouched
-    assert sh('sysctl -n net.ipv4.ip_forward').strip() == '0'
+    assert sh('sysctl -n net.ipv4.ip_forward').strip() == own
     assert not run_module('netns', args)['changed']
     sh('ip netns exec %s sysctl -qw net.ipv4.ip_forward=0' % name)
     fixed = run_module('netns', args)
