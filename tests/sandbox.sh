@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tests/sandbox.sh CMD...  -- run CMD in a throwaway sandbox: its own network, mount and PID
-# namespaces, a private tmpfs on /run/netns, /var/lib/linuxnet-overlay and /run/linuxnet-overlay,
+# namespaces, a private tmpfs on /run/netns, /var/lib/linuxnet-overlay, /run/linuxnet-overlay and
+# /etc/netns (each that exists on the machine: a test never writes there),
 # and a fresh sysfs. Every namespace, link, entry and process the command makes dies with it,
 # also when it fails or is killed: the root namespace is never touched.
 set -euo pipefail
@@ -10,7 +11,7 @@ exec unshare --net --mount --uts --pid --fork --kill-child --mount-proc --propag
   /bin/sh -ec '
     mkdir -p /run/netns
     mount -t tmpfs -o mode=0755,size=4m linuxnet-sandbox-netns /run/netns
-    for d in /var/lib/linuxnet-overlay /run/linuxnet-overlay; do
+    for d in /var/lib/linuxnet-overlay /run/linuxnet-overlay /etc/netns; do
       if [ -d "$d" ]; then mount -t tmpfs -o mode=0700,size=16m linuxnet-sandbox "$d"; fi
     done
     mount -t sysfs sysfs /sys
