@@ -135,7 +135,9 @@ options:
         choices: [any, on-failure, none]
         default: any
       delay:
-        description: Seconds to wait before a restart (or a duration such as C(5s), C(1m30s), C(500ms)).
+        description:
+          - Seconds to wait before a restart (or a duration such as C(5s), C(1m30s), C(500ms)).
+          - C(runsv) keeps at least 1 s between two starts of a command, so a delay under 1 s acts as 1 s.
         type: str
         default: '5s'
       max_attempts:

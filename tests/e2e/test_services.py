@@ -14,10 +14,16 @@ from __future__ import annotations
 
 import collections
 import json
+import os
 import shlex
 import time
+import uuid
 
 import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+# a container task (issue #14, item 3): an image built offline on node2 for this module, removed after it
+IMAGE = 'localhost/linuxnet-e2e-busybox:%s' % uuid.uuid4().hex[:8]
 
 SERVER = r'''
 import socket, threading
@@ -93,6 +99,9 @@ def services(web_replicas=3, web_state='present'):
         {'name': 'far', 'networks': ['far-net'], 'replicas': 1, 'command': ['sleep', 'infinity']},
         {'name': 'vault', 'networks': ['back-net'], 'replicas': 1, 'constraints': ['node.hostname==node2'],
          'command': ['sleep', 'infinity']},
+        # a podman container of busybox's httpd on node2 (last: the other services keep their addresses)
+        {'name': 'box', 'networks': ['uber-net'], 'replicas': 1, 'constraints': ['node.hostname==node2'],
+         'image': IMAGE, 'command': ['httpd', '-f', '-p', '80', '-h', '/srv']},
     ]
 
 
@@ -104,6 +113,7 @@ def group_vars(**kw):
 @pytest.fixture(scope='module')
 def lab(make_lab):
     lab = make_lab('seed', group_vars=group_vars())
+    lab.exec('node2', ['bash', os.path.join(ROOT, 'scripts', 'busybox-image.sh'), IMAGE])
     lab.play().assert_ok()
     return lab
 
@@ -167,11 +177,11 @@ def test_names_resolve_as_in_swarm(lab):
     # reverse lookup of a task address is still <task>.<network>
     node, task, ip = t['web.2']
     assert in_task(lab, client, ['getent', 'hosts', ip]).split()[1] == task + '.uber-net'
-    # a rule per vip-mode service of uber-net (web, mesh and client) in each of its tasks, none for dns;
+    # a rule per vip-mode service of uber-net (web, mesh, client, box) in each of its tasks, none for dns;
     # far-net's task has the rules of far-net's services (far, edge) only
     table = vip_table(lab, client)
     assert 'ip daddr 10.0.0.2 dnat to numgen random mod 3 map { 0 : 10.0.0.3, 1 : 10.0.0.4, 2 : 10.0.0.5 }' in table
-    assert table.count(' dnat to ') == 3 and not any(ip + ' ' in table or ip + '}' in table for ip in dns), table
+    assert table.count(' dnat to ') == 4 and not any(ip + ' ' in table or ip + '}' in table for ip in dns), table
     assert vip_table(lab, t['far.1']).count(' dnat to ') == 2 and '10.0.0.' not in vip_table(lab, t['far.1'])
 
 
@@ -289,6 +299,26 @@ def test_a_killed_task_process_is_back_by_itself_at_its_address(lab):
     assert 'Running' in row and row.endswith('1 restart, last: killed by signal 9'), ps
 
 
+def test_a_container_task_answers_on_the_overlay_by_name(lab):
+    t = tasks(lab)
+    node, task, ip = t['box.1']
+    assert node == 'node2'
+    fetch = ('import sys, urllib.request; '
+             'print(urllib.request.urlopen("http://%s/" % sys.argv[1], timeout=5).read().decode(), end="")')
+    # from node1's client task, across the router: by the service name (its VIP) and by the task's address
+    assert in_task(lab, t['client.1'], ['python3', '-c', fetch, 'box']) == 'linuxnet.overlay busybox image\n'
+    assert in_task(lab, t['client.1'], ['python3', '-c', fetch, ip]) == 'linuxnet.overlay busybox image\n'
+    inspect = lab.exec(node, ['podman', 'container', 'inspect', '--format',
+                              '{{.ImageName}} {{.State.Status}} {{.Config.Hostname}}', task]).split()
+    assert inspect == [IMAGE, 'running', task]
+    # the container has the task's hosts file: the service names of its networks
+    hosts = lab.exec(node, ['podman', 'exec', task, 'cat', '/etc/hosts'])
+    assert hosts == lab.exec(node, ['cat', '/etc/netns/%s/hosts' % task]) and 'web' in hosts.split()
+    play = lab.play()
+    (ps,) = [m for m in play.debug_msgs('Service ps') if m.startswith('ID') and 'box.1' in m]
+    assert ps.splitlines()[0].split()[:3] == ['ID', 'NAME', 'IMAGE'] and IMAGE in ps, ps
+
+
 def test_converged_cluster_changes_nothing_and_vip_drift_is_reported_then_repaired(lab):
     lab.play().assert_unchanged()
     play = lab.play(check=True, diff=True).assert_unchanged()
@@ -354,3 +384,5 @@ def test_no_task_left_takes_the_gateway_bridge_and_its_tables(lab):
         assert snap.tasks == [] and snap.sandboxes == [], node
         assert sorted(li['ifname'] for li in snap['links']) == ['eth0', 'lo'], (node, snap['links'])
         assert snap['nft_tables'] == [], (node, snap['nft_tables'])
+    assert lab.exec('node2', ['podman', 'ps', '--all', '--quiet']) == '', 'the container went with its task'
+    lab.exec('node2', ['podman', 'rmi', IMAGE])

@@ -289,6 +289,11 @@ def test_node_files_are_private(seed):
     for p, digest in seed['digests'].items():
         assert file_digest(p) == digest, p
     assert nx(seed['dir'], 'node1', 'cat /etc/hostname').stdout.strip() == 'node1'
+    # podman's configuration of a node (no cgroups, events in a file) is the node's, in its /etc layer
+    conf = nx(seed['dir'], 'node1', 'cat /etc/containers/containers.conf').stdout
+    assert 'cgroups = "disabled"' in conf
+    assert os.path.isfile(os.path.join(seed['dir'], 'nodes', 'node1', 'etc.upper', 'containers', 'containers.conf'))
+    assert 'cgroup2' in nx(seed['dir'], 'node1', 'stat -f -c %T /sys/fs/cgroup').stdout
 
 
 def test_file_transfer_streams_through_the_connection(seed, tmp_path):
