@@ -113,7 +113,9 @@ def group_vars(**kw):
 @pytest.fixture(scope='module')
 def lab(make_lab):
     lab = make_lab('seed', group_vars=group_vars())
-    lab.exec('node2', ['bash', os.path.join(ROOT, 'scripts', 'busybox-image.sh'), IMAGE])
+    # the script's source goes in argv: a node has its own /tmp, where a checkout under /tmp is not
+    with open(os.path.join(ROOT, 'scripts', 'busybox-image.sh'), encoding='utf-8') as f:
+        lab.exec('node2', ['bash', '-c', f.read(), 'busybox-image.sh', IMAGE])
     lab.play().assert_ok()
     return lab
 
