@@ -81,7 +81,7 @@ def converge(params, check_mode=False, diff=False):
         _merge(result, gw if gw['changed'] else dict(gw, diff=[]))
     if tasks is not None:
         try:
-            done = _task.converge_all(tasks, check_mode, diff)
+            done = _task.converge_all(tasks, check_mode, diff, preflighted=True)
         except _task.TaskError as exc:
             raise DataplaneError(str(exc), result['actions'] + exc.actions) from None
         _merge(result, done)

@@ -461,11 +461,13 @@ def preflight(tasks):
         raise TaskError(str(exc)) from None
 
 
-def converge_all(params, check_mode=False, diff=False):
-    """Every task of the node in one run; with ``exclusive`` the tasks not listed go first."""
+def converge_all(params, check_mode=False, diff=False, preflighted=False):
+    """Every task of the node in one run; with ``exclusive`` the tasks not listed go first.
+    ``preflighted``: the caller ran ``preflight`` on these tasks already (the sandbox module's run)."""
     p = dict(ALL_DEFAULTS, **params)
     tasks = validate_all(p)
-    preflight(tasks)
+    if not preflighted:
+        preflight(tasks)
     base = {k: p[k] for k in ('runtime_dir', 'etc_netns_dir', 'stop_timeout')}
     stale = []
     if p['exclusive']:
