@@ -120,11 +120,16 @@ options:
     type: str
   restart:
     description:
-      - Supervise the command with runit's C(runsv) (Debian package C(runit); it needs no init, so it
-        works where systemd is not PID 1), with Docker's restart policy. C(runsv) runs in the task's
-        namespace with the folder C(<runtime_dir>/<name>/sv); each exit of the command is kept in
-        C(<runtime_dir>/<name>/exits), and the result's C(task.supervision) reports the restarts and the
-        last exit status. A changed policy restarts the command.
+      - Supervise the command with Docker's restart policy. Where systemd is PID 1 (see O(supervisor)) the
+        command is the unit C(linuxnet-overlay-task-<name>.service) in C(/etc/systemd/system), enabled in
+        C(multi-user.target) and ordered after the boot unit C(linuxnet-overlay.service) -
+        C(NetworkNamespacePath=/run/netns/<name>), C(Restart=) (C(always), C(on-failure) or C(no)),
+        C(RestartSec=), C(StartLimitBurst=) (max_attempts + 1 starts) and C(StartLimitIntervalSec=) (the window).
+        A unit edited by hand is rewritten and restarted, a disabled one enabled, and C(--check --diff) shows both.
+      - Elsewhere runit's C(runsv) (Debian package C(runit); it needs no init) runs in the task's namespace
+        with the folder C(<runtime_dir>/<name>/sv).
+      - Each exit of the command is kept in C(<runtime_dir>/<name>/exits), and the result's C(task.supervision)
+        reports the restarts and the last exit status. A changed policy restarts the command.
       - Omit it to start the command without a supervisor (a command that died is started again by the next run).
       - In O(tasks), each task may have a C(restart) key of the same shape.
     type: dict
@@ -167,6 +172,14 @@ options:
         the namespace deletes them.
     type: list
     elements: dict
+  supervisor:
+    description:
+      - Who runs a command that has a O(restart) policy. C(auto) - systemd where it is PID 1
+        (C(/run/systemd/system) exists), else C(runsv). C(systemd) fails on a node without it.
+      - A command without O(restart) is started by the module itself, whatever this says.
+    type: str
+    choices: [auto, systemd, runsv]
+    default: auto
   runtime_dir:
     description: Folder for the tasks' pid and log files.
     type: path
@@ -255,9 +268,19 @@ task:
       type: int
       sample: 4242
     running:
-      description: Whether the command runs inside the task's namespace.
+      description: Whether the command runs inside the task's namespace (or, supervised, is kept as its policy says).
       type: bool
       sample: true
+    supervisor:
+      description: C(systemd), C(runsv), or null (not supervised).
+      type: str
+      sample: systemd
+    unit:
+      description: The text of the task's systemd unit, or null (not a unit).
+      type: str
+    enabled:
+      description: Whether the task's unit is enabled at boot, or null (not a unit).
+      type: bool
     command:
       description: The command the task runs.
       type: list
@@ -273,8 +296,9 @@ task:
       sample: {condition: on-failure, delay: 5.0, max_attempts: 3, window: 0.0}
     supervision:
       description:
-        - What C(runsv) reports for a supervised command that this run left running - C(state) (C(run),
-          C(finish) while it waits its delay, C(down) when the policy gave up), C(pid) of the command, C(restarts)
+        - What C(runsv) or systemd reports for a supervised command that this run left running - C(state) (C(run),
+          C(finish) while runsv waits its delay, C(starting) while it or systemd starts it again, C(down) when the
+          policy gave up), C(pid) of the command, C(restarts) (systemd's C(NRestarts) for a unit)
           and C(last_exit) (or C(last_signal) when a signal ended it). Absent otherwise.
       type: dict
       returned: when the command is supervised and was not started by this run
@@ -349,6 +373,7 @@ def main():
             'runtime_dir': {'type': 'path', 'default': '/run/linuxnet-overlay/tasks'},
             'etc_netns_dir': {'type': 'path', 'default': '/etc/netns'},
             'stop_timeout': {'type': 'float', 'default': 5.0},
+            'supervisor': {'type': 'str', 'default': 'auto', 'choices': ['auto', 'systemd', 'runsv']},
         },
         supports_check_mode=True,
         required_one_of=[('name', 'tasks')],

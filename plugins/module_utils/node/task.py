@@ -32,15 +32,17 @@ from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import nft
 from ansible_collections.linuxnet.overlay.plugins.module_utils.node import container as _container
 from ansible_collections.linuxnet.overlay.plugins.module_utils.node import ingress as _ingress
 from ansible_collections.linuxnet.overlay.plugins.module_utils.node import supervise as _supervise
+from ansible_collections.linuxnet.overlay.plugins.module_utils.node import unit as _unit
 from ansible_collections.linuxnet.overlay.plugins.module_utils.node import veth as _veth
 from ansible_collections.linuxnet.overlay.plugins.module_utils.node import vip as _vip
 from ansible_collections.linuxnet.overlay.plugins.module_utils.node.taskspec import TaskError, validate_interfaces, validate_tasks
 
 DEFAULTS = {'name': None, 'state': 'present', 'hosts': None, 'command': None, 'image': None, 'interfaces': None, 'restart': None,
-            'vip_managed': False, 'vip_table': None, 'ingress': None,
+            'vip_managed': False, 'vip_table': None, 'ingress': None, 'supervisor': 'auto',
             'runtime_dir': '/run/linuxnet-overlay/tasks', 'etc_netns_dir': '/etc/netns', 'stop_timeout': 5.0}
-ALL_DEFAULTS = {'tasks': [], 'exclusive': False, 'pattern': None, 'name_tables': None, 'endpoints': None,
+ALL_DEFAULTS = {'tasks': [], 'exclusive': False, 'pattern': None, 'name_tables': None, 'endpoints': None, 'supervisor': 'auto',
                 'runtime_dir': '/run/linuxnet-overlay/tasks', 'etc_netns_dir': '/etc/netns', 'stop_timeout': 5.0}
+SUPERVISORS = ('auto', 'systemd', 'runsv')
 
 
 IPV6_DEFAULT = '/proc/sys/net/ipv6/conf/default/disable_ipv6'
@@ -89,6 +91,7 @@ class Task:
         self.etc = os.path.join(p['etc_netns_dir'], self.name)
         self.pidfile = os.path.join(self.rt, 'pid')
         self.svdir = _supervise.svdir_of(self.rt)
+        self.unit = _unit.name_of(self.name)
         self.supervision = None
         self.specfile = os.path.join(self.rt, 'task.json')
         self.actions = []
@@ -100,6 +103,8 @@ class Task:
         exists = _netns.exists(self.name)
         pid = _procs.read_pidfile(self.pidfile)
         spec = json.loads(_read(self.specfile) or '{}')
+        if spec.get('supervisor') == 'systemd' or (_unit.available() and _unit.read_file(self.unit) is not None):
+            return self._current_unit(exists, spec)
         running = False
         stale_pid = None
         # a pid from the file counts only while it still runs the command we started (pids get reused);
@@ -120,15 +125,65 @@ class Task:
             'restart': spec.get('restart'),
             'pid': pid if running else None,
             'running': running,
+            'supervisor': 'runsv' if spec.get('restart') else None, 'unit': None, 'enabled': None,
         }
         if running and spec.get('restart'):
             # what runsv reports, for `service ps` (not compared: it changes as the command restarts)
             self.supervision = dict(_supervise.status(self.svdir), **_supervise.history(self.rt))
+        return self._current_tables(cur, exists)
+
+    def _current_unit(self, exists, spec):
+        """A task whose command is a systemd unit: it runs while systemd runs it (or a start job waits,
+        at boot, for the restore to finish), or it stopped the way its policy keeps it down."""
+        st = self._unit_call(_unit.state, self.unit)
+        text = _unit.read_file(self.unit)
+        hist = _unit.history(self.rt)
+        policy = spec.get('restart') or _restart.DEFAULT_POLICY
+        in_ns = exists and (not st['pid'] or _procs.ns_inode('/proc/%d/ns/net' % st['pid']) == _procs.ns_inode(
+            _netns.netns_path(self.name)))
+        # deactivating: its ExecStopPost records an exit, then systemd restarts it or leaves it down
+        live = st['active'] in ('active', 'activating', 'reloading', 'deactivating')
+        running = text is not None and (st['queued'] or (in_ns and (live or _unit.settled(st, policy, hist))))
+        self.stale_pid = None
+        cur = {'name': self.name, 'exists': exists, 'hosts': _read(os.path.join(self.etc, 'hosts')),
+               'command': spec.get('command') or [], 'image': spec.get('image'), 'restart': spec.get('restart'),
+               'pid': st['pid'] if running else None, 'running': running,
+               'supervisor': 'systemd', 'unit': text, 'enabled': _unit.enabled(self.unit)}
+        if running:
+            self.supervision = _unit.supervision(st, hist, policy)
+        return self._current_tables(cur, exists)
+
+    def _current_tables(self, cur, exists):
         if self.p['vip_managed'] and self.p['state'] == 'present':
             cur['vip_table'] = self._vip_call(_vip.current, self.name) if exists else None
         if self.p['ingress'] is not None and self.p['state'] == 'present':
             cur['ingress_table'], self.forwarding = _ingress.current(self.name) if exists else (None, '0')
         return cur
+
+    def _unit_call(self, fn, *args):
+        try:
+            return fn(*args)
+        except (_unit.UnitError, OSError) as exc:
+            raise TaskError('task %s: unit %s: %s' % (self.name, self.unit, exc), self.actions) from None
+
+    def _supervisor(self):
+        """Who keeps a command with a restart policy running: systemd where it is PID 1 (auto), else runsv."""
+        if not self.p['restart']:
+            return None
+        choice = self.p['supervisor'] or 'auto'
+        if choice not in SUPERVISORS:
+            raise TaskError('task %s: supervisor %r is not one of %s' % (self.name, choice, ', '.join(SUPERVISORS)))
+        if choice == 'systemd' and not _unit.available():
+            raise TaskError('task %s: supervisor systemd, but systemd is not PID 1 on this node' % self.name)
+        return 'systemd' if choice == 'systemd' or (choice == 'auto' and _unit.available()) else 'runsv'
+
+    def _unit_text(self, argv):
+        """The unit this task's command wants (pure but for finding the programs)."""
+        exe = shutil.which(argv[0]) or argv[0]
+        container = (shutil.which('podman') or 'podman', self.name) if self.p['image'] else None
+        hosts = os.path.join(self.etc, 'hosts') if self.p['hosts'] is not None else None
+        return _unit.render(self.name, [exe] + list(argv[1:]), self.p['restart'], self.rt, hosts, container,
+                            self.p['stop_timeout'])
 
     def present(self, cur):
         p = self.p
@@ -153,30 +208,52 @@ class Task:
         self._vips(cur, after)
         if not check:
             os.makedirs(self.rt, mode=0o700, exist_ok=True)
-        # what runs: the command, or the image's container (with the command as its own); an image
-        # without a command runs the image's default command
+        return self._command(cur, after, command)
+
+    def _command(self, cur, after, command):
+        """What runs: the command, or the image's container (with the command as its own; an image
+        without a command runs the image's default command), plain, under runsv or as a unit."""
+        p = self.p
+        check = self.check
         argv = command
         if p['image']:
             hosts = os.path.join(self.etc, 'hosts') if p['hosts'] is not None else None
             argv = _container.podman_argv(self.name, p['image'], command, hosts)
         want = (command, p['image'] if argv else None, p['restart'] if argv else None)
-        # a changed image or restart policy restarts the command too (its runsv reads the new ./finish)
-        restart = cur['running'] and (cur['command'], cur['image'], cur['restart']) != want
+        mode = self._supervisor() if argv else None
+        unit_text = self._unit_text(argv) if mode == 'systemd' else None
+        # a changed image, policy or supervisor restarts the command too (runsv reads the new ./finish),
+        # and so does a unit that is not the one the plan renders (edited by hand)
+        restart = cur['running'] and ((cur['command'], cur['image'], cur['restart']) != want or cur['supervisor'] != mode
+                                      or (mode == 'systemd' and cur['unit'] != unit_text))
         if cur['running'] and (restart or not argv):
-            self.actions.append('stop %s (pid %d)' % ('container' if cur['image'] else 'command', cur['pid']))
+            self.actions.append('stop %s%s' % ('container' if cur['image'] else 'command',
+                                               ' (pid %d)' % cur['pid'] if cur['pid'] else ''))
             if not check:
                 self._stop(cur['pid'], cur)
             after.update(running=False, pid=None)
+        if cur['unit'] is not None and mode != 'systemd':
+            self.actions.append('remove unit %s' % self.unit)
+            if not check:
+                self._unit_call(_unit.remove, self.unit)
+        after.update(supervisor=mode, unit=unit_text, enabled=True if unit_text else None)
         if argv and (restart or not cur['running']):
+            if unit_text and cur['unit'] not in (None, unit_text):
+                self.actions.append('write unit %s (it is not the one the plan renders)' % self.unit)
             self.actions.append(('start container of %s' % p['image'] if p['image'] else 'start command')
-                                + (' under runsv (restart %s)' % p['restart']['condition'] if p['restart'] else ''))
+                                + (' as unit %s' % self.unit if unit_text else ' under runsv' if mode else '')
+                                + (' (restart %s)' % p['restart']['condition'] if mode else ''))
             after.update(running=True, command=command, image=p['image'], restart=p['restart'])
             if not check:
-                after['pid'] = self._start(argv)
+                after['pid'] = self._start(argv, unit_text)
+        elif unit_text and not cur['enabled']:
+            self.actions.append('enable unit %s' % self.unit)
+            if not check:
+                self._unit_call(_unit.install, self.unit, unit_text)
         if not argv:
             after.update(command=[], image=None, restart=None)
-        if not check and (cur['command'], cur['image'], cur['restart']) != want:
-            spec = {'name': self.name, 'command': command, 'image': want[1], 'restart': want[2]}
+        if not check and ((cur['command'], cur['image'], cur['restart']) != want or cur['supervisor'] != mode):
+            spec = {'name': self.name, 'command': command, 'image': want[1], 'restart': want[2], 'supervisor': mode}
             if p['image']:
                 spec['argv'] = argv
             _write_atomic(self.specfile, json.dumps(spec), 0o600)
@@ -303,6 +380,9 @@ class Task:
 
     def _stop(self, pid, cur, stale=False):
         timeout = self.p['stop_timeout']
+        if cur.get('supervisor') == 'systemd':
+            self._unit_call(_unit.stop, self.unit)      # its ExecStopPost removes a container
+            return
         if cur['restart']:
             path = _netns.netns_path(self.name)
             # a container is stopped and removed by podman before its processes are signalled: a
@@ -325,7 +405,9 @@ class Task:
         # a container's podman needs the node's mounts (cgroups), which ip netns exec hides
         return _container.launcher(_netns.netns_path(self.name)) if self.p['image'] else ['ip', 'netns', 'exec', self.name]
 
-    def _start(self, command):
+    def _start(self, command, unit_text=None):
+        if unit_text:
+            return self._start_unit(command, unit_text)
         argv = self._launcher() + list(command)
         if self.p['restart']:
             try:
@@ -341,6 +423,20 @@ class Task:
         self.check_started(command, rc, pid)
         _write_atomic(self.pidfile, '%d\n' % pid, 0o600)
         return pid
+
+    def _start_unit(self, command, unit_text):
+        """Write, enable and (re)start the unit; its exits start afresh, as a new runsv's do."""
+        for name in ('exits', 'exits.restarts', 'pid'):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(self.rt, name))
+        self._unit_call(_unit.install, self.unit, unit_text)
+        failed = self._unit_call(_unit.start, self.unit)
+        if failed:
+            self._unit_call(_unit.stop, self.unit)
+            tail = (_read(self.log) or '')[-2000:].strip()
+            raise TaskError('task %s: command %s did not start as unit %s: %s%s' % (
+                self.name, command, self.unit, failed, ('; its output: ' + tail) if tail else ''), self.actions)
+        return self._unit_call(_unit.state, self.unit)['pid']
 
     @property
     def log(self):
@@ -362,16 +458,20 @@ class Task:
     def absent(self, cur):
         check = self.check
         after = {'name': self.name, 'exists': False, 'hosts': None, 'command': [], 'image': None, 'restart': None,
-                 'pid': None, 'running': False}
+                 'pid': None, 'running': False, 'supervisor': None, 'unit': None, 'enabled': None}
         if self.stale_pid:
             self.actions.append('stop stale command (pid %d)' % self.stale_pid)
             if not check:
                 _procs.stop([self.stale_pid], self.p['stop_timeout'])
+        if cur['unit'] is not None or cur['supervisor'] == 'systemd':
+            self.actions.append('stop and remove unit %s' % self.unit)
+            if not check:
+                self._unit_call(_unit.remove, self.unit)
         if cur['exists']:
             victims = _procs.pids_in_netns(_netns.netns_path(self.name))
             if victims:
                 self.actions.append('stop %d process(es)' % len(victims))
-                if not check and cur['running'] and cur['restart']:
+                if not check and cur['running'] and cur['supervisor'] == 'runsv':
                     self._stop(cur['pid'], cur)      # its runsv first: it must not start the command again
                 elif not check and cur['image']:
                     self._remove_container(self.p['stop_timeout'])   # by podman, before its conmon is signalled
@@ -415,6 +515,8 @@ def converge(params, check_mode=False, diff=False, pending=None):
         result['interfaces'] = task.links
     if diff:
         keys = ('exists', 'hosts', 'command', 'image', 'restart', 'running') + tuple(k for k in ('vip_table', 'ingress_table') if k in cur)
+        if cur.get('unit') is not None or after.get('unit') is not None:
+            keys += ('unit', 'enabled')      # the unit's text: --check --diff shows a unit edited by hand
         before, after_view = {k: cur[k] for k in keys}, {k: after[k] for k in keys}
         if task.interfaces is not None:
             before['interfaces'], after_view['interfaces'] = task.links_before, task.links_after
@@ -468,7 +570,7 @@ def converge_all(params, check_mode=False, diff=False, preflighted=False):
     tasks = validate_all(p)
     if not preflighted:
         preflight(tasks)
-    base = {k: p[k] for k in ('runtime_dir', 'etc_netns_dir', 'stop_timeout')}
+    base = {k: p[k] for k in ('runtime_dir', 'etc_netns_dir', 'stop_timeout', 'supervisor')}
     stale = []
     if p['exclusive']:
         stale = plan_stale(_runtime_entries(p['runtime_dir']), _netns.list_names(), [t['name'] for t in tasks],
