@@ -116,3 +116,50 @@ def test_a_plan_that_cannot_be_read_stops_the_restore_with_its_name(run_module, 
     res = restore(plan_dir)
     assert res.returncode == 1 and '%s/guard.json: not the JSON a run wrote' % plan_dir in res.stderr, res
     assert 'linuxnet-overlay' not in sh('ip netns exec %s nft list tables' % node)
+
+
+def _restore_with_marker(plan_dir, marker, *argv):
+    """The kept program's own code, with the boot marker somewhere a test may write."""
+    with open(os.path.join(plan_dir, 'restore'), encoding='utf-8') as f:
+        python = f.readline()[2:].strip()
+    code = ('import sys; sys.path.insert(0, %r); from ansible_collections.linuxnet.overlay.plugins.module_utils.node '
+            'import restore; sys.exit(restore.main(sys.argv[1:], %r, %r))' % (os.path.join(plan_dir, 'lib'), plan_dir, marker))
+    return subprocess.run([python, '-c', code] + list(argv), capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_counters_without_sas_and_the_boot_marker(run_module, scratch_netns, tmp_path):
+    node = scratch_netns('rc')
+    plan_dir = str(tmp_path / 'node')
+    pol = {'src': '192.0.2.1/32', 'dst': '192.0.2.2/32', 'proto': 'udp', 'dport': 4789, 'dir': 'out',
+           'action': 'block'}
+    run_module('xfrm', {'netns': node, 'policies': [pol], 'exclusive': True, 'plan_dir': plan_dir})
+    counters = plan_dir + '/counters.json'
+
+    # the unit's stop on a node without SAs (this kernel has no ESP): nothing to keep, no file
+    saved = restore(plan_dir, '--save-counters')
+    assert saved.returncode == 0 and saved.stdout == 'kept the sequence numbers of 0 SAs in %s\n' % counters, saved
+    assert not os.path.exists(counters)
+
+    # counters kept for an SA that is not there: nothing set, and the file is used once
+    with open(counters, 'w', encoding='utf-8') as f:
+        json.dump([{'src': '192.0.2.1', 'dst': '192.0.2.2', 'spi': 0x1000abcd, 'oseq': 77, 'seq': 0}], f)
+    dry = restore(plan_dir, '--check')
+    assert dry.returncode == 0 and 'sequence numbers' not in dry.stdout and os.path.exists(counters), dry
+    done = restore(plan_dir)
+    assert done.returncode == 0 and 'sequence numbers' not in done.stdout, done
+    assert not os.path.exists(counters) and sorted(os.listdir(plan_dir)) == ['lib', 'restore', 'xfrm.json']
+
+    # --boot: after a run in this boot (the marker) it rebuilds nothing, after a reboot (none) all
+    policies = sh('ip -n %s xfrm policy' % node)
+    sh('ip -n %s xfrm policy flush' % node)
+    marker = str(tmp_path / 'run' / 'applied')
+    os.makedirs(os.path.dirname(marker))
+    with open(marker, 'w', encoding='utf-8') as f:
+        f.write('x\n')
+    boot = _restore_with_marker(plan_dir, marker, '--boot')
+    assert boot.returncode == 0 and boot.stdout == 'a run applied the plan in this boot (%s): nothing to restore\n' % marker, boot
+    assert sh('ip -n %s xfrm policy' % node) == ''
+    os.unlink(marker)
+    boot = _restore_with_marker(plan_dir, marker, '--boot')
+    assert boot.returncode == 0 and 'xfrm: add policy' in boot.stdout, boot
+    assert sh('ip -n %s xfrm policy' % node) == policies

@@ -417,3 +417,138 @@ def test_replace_restores_the_old_sa_when_the_new_one_is_refused():
     assert err is not None and failed == []
     assert [c[0] for c in sock.calls] == ['del_state', 'add_state', 'add_state']
     assert sock.calls[-1][1] == X.describe_state(old)
+
+
+# --- sequence numbers (the counters a restore keeps, node/restore.py) --------------------------
+
+def _dumped(st, replay_attr):
+    """An SA as the kernel dumps it: our NEWSA payload without its replay attribute, then
+    ``replay_attr`` (the replay state the kernel appends) and the mark."""
+    head = X.encode_newsa(dict(st, esn=False, replay_window=0, mark=None))
+    flags = X.XFRM_STATE_ESN if st['esn'] else 0
+    head = head[:216] + bytes([flags]) + head[217:]
+    return head + replay_attr + X._mark_attr(st['mark'])
+
+
+def test_counters_are_decoded_from_the_esn_replay_state():
+    st = _state(mark={'value': 7, 'mask': 0xff})
+    esn = struct.pack('=6I', 4, 0x10, 0x20, 3, 5, 128) + b'\xff' * 16
+    got = X.decode_sa(_dumped(st, NL.nla(X.XFRMA_REPLAY_ESN_VAL, esn)))
+    assert got['counters'] == {'oseq': 3 << 32 | 0x10, 'seq': 5 << 32 | 0x20}
+    assert got['replay_bmp_len'] == 4 and got['replay_window'] == 128 and got['esn'] is True
+    assert got['mark'] == (7, 0xff)
+
+
+def test_counters_are_decoded_from_the_legacy_replay_state():
+    st = _state(esn=False, replay_window=0)
+    got = X.decode_sa(_dumped(st, NL.nla(X.XFRMA_REPLAY_VAL, struct.pack('=3I', 41, 42, 0xffff))))
+    assert got['counters'] == {'oseq': 41, 'seq': 42} and got['replay_bmp_len'] == 0
+    assert X.decode_sa(_dumped(st, b''))['counters'] is None          # nothing dumped, nothing made up
+
+
+@pytest.mark.parametrize('name', sorted(n for n in os.listdir(FIXTURES) if n.startswith('xfrm_dump_')))
+def test_counters_of_the_kernels_own_dumps(name):
+    rec = fixture(name)['states']
+    if not rec['dump']:
+        pytest.skip('%s was recorded on a kernel without ESP (no SAs in it)' % name)
+    sts = {st['spi']: st for st in (X.decode_sa(bytes.fromhex(m['payload'])) for m in rec['dump'])}
+    assert sts[0x1000abcd]['counters'] == {'oseq': 0, 'seq': 0} and sts[0x1000abcd]['replay_bmp_len'] == 4
+    assert sts[0x2000]['counters'] == {'oseq': 0, 'seq': 0} and sts[0x2000]['replay_bmp_len'] == 0   # no ESN: legacy
+
+
+def test_counters_are_not_part_of_an_sa():
+    """An SA whose packets moved its counters is the same SA: no replace, no diff, no output."""
+    st = _state(selector={'src': None, 'dst': None, 'proto': 'udp', 'dport': 4789})
+    esn = struct.pack('=6I', 4, 99, 0, 1, 0, 128) + b'\0' * 16
+    raw = X.encode_newsa(st)
+    attrs_at = 224 + len(NL.nla(X.XFRMA_ALG_AEAD, b'\0' * (72 + 20)))
+    busy = X.decode_sa(raw[:attrs_at] + NL.nla(X.XFRMA_REPLAY_ESN_VAL, esn))
+    assert busy['counters']['oseq'] == 1 << 32 | 99
+    assert X.same_state(busy, st) and X.diff_states([st], [busy]) == ([], [], [])
+    assert X.describe_state(busy) == X.describe_state(st)
+    assert X.public_state(busy) == X.public_state(st) and 'counters' not in X.public_state(busy)
+
+
+class _CountingSock:
+    def __init__(self, states):
+        self._states = states
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def states(self):
+        return self._states
+
+    def policies(self):
+        return []
+
+
+def test_xfrm_module_output_hides_counters_and_stays_unchanged(monkeypatch):
+    st = _state()
+    esn = struct.pack('=6I', 4, 987654321, 0, 0, 0, 128) + b'\0' * 16
+    raw = X.encode_newsa(st)
+    busy = X.decode_sa(raw[:224 + len(NL.nla(X.XFRMA_ALG_AEAD, b'\0' * 92))] + NL.nla(X.XFRMA_REPLAY_ESN_VAL, esn))
+    monkeypatch.setattr(M, '_open_socket', lambda netns: _CountingSock([busy]))
+    p = {'netns': None, 'state': 'present', 'exclusive': True, 'states': [state_opt()], 'policies': []}
+    res = M.converge(p, check_mode=True, diff=True)
+    assert res['changed'] is False and res['actions'] == []
+    assert res['states'] == [X.public_state(st)]
+    assert '987654321' not in json.dumps(res) and 'counters' not in json.dumps(res)
+
+
+def test_newae_layout_flags_and_mark():
+    st = _state(mark={'value': 7, 'mask': 0xff})
+    raw = X.encode_newae(st, 5 << 32 | 9, 3 << 32 | 4)
+    # struct xfrm_aevent_id: xfrm_usersa_id (daddr, spi, family, proto), saddr, flags, reqid: 48 bytes
+    assert raw[:16] == A('192.0.2.2').packed + b'\0' * 12 and raw[16:20] == struct.pack('!I', 0x1000abcd)
+    assert struct.unpack_from('=HBx', raw, 20) == (2, 50)
+    assert raw[24:40] == A('192.0.2.1').packed + b'\0' * 12
+    assert struct.unpack_from('=II', raw, 40) == (0, X.OVERLAY_REQID)
+    attrs = NL.parse_attrs(raw, 48)
+    assert set(attrs) == {X.XFRMA_REPLAY_ESN_VAL, X.XFRMA_MARK}
+    # xfrm_replay_state_esn: bmp_len oseq seq oseq_hi seq_hi replay_window, then a zeroed bitmap
+    assert struct.unpack_from('=6I', attrs[X.XFRMA_REPLAY_ESN_VAL]) == (4, 9, 4, 5, 3, 128)
+    assert attrs[X.XFRMA_REPLAY_ESN_VAL][24:] == b'\0' * 16
+    assert struct.unpack('=II', attrs[X.XFRMA_MARK]) == (7, 0xff)
+    assert X.XFRM_MSG_NEWAE == 30 and X.XFRM_MSG_GETAE == 31
+    assert X.XFRMA_REPLAY_VAL == 10 and X.XFRMA_REPLAY_ESN_VAL == 23
+    # the kernel wants the SA's own bmp_len (xfrm_replay_verify_len): the dumped one wins
+    wide = NL.parse_attrs(X.encode_newae(dict(st, replay_bmp_len=8), 1, 0), 48)[X.XFRMA_REPLAY_ESN_VAL]
+    assert struct.unpack_from('=I', wide)[0] == 8 and len(wide) == 24 + 32
+    assert X.XFRMA_MARK not in NL.parse_attrs(X.encode_newae(_state(), 1, 0), 48)
+
+
+def test_newae_for_sas_without_esn():
+    legacy = dict(_state(esn=False, replay_window=32), replay_bmp_len=0)
+    attrs = NL.parse_attrs(X.encode_newae(legacy, 77, 78), 48)
+    assert attrs == {X.XFRMA_REPLAY_VAL: struct.pack('=3I', 77, 78, 0)}
+    with pytest.raises(X.XfrmError, match='do not fit'):
+        X.encode_newae(_state(esn=False, replay_window=32), 1 << 32, 0)
+    with pytest.raises(X.XfrmError, match='has no replay state to set'):
+        X.encode_newae(_state(esn=False, replay_window=0), 5, 0)
+
+
+def test_newae_is_a_replace_with_ack():
+    sent = []
+
+    class Wire:
+        def send(self, data):
+            sent.append(bytes(data))
+
+        def recv_into(self, buf):
+            length, _kind, _flags, seq, _pid = struct.unpack_from('=IHHII', sent[-1])
+            ack = struct.pack('=IHHII', 36, NL.NLMSG_ERROR, 0x100, seq, 0) + struct.pack('=i', 0) + sent[-1][:16]
+            buf[:len(ack)] = ack
+            return len(ack)
+
+    sock = X.XfrmSocket.__new__(X.XfrmSocket)
+    sock.sock, sock._seq, sock._buf = Wire(), 1000, bytearray(65536)
+    st = _state()
+    sock.set_counters(st, 1 << 20, 0)
+    length, kind, flags, _seq, _pid = struct.unpack_from('=IHHII', sent[0])
+    assert kind == X.XFRM_MSG_NEWAE and length == len(sent[0])
+    assert flags == NL.NLM_F_REQUEST | NL.NLM_F_ACK | NL.NLM_F_REPLACE
+    assert sent[0][16:] == X.encode_newae(st, 1 << 20, 0)

@@ -55,8 +55,11 @@ XFRM_MSG_DELPOLICY = 0x14
 XFRM_MSG_GETPOLICY = 0x15
 XFRM_MSG_UPDPOLICY = 0x19
 XFRM_MSG_UPDSA = 0x1a
+XFRM_MSG_NEWAE = 0x1e
+XFRM_MSG_GETAE = 0x1f
 
 XFRMA_TMPL = 5
+XFRMA_REPLAY_VAL = 10
 XFRMA_POLICY_TYPE = 16
 XFRMA_ALG_AEAD = 18
 XFRMA_MARK = 21
@@ -101,6 +104,9 @@ _TMPL = struct.Struct('=16s4sB3x H 2x 16s I B B B 1x I I I')  # xfrm_user_tmpl, 
 _MARK = struct.Struct('=II')
 _AEAD_HEAD = struct.Struct('=64sII')                          # name, key bits, icv bits, key
 _REPLAY_ESN_HEAD = struct.Struct('=6I')                       # bmp_len oseq seq oseq_hi seq_hi replay_window
+_REPLAY = struct.Struct('=3I')                                # xfrm_replay_state (no ESN): oseq seq bitmap
+_AEVENT_TAIL = struct.Struct('=16sII')                        # xfrm_aevent_id after its sa_id: saddr flags reqid
+_AEVENT_ID_LEN = 48
 
 if (_SEL.size, _TMPL.size, _SA_TAIL.size, _POLICY_TAIL.size) != (56, 64, 32, 16):
     raise ImportError('xfrm struct layouts do not match the kernel ABI on this platform')
@@ -222,6 +228,9 @@ def _unaddr(raw, family):
 #
 # state:  {src, dst, spi, proto, mode, reqid, aead: {name, key, icv_bits}, esn, replay_window,
 #          selector: None | {src, dst, proto, dport}, mark: None | (value, mask)}
+#         as dumped also: counters: None | {oseq, seq} (64 bits each), replay_bmp_len: the ESN
+#         replay state's bitmap words (0: a legacy replay state, None: not dumped).
+#         They are the SA's traffic, not its identity: nothing compares or prints them.
 # policy: {dir, selector: {src, dst, proto, dport}, mark: None | (value, mask), priority,
 #          action, tmpls: [ {src, dst, proto, spi, mode, reqid, optional} ]}
 
@@ -352,17 +361,46 @@ def encode_newsa(st):
     body += _netlink.nla(XFRMA_ALG_AEAD, _AEAD_HEAD.pack(aead['name'].encode(), len(aead['key']) * 8, aead['icv_bits'])
                          + aead['key'])
     if st['replay_window'] or st['esn']:
-        words = max(1, (st['replay_window'] + 31) // 32)
+        words = _replay_words(st['replay_window'])
         body += _netlink.nla(XFRMA_REPLAY_ESN_VAL, _REPLAY_ESN_HEAD.pack(words, 0, 0, 0, 0, st['replay_window'])
                              + b'\0' * (4 * words))
     body += _mark_attr(st['mark'])
     return body
 
 
+def _replay_words(window):
+    return max(1, (window + 31) // 32)
+
+
+def _usersa_id(st):
+    return _USERSA_ID.pack(_addr16(st['dst']), struct.pack('!I', st['spi']), _family(st['dst']), st['proto'])
+
+
 def encode_sa_id(st):
     """Payload of XFRM_MSG_DELSA/GETSA: daddr, spi, family, proto (+ mark)."""
-    return (_USERSA_ID.pack(_addr16(st['dst']), struct.pack('!I', st['spi']), _family(st['dst']), st['proto'])
-            + _mark_attr(st['mark']))
+    return _usersa_id(st) + _mark_attr(st['mark'])
+
+
+def encode_newae(st, oseq, seq):
+    """Payload of XFRM_MSG_NEWAE setting the sequence numbers of the existing SA ``st``: its
+    xfrm_aevent_id, then the ESN replay state with the SA's own bmp_len and window (the kernel
+    refuses another size) and an empty bitmap (+ mark, which the kernel looks the SA up with). An
+    SA the kernel keeps a legacy replay state for (``replay_bmp_len`` 0) gets XFRMA_REPLAY_VAL: it
+    ignores the ESN one there."""
+    if not (st['esn'] or st['replay_window']):
+        raise XfrmError('SA %s -> %s spi 0x%08x has no replay state to set' % (st['src'], st['dst'], st['spi']))
+    if not (0 <= oseq < 1 << 64 and 0 <= seq < 1 << 64) or (not st['esn'] and max(oseq, seq) > FULL_MASK):
+        raise XfrmError('sequence numbers %d/%d do not fit SA spi 0x%08x' % (oseq, seq, st['spi']))
+    body = _usersa_id(st) + _AEVENT_TAIL.pack(_addr16(st['src']), 0, st['reqid'])
+    if len(body) != _AEVENT_ID_LEN:
+        raise XfrmError('internal error: xfrm_aevent_id is %d bytes, not %d' % (len(body), _AEVENT_ID_LEN))
+    words = st.get('replay_bmp_len')
+    if words == 0 and not st['esn']:
+        return body + _netlink.nla(XFRMA_REPLAY_VAL, _REPLAY.pack(oseq, seq, 0)) + _mark_attr(st['mark'])
+    words = words or _replay_words(st['replay_window'])
+    replay = _REPLAY_ESN_HEAD.pack(words, oseq & FULL_MASK, seq & FULL_MASK, oseq >> 32, seq >> 32,
+                                   st['replay_window'])
+    return body + _netlink.nla(XFRMA_REPLAY_ESN_VAL, replay + b'\0' * (4 * words)) + _mark_attr(st['mark'])
 
 
 def _encode_tmpl(t):
@@ -434,9 +472,15 @@ def decode_sa(payload):
             if attrs.get(kind):
                 st['other_alg'] = attrs[kind][:64].split(b'\0', 1)[0].decode()
                 break
+    st['counters'], st['replay_bmp_len'] = None, None
     raw = attrs.get(XFRMA_REPLAY_ESN_VAL)
-    if raw:
-        st['replay_window'] = _REPLAY_ESN_HEAD.unpack_from(raw)[5]
+    if raw and len(raw) >= _REPLAY_ESN_HEAD.size:
+        bmp_len, oseq, seq, oseq_hi, seq_hi, st['replay_window'] = _REPLAY_ESN_HEAD.unpack_from(raw)
+        st['counters'] = {'oseq': oseq_hi << 32 | oseq, 'seq': seq_hi << 32 | seq}
+        st['replay_bmp_len'] = bmp_len
+    elif attrs.get(XFRMA_REPLAY_VAL) and len(attrs[XFRMA_REPLAY_VAL]) >= _REPLAY.size:
+        oseq, seq, _bitmap = _REPLAY.unpack_from(attrs[XFRMA_REPLAY_VAL])
+        st['counters'], st['replay_bmp_len'] = {'oseq': oseq, 'seq': seq}, 0
     return st
 
 
@@ -486,10 +530,10 @@ class XfrmSocket(_netlink.Socket):
         code, ext = _netlink.ack_error(flags, body)
         return XfrmError(ext or os.strerror(code), code) if code else None
 
-    def request(self, msg_type, payload):  # pylint: disable=arguments-differ
-        """Send one request with NLM_F_ACK and wait for its answer; raise XfrmError on refusal."""
+    def request(self, msg_type, payload, flags=0):  # pylint: disable=arguments-differ
+        """Send one request with NLM_F_ACK (and ``flags``) and wait for its answer; raise XfrmError on refusal."""
         with _as_xfrm_error():
-            self.exchange(msg_type, NLM_F_ACK, payload)
+            self.exchange(msg_type, NLM_F_ACK | flags, payload)
 
     def dump(self, msg_type):  # pylint: disable=arguments-differ
         """All answers of a dump (GETSA/GETPOLICY) as [(message type, payload)]."""
@@ -514,6 +558,10 @@ class XfrmSocket(_netlink.Socket):
 
     def del_policy(self, pol):
         self.request(XFRM_MSG_DELPOLICY, encode_policy_id(pol))
+
+    def set_counters(self, st, oseq, seq):
+        """The sequence numbers of the existing SA ``st`` (the kernel takes NEWAE only as a replace)."""
+        self.request(XFRM_MSG_NEWAE, encode_newae(st, oseq, seq), _netlink.NLM_F_REPLACE)
 
 
 # Errors that mean "this kernel has no ESP/AEAD to build the SA with": EPROTONOSUPPORT ("Requested

@@ -253,6 +253,38 @@ def _apply(sock, plan, actions):
     raise IpsecError(msg, actions=actions, changed=bool(rollback_failed))
 
 
+# ---------------------------------------------------------------------------------------------
+# Sequence numbers (a restore's counters, node/restore.py)
+
+
+def counted_states(p, check_mode=False):
+    """Our SAs in ``p['netns']`` with the kernel's counters; in check mode also the listed SAs a run
+    of ``p`` would add, as fresh ones (counters 0), so that a restore's --check predicts."""
+    sock = _open_socket(p['netns'])
+    with sock:
+        try:
+            have = [s for s in sock.states() if X.is_ours_state(s)]
+        except (X.XfrmError, OSError) as exc:
+            raise IpsecError('cannot read xfrm states: %s' % exc) from None
+    if check_mode and p['state'] == 'present':
+        ids = {X.state_id(s) for s in have}
+        have += [dict(s, counters={'oseq': 0, 'seq': 0}) for s in _read_params(p)[0]
+                 if X.state_id(s) not in ids and X.is_ours_state(s)]
+    return have
+
+
+def set_counters(netns, changes):
+    """Set the sequence numbers of each (SA, oseq, seq) in ``changes``; IpsecError names the SA."""
+    sock = _open_socket(netns)
+    with sock:
+        for st, oseq, seq in changes:
+            try:
+                sock.set_counters(st, oseq, seq)
+            except (X.XfrmError, OSError) as exc:
+                raise IpsecError('cannot set the sequence numbers of SA %s -> %s spi 0x%08x: %s'
+                                 % (st['src'], st['dst'], st['spi'], exc)) from None
+
+
 def converge(p, check_mode=False, diff=False):
     """The xfrm module's run: ``p`` its parameters with defaults."""
     states, policies = _read_params(p)
