@@ -19,7 +19,8 @@ description:
     when the data-path UDP port is taken by a VXLAN device in the node's own namespace (another
     VXLAN stack, such as flannel or a second overlay) or by a socket that is not a VXLAN device.
     The collection's own VTEPs live inside sandbox namespaces and do not count as a conflict.
-  - Raises C(net.ipv4.neigh.default.gc_thresh1/2/3) (never lowers them) when O(gc_thresh) is
+  - Raises C(net.ipv4.neigh.default.gc_thresh1/2/3) (never lowers them), and keeps them in
+    C(/etc/sysctl.d/60-linuxnet-overlay.conf) for the next boot, when O(gc_thresh) is
     given, as Docker does, because every remote task needs one permanent neighbour entry.
     Where the knobs do not exist in the node's network namespace (they belong to the host's
     initial namespace), this is reported, not failed.
@@ -115,6 +116,8 @@ from ansible_collections.linuxnet.overlay.plugins.module_utils.kernel import rtn
 from ansible_collections.linuxnet.overlay.plugins.module_utils.common import diff_result
 
 GC = '/proc/sys/net/ipv4/neigh/default/gc_thresh%d'
+# the raised thresholds again at boot (systemd-sysctl, procps): a reboot must not undo them
+SYSCTL_FILE = '/etc/sysctl.d/60-linuxnet-overlay.conf'
 
 
 # Links, addresses and routes are read over a raw rtnetlink socket (module_utils/kernel/rtnl.py), not
@@ -332,6 +335,25 @@ def _check_port(module, port, foreign):
     return own
 
 
+def _persist_gc(values, check_mode):
+    """Keep the thresholds in SYSCTL_FILE; True when it had to be (re)written."""
+    text = ('# linuxnet.overlay (node_facts): neighbour table thresholds for the overlay peers, again at boot\n'
+            + ''.join('net.ipv4.neigh.default.gc_thresh%d = %d\n' % (i + 1, v) for i, v in enumerate(values)))
+    try:
+        with open(SYSCTL_FILE, encoding='ascii') as f:
+            if f.read() == text:
+                return False
+    except OSError:
+        pass
+    if not check_mode and os.path.isdir(os.path.dirname(SYSCTL_FILE)):
+        tmp = SYSCTL_FILE + '.tmp'
+        with open(tmp, 'w', encoding='ascii') as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, SYSCTL_FILE)
+    return os.path.isdir(os.path.dirname(SYSCTL_FILE))
+
+
 def _raise_gc(module, wanted):
     """The neighbour table thresholds before and after; raised (never lowered) to the wanted ones."""
     gc_before = _read_gc()
@@ -346,6 +368,8 @@ def _raise_gc(module, wanted):
                 for i in (3, 2, 1):
                     with open(GC % i, 'w', encoding='ascii') as f:
                         f.write('%d\n' % gc_after[i - 1])
+    if wanted is not None and gc_before is not None and _persist_gc(gc_after, module.check_mode):
+        changed = True
     gc = {'available': gc_before is not None, 'before': gc_before, 'after': gc_after}
     if gc_before is None:
         gc['note'] = ('net.ipv4.neigh.default.gc_thresh* do not exist in this network namespace: the host\'s '
