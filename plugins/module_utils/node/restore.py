@@ -453,6 +453,7 @@ def applied_in_this_boot(plan_dir, marker, check_mode=False):
 
 def _print(line):
     sys.stdout.write(line + '\n')
+    sys.stdout.flush()      # to the journal as it happens, not when the boot unit ends
 
 
 def main(argv, plan_dir=PLAN_DIR, marker=MARKER):

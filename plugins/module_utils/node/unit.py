@@ -207,10 +207,21 @@ def install(unit, text):
     _must('daemon-reload')
 
 
+def in_boot_unit():
+    """This process runs in the boot unit (the restore): a task unit is ordered after it, so waiting
+    for the task's start job there would wait for ourselves."""
+    try:
+        with open('/proc/self/cgroup', encoding='ascii') as f:
+            return any(line.rstrip().endswith('/' + BOOT_UNIT) for line in f)
+    except OSError:
+        return False
+
+
 def start(unit):
-    """(Re)start with a fresh start count; '' or what systemd said when the command could not start."""
+    """(Re)start with a fresh start count; '' or what systemd said when the command could not start.
+    From the boot unit the job is queued, not waited for: it runs once the restore is done."""
     _systemctl('reset-failed', unit)
-    proc = _systemctl('restart', unit)
+    proc = _systemctl('restart', unit, *(['--no-block'] if in_boot_unit() else []))
     return '' if proc.returncode == 0 else (proc.stderr or proc.stdout).strip()
 
 
